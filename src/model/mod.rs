@@ -1,0 +1,29 @@
+//! BERT in candle, the tokenizer wrapper, and the loaders (Hugging Face directories, ONNX files).
+//!
+//! Weights travel between loaders, the candle model and the ONNX writer as a [`Weights`] map keyed
+//! by Hugging Face parameter names of `BertForSequenceClassification`, with linear weights in
+//! PyTorch layout `[out_features, in_features]`:
+//! `bert.embeddings.{word,position,token_type}_embeddings.weight`, `bert.embeddings.LayerNorm.{weight,bias}`,
+//! `bert.encoder.layer.{i}.attention.self.{query,key,value}.{weight,bias}`,
+//! `bert.encoder.layer.{i}.attention.output.dense.{weight,bias}`, `bert.encoder.layer.{i}.attention.output.LayerNorm.{weight,bias}`,
+//! `bert.encoder.layer.{i}.intermediate.dense.{weight,bias}`, `bert.encoder.layer.{i}.output.dense.{weight,bias}`,
+//! `bert.encoder.layer.{i}.output.LayerNorm.{weight,bias}`, `bert.pooler.dense.{weight,bias}`, `classifier.{weight,bias}`.
+
+pub mod config;
+
+pub use config::BertConfig;
+
+use std::collections::BTreeMap;
+
+/// Named fp32 tensors with Hugging Face parameter names (see the module docs).
+pub type Weights = BTreeMap<String, candle_core::Tensor>;
+
+/// A tokenised, padded batch: row-major `[batch, seq_len]` arrays as ONNX Runtime and candle take them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EncodedBatch {
+    pub batch: usize,
+    pub seq_len: usize,
+    pub input_ids: Vec<i64>,
+    pub attention_mask: Vec<i64>,
+    pub token_type_ids: Vec<i64>,
+}
