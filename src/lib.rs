@@ -1,4 +1,7 @@
 //! exp: analysis-driven fine-tuning of small BERT-family classifiers with an event-sourced log.
 
 pub mod assets;
+pub mod events;
 pub mod model;
+pub mod state;
+pub mod store;

@@ -1,0 +1,250 @@
+//! Read-only commands: `exp ls`, `exp show`, `exp events`, `exp verify`.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use serde::Serialize;
+
+use exp::events::Event;
+use exp::state::Experiment;
+use exp::store::Store;
+
+use super::output::{print_json, table};
+
+/// Opens the database for reading; `None` when it does not exist yet (no experiments).
+fn open_existing(db: &Path) -> anyhow::Result<Option<Store>> {
+    if !db.exists() {
+        return Ok(None);
+    }
+    Ok(Some(Store::open(db)?))
+}
+
+fn load(db: &Path, name: &str) -> anyhow::Result<(Store, Experiment)> {
+    let store = open_existing(db)?.filter(|s| s.exists(name).unwrap_or(false));
+    let Some(store) = store else {
+        bail!(
+            "no experiment '{name}' in {} (see `exp ls`; create one with `exp new`)",
+            db.display()
+        );
+    };
+    let events = store.events(name, None)?;
+    let state = Experiment::replay(name, &events)
+        .with_context(|| format!("replaying experiment '{name}'"))?;
+    Ok((store, state))
+}
+
+pub fn ls(db: &Path, json: bool) -> anyhow::Result<ExitCode> {
+    let Some(store) = open_existing(db)? else {
+        if json {
+            print_json(&Vec::<Experiment>::new())?;
+        } else {
+            println!("no experiments ({} does not exist yet)", db.display());
+        }
+        return Ok(ExitCode::SUCCESS);
+    };
+    let mut states = Vec::new();
+    for name in store.experiments()? {
+        let events = store.events(&name, None)?;
+        states.push(Experiment::replay(&name, &events)?);
+    }
+    if json {
+        print_json(&states.iter().map(summary).collect::<Vec<_>>())?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if states.is_empty() {
+        println!("no experiments in {}", db.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rows: Vec<Vec<String>> = states
+        .iter()
+        .map(|s| {
+            let sum = summary(s);
+            vec![
+                sum.name,
+                sum.status.to_string(),
+                sum.model,
+                sum.samples.map_or("-".into(), |n| n.to_string()),
+                sum.events.to_string(),
+                sum.created_at,
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table(
+            &["NAME", "STATUS", "MODEL", "SAMPLES", "EVENTS", "CREATED"],
+            &rows
+        )
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Serialize)]
+struct Summary {
+    name: String,
+    status: &'static str,
+    model: String,
+    samples: Option<usize>,
+    events: usize,
+    created_at: String,
+}
+
+fn summary(state: &Experiment) -> Summary {
+    Summary {
+        name: state.name.clone(),
+        status: state.status(),
+        model: state
+            .created
+            .as_ref()
+            .map_or("-".into(), |c| c.model.spec.clone()),
+        samples: state.dataset.as_ref().map(|d| d.samples),
+        events: state.events,
+        created_at: state.created_at.clone().unwrap_or_default(),
+    }
+}
+
+pub fn show(db: &Path, name: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let (_, state) = load(db, name)?;
+    if json {
+        // The split's id lists are long; `exp events NAME --kind SplitMade` prints them.
+        let mut value = serde_json::to_value(&state)?;
+        if let Some(split) = value.get_mut("split").and_then(|s| s.as_object_mut()) {
+            split.remove("ids");
+        }
+        print_json(&value)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("experiment  {}", state.name);
+    println!("status      {}", state.status());
+    if let Some(created) = &state.created {
+        println!(
+            "created     {}",
+            state.created_at.as_deref().unwrap_or("?")
+        );
+        println!(
+            "model       {} ({}, {})",
+            created.model.spec, created.model.format, created.model.path
+        );
+        println!("data        {}", created.data_path);
+        println!("seed        {}", created.seed);
+    }
+    if let Some(data) = &state.dataset {
+        println!(
+            "dataset     {} rows read, {} samples, {} duplicates collapsed, {} conflicting texts excluded ({}; sha256 {})",
+            data.rows_read,
+            data.samples,
+            data.duplicates,
+            data.conflicts.len(),
+            data.encoding,
+            &data.sha256[..12]
+        );
+    }
+    if let Some(split) = &state.split {
+        println!(
+            "split       {}/{}/{} % -> train {}, validation {}, test {} (sealed); digest {}",
+            split.percentages[0],
+            split.percentages[1],
+            split.percentages[2],
+            split.counts.train,
+            split.counts.validation,
+            split.counts.test,
+            &split.digest[..12]
+        );
+        let labels: Vec<&String> = state
+            .dataset
+            .as_ref()
+            .map(|d| d.labels.iter().collect())
+            .unwrap_or_default();
+        let rows: Vec<Vec<String>> = ["train", "validation", "test"]
+            .iter()
+            .map(|part| {
+                let counts = split.label_counts.get(*part);
+                let mut row = vec![part.to_string()];
+                row.extend(labels.iter().map(|l| {
+                    counts
+                        .and_then(|c| c.get(*l))
+                        .copied()
+                        .unwrap_or(0)
+                        .to_string()
+                }));
+                row
+            })
+            .collect();
+        let mut header = vec!["SPLIT"];
+        header.extend(labels.iter().map(|l| l.as_str()));
+        println!();
+        print!("{}", table(&header, &rows));
+    }
+    for failure in &state.failures {
+        println!(
+            "failed      {} at {}: {}",
+            failure.command, failure.stage, failure.error
+        );
+    }
+    println!("\n{} events; `exp events {}` lists them", state.events, state.name);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn events(db: &Path, name: &str, kind: Option<&str>, json: bool) -> anyhow::Result<ExitCode> {
+    if let Some(kind) = kind {
+        if !Event::KINDS.contains(&kind) {
+            bail!(
+                "unknown event kind '{kind}'; kinds: {}",
+                Event::KINDS.join(", ")
+            );
+        }
+    }
+    let (store, _) = load(db, name)?;
+    let events = store.events(name, kind)?;
+    if json {
+        print_json(&events)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rows: Vec<Vec<String>> = events
+        .iter()
+        .map(|e| {
+            let mut payload = e.payload.to_string();
+            if payload.chars().count() > 90 {
+                payload = payload.chars().take(87).collect::<String>() + "...";
+            }
+            vec![e.seq.to_string(), e.ts.clone(), e.kind.clone(), payload]
+        })
+        .collect();
+    print!("{}", table(&["SEQ", "TIME", "KIND", "PAYLOAD"], &rows));
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn verify(db: &Path, name: Option<&str>, json: bool) -> anyhow::Result<ExitCode> {
+    let Some(store) = open_existing(db)? else {
+        bail!("{} does not exist: nothing to verify", db.display());
+    };
+    if let Some(name) = name {
+        if !store.exists(name)? {
+            bail!("no experiment '{name}' in {}", db.display());
+        }
+    }
+    let reports = store.verify(name)?;
+    let ok = reports.iter().all(|r| r.ok());
+    if json {
+        print_json(&serde_json::json!({ "ok": ok, "experiments": reports }))?;
+    } else {
+        for r in &reports {
+            match &r.first_bad {
+                None => println!("ok    {} ({} events, chain intact)", r.experiment, r.events),
+                Some(b) => println!(
+                    "BAD   {}: first bad event seq {} ({}): {}",
+                    r.experiment, b.seq, b.kind, b.reason
+                ),
+            }
+        }
+        if reports.is_empty() {
+            println!("no events in {}", db.display());
+        }
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

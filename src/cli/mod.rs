@@ -1,0 +1,68 @@
+//! Command-line interface: argument definitions, dispatch and printing. No pipeline logic here.
+
+mod fetch;
+mod inspect;
+mod new;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// exp: analysis-driven fine-tuning of small BERT text classifiers, with every step recorded
+/// as an event in an append-only SQLite log (exp.db) that you can query with plain SQL.
+#[derive(Debug, Parser)]
+#[command(name = "exp", version, about, long_about = None)]
+pub struct Cli {
+    /// The event database.
+    #[arg(long, global = true, env = "EXP_DB", default_value = "exp.db")]
+    pub db: PathBuf,
+
+    /// Print machine-readable JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Open an experiment: load and check the dataset, split it, record the model.
+    New(new::NewArgs),
+    /// List experiments.
+    Ls,
+    /// Show an experiment's state, folded from its events.
+    Show {
+        /// Experiment name.
+        name: String,
+    },
+    /// Print an experiment's events.
+    Events {
+        /// Experiment name.
+        name: String,
+        /// Only events of this kind (e.g. SplitMade).
+        #[arg(long)]
+        kind: Option<String>,
+    },
+    /// Recompute the hash chain of one experiment (or all) and report the first bad event.
+    Verify {
+        /// Experiment name (default: every experiment).
+        name: Option<String>,
+    },
+    /// Fetch pinned assets (models, the ONNX Runtime library) into the cache ($EXP_HOME).
+    Fetch(fetch::FetchArgs),
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let json = cli.json;
+    match cli.command {
+        Command::New(args) => new::run(&cli.db, args, json),
+        Command::Ls => inspect::ls(&cli.db, json),
+        Command::Show { name } => inspect::show(&cli.db, &name, json),
+        Command::Events { name, kind } => inspect::events(&cli.db, &name, kind.as_deref(), json),
+        Command::Verify { name } => inspect::verify(&cli.db, name.as_deref(), json),
+        Command::Fetch(args) => fetch::run(args, json),
+    }
+}

@@ -1,0 +1,145 @@
+//! `exp new`: open an experiment.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::bail;
+use clap::Args;
+
+use exp::data::{ColumnRef, DataFormat, ReadOptions, SplitSpec};
+use exp::pipeline::{self, NewExperiment};
+use exp::state::Experiment;
+use exp::store::Store;
+
+use super::output::print_json;
+
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// Experiment name (letters, digits, '.', '_', '-').
+    pub name: String,
+    /// Model: an alias (minilm-l6, minilm-l3-onnx), a Hugging Face model directory, or an .onnx file.
+    #[arg(long, default_value = "minilm-l6")]
+    pub model: String,
+    /// Tokenizer (tokenizer.json) to use with the model; default: the one beside it.
+    #[arg(long)]
+    pub tokenizer: Option<PathBuf>,
+    /// Dataset: a FinancialPhraseBank `sentence@label` file or a CSV file.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Dataset format; `auto` picks csv for *.csv and fpb otherwise.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "fpb", "csv"])]
+    pub format: String,
+    /// CSV text column: a header name or a 0-based index.
+    #[arg(long)]
+    pub text_column: Option<String>,
+    /// CSV label column: a header name or a 0-based index.
+    #[arg(long)]
+    pub label_column: Option<String>,
+    /// The CSV's first row is a header (default: detected).
+    #[arg(long, conflicts_with = "no_header")]
+    pub header: bool,
+    /// The CSV has no header row (default: detected).
+    #[arg(long)]
+    pub no_header: bool,
+    /// Known labels, comma-separated; any other label is an error.
+    #[arg(long, default_value = "negative,neutral,positive", value_delimiter = ',')]
+    pub labels: Vec<String>,
+    /// A text that appears with conflicting labels: `exclude` it (and report it) or refuse the file.
+    #[arg(long, default_value = "exclude", value_parser = ["exclude", "error"])]
+    pub on_conflict: String,
+    /// A notebook-produced comprehensive_analysis.json to import.
+    #[arg(long)]
+    pub analysis: Option<PathBuf>,
+    /// Seed for the split and everything random after it.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Train/validation/test percentages.
+    #[arg(long, default_value = "70/15/15")]
+    pub split: String,
+}
+
+fn column(spec: &Option<String>) -> Option<ColumnRef> {
+    spec.as_ref().map(|s| match s.parse::<usize>() {
+        Ok(i) => ColumnRef::Index(i),
+        Err(_) => ColumnRef::Name(s.clone()),
+    })
+}
+
+pub fn run(db: &Path, args: NewArgs, json: bool) -> anyhow::Result<ExitCode> {
+    if let Some(analysis) = &args.analysis {
+        bail!(
+            "--analysis {}: importing a notebook analysis is not available in this version yet; \
+             create the experiment without it",
+            analysis.display()
+        );
+    }
+    let split: SplitSpec = args.split.parse()?;
+    pipeline::validate_name(&args.name)?;
+    let format = match args.format.as_str() {
+        "fpb" => DataFormat::Fpb,
+        "csv" => DataFormat::Csv,
+        _ => DataFormat::Auto,
+    };
+    let read = ReadOptions {
+        format,
+        text_column: column(&args.text_column),
+        label_column: column(&args.label_column),
+        header: match (args.header, args.no_header) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        },
+        labels: args.labels.clone(),
+    };
+    let request = NewExperiment {
+        name: args.name.clone(),
+        model: args.model,
+        tokenizer: args.tokenizer,
+        data: args.data,
+        read,
+        seed: args.seed,
+        split,
+        refuse_conflicts: args.on_conflict == "error",
+    };
+    let mut store = Store::open(db)?;
+    let stored = pipeline::create_experiment(&mut store, &request)?;
+    let state = Experiment::replay(&args.name, &stored)?;
+    if json {
+        let mut value = serde_json::to_value(&state)?;
+        if let Some(split) = value.get_mut("split").and_then(|s| s.as_object_mut()) {
+            split.remove("ids");
+        }
+        print_json(&value)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (Some(data), Some(split)) = (&state.dataset, &state.split) else {
+        bail!("internal error: the events just written do not describe a dataset and a split");
+    };
+    println!(
+        "created experiment '{}' in {} ({} events)",
+        args.name,
+        db.display(),
+        stored.len()
+    );
+    println!(
+        "dataset  {}: {} rows read ({}), {} samples after collapsing {} duplicates and excluding {} conflicting texts",
+        data.path,
+        data.rows_read,
+        data.encoding,
+        data.samples,
+        data.duplicates,
+        data.conflicts.len()
+    );
+    let counts: Vec<String> = data
+        .label_counts
+        .iter()
+        .map(|(l, n)| format!("{l} {n}"))
+        .collect();
+    println!("labels   {}", counts.join(", "));
+    println!(
+        "split    train {}, validation {}, test {} (sealed until final evaluation), seed {}",
+        split.counts.train, split.counts.validation, split.counts.test, split.seed
+    );
+    println!("next     exp train {}", args.name);
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,247 @@
+//! The SQLite event store: schema, append, read, writer locks and the hash chain.
+
+mod hash;
+mod lock;
+mod verify;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
+use serde::Serialize;
+
+use crate::events::Event;
+
+pub use hash::{canonical_json, chain_hash, GENESIS};
+pub use lock::WriterLock;
+pub use verify::{ChainBreak, ChainReport};
+
+const SCHEMA: &str = include_str!("../../schema.sql");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the event database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("cannot open the event database {path}: its directory {dir} does not exist")]
+    NoDirectory { path: PathBuf, dir: PathBuf },
+    #[error("event database: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("experiment '{experiment}' is being written by pid {pid} ({command}) since {since}; wait for it to finish or stop it")]
+    Locked {
+        experiment: String,
+        pid: u32,
+        command: String,
+        since: String,
+    },
+    #[error("event {seq} ({kind}) has a payload this version cannot read: {source}")]
+    BadPayload {
+        seq: i64,
+        kind: String,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// One row of `events`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StoredEvent {
+    pub seq: i64,
+    pub experiment: String,
+    pub run: String,
+    pub ts: String,
+    pub kind: String,
+    pub payload: serde_json::Value,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl StoredEvent {
+    /// The typed event, for folding into state.
+    pub fn event(&self) -> Result<Event, StoreError> {
+        Event::from_parts(&self.kind, self.payload.clone()).map_err(|source| {
+            StoreError::BadPayload {
+                seq: self.seq,
+                kind: self.kind.clone(),
+                source,
+            }
+        })
+    }
+}
+
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+    run: String,
+}
+
+pub(crate) fn now_rfc3339() -> String {
+    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and applies the schema.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        if !dir.is_dir() {
+            return Err(StoreError::NoDirectory {
+                path: path.to_path_buf(),
+                dir,
+            });
+        }
+        let open_err = |source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
+        conn.busy_timeout(Duration::from_secs(10)).map_err(open_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(open_err)?;
+        conn.execute_batch(SCHEMA).map_err(open_err)?;
+        let run = format!(
+            "{}-{}",
+            now_rfc3339().replace([':', '-'], "").trim_end_matches('Z'),
+            std::process::id()
+        );
+        Ok(Store {
+            conn,
+            path: path.to_path_buf(),
+            run,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The id of this process's run, written in the `run` column of every event it appends.
+    pub fn run_id(&self) -> &str {
+        &self.run
+    }
+
+    /// Takes the experiment's writer lock, or says who holds it.
+    pub fn lock(&mut self, experiment: &str, command: &str) -> Result<WriterLock, StoreError> {
+        lock::acquire(&mut self.conn, self.path.clone(), experiment, command)
+    }
+
+    /// Appends events atomically: all of them, chained, or none.
+    pub fn append(
+        &mut self,
+        _lock: &WriterLock,
+        events: &[Event],
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let experiment = _lock.experiment().to_string();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut prev_hash: String = tx
+            .query_row(
+                "SELECT hash FROM events WHERE experiment = ?1 ORDER BY seq DESC LIMIT 1",
+                params![experiment],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or_else(|| GENESIS.to_string());
+        let mut stored = Vec::with_capacity(events.len());
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO events (experiment, run, ts, kind, payload, prev_hash, hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            for event in events {
+                let ts = now_rfc3339();
+                let kind = event.kind();
+                let payload = event.payload();
+                let hash = chain_hash(&prev_hash, &experiment, &self.run, &ts, kind, &payload);
+                insert.execute(params![
+                    experiment,
+                    self.run,
+                    ts,
+                    kind,
+                    canonical_json(&payload),
+                    prev_hash,
+                    hash
+                ])?;
+                stored.push(StoredEvent {
+                    seq: tx.last_insert_rowid(),
+                    experiment: experiment.clone(),
+                    run: self.run.clone(),
+                    ts,
+                    kind: kind.to_string(),
+                    payload,
+                    prev_hash: prev_hash.clone(),
+                    hash: hash.clone(),
+                });
+                prev_hash = hash;
+            }
+        }
+        tx.commit()?;
+        Ok(stored)
+    }
+
+    /// Whether any event names this experiment.
+    pub fn exists(&self, experiment: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT 1 FROM events WHERE experiment = ?1 LIMIT 1",
+                params![experiment],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    /// Experiment names in order of creation.
+    pub fn experiments(&self) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT experiment FROM events GROUP BY experiment ORDER BY min(seq)")?;
+        let names = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<Vec<String>, _>>()?;
+        Ok(names)
+    }
+
+    /// An experiment's events in order, optionally of one kind.
+    pub fn events(
+        &self,
+        experiment: &str,
+        kind: Option<&str>,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT seq, experiment, run, ts, kind, payload, prev_hash, hash FROM events
+             WHERE experiment = ?1 AND (?2 IS NULL OR kind = ?2) ORDER BY seq",
+        )?;
+        let rows = stmt.query_map(params![experiment, kind], |r| {
+            let payload: String = r.get(5)?;
+            Ok(StoredEvent {
+                seq: r.get(0)?,
+                experiment: r.get(1)?,
+                run: r.get(2)?,
+                ts: r.get(3)?,
+                kind: r.get(4)?,
+                payload: serde_json::from_str(&payload).unwrap_or(serde_json::Value::Null),
+                prev_hash: r.get(6)?,
+                hash: r.get(7)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Recomputes the hash chain of one experiment, or of all.
+    pub fn verify(&self, experiment: Option<&str>) -> Result<Vec<ChainReport>, StoreError> {
+        verify::verify(&self.conn, experiment)
+    }
+}

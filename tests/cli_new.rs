@@ -1,0 +1,178 @@
+//! `exp new` end to end: real files load, events are recorded, and bad input changes nothing.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn new_on_real_50agree_records_three_events_and_prints_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("exp.db");
+    let data = fpb("Sentences_50Agree.txt");
+    let out = exp(
+        &db,
+        &["new", "fpb", "--model", "minilm-l6", "--data", data.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("4846 rows read"), "{text}");
+    assert!(text.contains("4836 samples"), "{text}");
+    assert!(text.contains("2 conflicting texts"), "{text}");
+
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let kinds: Vec<String> = conn
+        .prepare("select kind from events order by seq")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(kinds, ["ExperimentCreated", "DatasetLoaded", "SplitMade"]);
+    let (train, val, test): (i64, i64, i64) = conn
+        .query_row(
+            "select train_samples, validation_samples, test_samples from v_experiments where experiment = 'fpb'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(train + val + test, 4836);
+    assert!((train - 3385).abs() <= 3, "train {train}");
+    assert!((val - 725).abs() <= 3, "validation {val}");
+
+    let verify = exp(&db, &["verify", "fpb"]);
+    assert!(verify.status.success(), "{}", stdout(&verify));
+    assert!(stdout(&verify).contains("ok    fpb (3 events"));
+}
+
+#[test]
+fn every_real_file_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("exp.db");
+    for (i, file) in [
+        "Sentences_50Agree.txt",
+        "Sentences_66Agree.txt",
+        "Sentences_75Agree.txt",
+        "Sentences_AllAgree.txt",
+        "all-data.csv",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let name = format!("e{i}");
+        let data = fpb(file);
+        let out = exp(&db, &["new", &name, "--data", data.to_str().unwrap(), "--json"]);
+        assert!(out.status.success(), "{file}: {}", stderr(&out));
+        let state: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let samples = state["dataset"]["samples"].as_u64().unwrap();
+        assert!(samples > 2000, "{file}: {samples} samples");
+        assert_eq!(state["dataset"]["labels"], serde_json::json!(["negative", "neutral", "positive"]));
+    }
+    assert_eq!(event_count(&db), 15);
+}
+
+#[test]
+fn same_seed_same_split_other_seed_other_split() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("exp.db");
+    let data = fpb("Sentences_AllAgree.txt");
+    let data = data.to_str().unwrap();
+    for (name, seed) in [("a", "42"), ("b", "42"), ("c", "7")] {
+        let out = exp(&db, &["new", name, "--data", data, "--seed", seed]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let digest = |name: &str| -> String {
+        conn.query_row(
+            "select json_extract(payload, '$.digest') from events where kind = 'SplitMade' and experiment = ?1",
+            [name],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    assert_eq!(digest("a"), digest("b"));
+    assert_ne!(digest("a"), digest("c"));
+}
+
+#[test]
+fn conflicting_duplicates_are_excluded_or_refused_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("exp.db");
+    let mut body = String::new();
+    for i in 0..30 {
+        body.push_str(&format!("Sales rose {i} percent .@positive\r\n"));
+        body.push_str(&format!("Sales fell {i} percent .@negative\r\n"));
+        body.push_str(&format!("The meeting is on day {i} .@neutral\r\n"));
+    }
+    body.push_str("Profit was flat .@neutral\r\nProfit  was flat .@negative\r\n");
+    let data = write(dir.path(), "conflict.txt", body.as_bytes());
+    let data = data.to_str().unwrap();
+
+    let refused = exp(&db, &["new", "strict", "--data", data, "--on-conflict", "error"]);
+    assert_fails_with(&refused, &["conflict.txt", "line 91", "line 92", "neutral", "negative"]);
+    assert_eq!(event_count(&db), 0);
+
+    let out = exp(&db, &["new", "lenient", "--data", data, "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let state: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(state["dataset"]["samples"], 90);
+    assert_eq!(state["dataset"]["conflicts"][0]["lines"], serde_json::json!([91, 92]));
+}
+
+#[test]
+fn bad_input_fails_with_a_clear_message_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("exp.db");
+    let good = fpb("Sentences_AllAgree.txt");
+    let good = good.to_str().unwrap();
+    let missing = dir.path().join("nope.txt");
+    let empty = write(dir.path(), "empty.txt", b"");
+    let no_at = write(dir.path(), "noat.txt", b"Fine sentence .@neutral\nNo label here\n");
+    let no_label = write(dir.path(), "nolabel.txt", b"Fine sentence .@neutral\r\nEmpty label .@\r\n");
+    let unknown = write(
+        dir.path(),
+        "unknown.txt",
+        b"Fine sentence .@neutral\rAnother one .@positive\rOdd one .@bullish\r",
+    );
+
+    let cases: Vec<(Vec<&str>, Vec<&str>)> = vec![
+        (vec!["new", "x", "--data", missing.to_str().unwrap()], vec!["nope.txt"]),
+        (vec!["new", "x", "--data", empty.to_str().unwrap()], vec!["empty.txt", "empty"]),
+        (vec!["new", "x", "--data", no_at.to_str().unwrap()], vec!["noat.txt", "line 2", "@"]),
+        (vec!["new", "x", "--data", no_label.to_str().unwrap()], vec!["nolabel.txt", "line 2", "label"]),
+        (vec!["new", "x", "--data", unknown.to_str().unwrap()], vec!["unknown.txt", "line 3", "bullish"]),
+        (vec!["new", "x", "--data", good, "--split", "70/20/20"], vec!["split", "100"]),
+        (vec!["new", "x", "--data", good, "--split", "70/30"], vec!["split"]),
+        (vec!["new", "x", "--data", good, "--model", "bert-huge"], vec!["unknown model", "bert-huge"]),
+        (vec!["new", "bad name!", "--data", good], vec!["invalid experiment name"]),
+    ];
+    for (args, fragments) in cases {
+        let out = exp(&db, &args);
+        assert_fails_with(&out, &fragments);
+        assert_eq!(event_count(&db), 0, "{args:?} wrote events");
+    }
+}
+
+#[test]
+fn an_existing_name_is_refused_and_the_log_is_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("exp.db");
+    let data = fpb("Sentences_AllAgree.txt");
+    let data = data.to_str().unwrap();
+    assert!(exp(&db, &["new", "fpb", "--data", data]).status.success());
+    let out = exp(&db, &["new", "fpb", "--data", data]);
+    assert_fails_with(&out, &["experiment 'fpb' already exists"]);
+    assert_eq!(event_count(&db), 3);
+}
+
+#[test]
+fn an_unwritable_database_path_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = fpb("Sentences_AllAgree.txt");
+    let db = dir.path().join("no-such-dir").join("exp.db");
+    let out = exp(&db, &["new", "fpb", "--data", data.to_str().unwrap()]);
+    assert_fails_with(&out, &["no-such-dir", "does not exist"]);
+    // A directory where the database file should be.
+    let db = dir.path().to_path_buf();
+    let out = exp(&db, &["new", "fpb", "--data", data.to_str().unwrap()]);
+    assert_fails_with(&out, &["cannot open the event database", dir.path().to_str().unwrap()]);
+}

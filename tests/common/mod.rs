@@ -1,0 +1,61 @@
+//! Helpers shared by the integration tests: run the `exp` binary against a private database.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub const FPB_DIR: &str = "../shared/data/FinancialPhraseBank";
+
+pub fn fpb(file: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(FPB_DIR).join(file)
+}
+
+/// Runs `exp --db DB ARGS...` and returns its output.
+pub fn exp(db: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_exp"))
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .output()
+        .expect("the exp binary runs")
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
+
+/// Asserts a command failed and its error names every given fragment.
+pub fn assert_fails_with(out: &Output, fragments: &[&str]) {
+    assert!(
+        !out.status.success(),
+        "expected failure, got success; stdout: {}",
+        stdout(out)
+    );
+    let err = stderr(out);
+    for fragment in fragments {
+        assert!(
+            err.contains(fragment),
+            "error text lacks {fragment:?}:\n{err}"
+        );
+    }
+}
+
+/// Number of events in the database (0 when it does not exist).
+pub fn event_count(db: &Path) -> i64 {
+    if !db.exists() {
+        return 0;
+    }
+    let conn = rusqlite::Connection::open(db).expect("open db");
+    conn.query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+        .unwrap_or(0)
+}
+
+pub fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).expect("write test file");
+    path
+}
