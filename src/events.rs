@@ -80,6 +80,7 @@ pub struct ExperimentCreated {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Conflict {
     pub id: String,
+    pub text: String,
     pub labels: Vec<String>,
     pub lines: Vec<usize>,
 }

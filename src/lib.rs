@@ -1,7 +1,9 @@
 //! exp: analysis-driven fine-tuning of small BERT-family classifiers with an event-sourced log.
 
 pub mod assets;
+pub mod data;
 pub mod events;
 pub mod model;
+pub mod pipeline;
 pub mod state;
 pub mod store;

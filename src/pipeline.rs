@@ -1,6 +1,7 @@
 //! Orchestrates the stages and turns their results into events. No maths here: each stage lives
 //! in its own module; this file decides what runs and records what happened.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::assets::{self, ModelSpecError};
@@ -81,7 +82,7 @@ pub fn create_experiment(
     exists(store)?;
     let dataset = data::load(&request.data, &request.read)?;
     if let (true, Some(first)) = (request.refuse_conflicts, dataset.conflicts.first()) {
-        let lines: Vec<String> = first.lines.iter().map(|l| format!("line {l}")).collect();
+        let lines: Vec<String> = first.rows.iter().map(|r| format!("line {}", r.line)).collect();
         return Err(PipelineError::Conflicts {
             path: request.data.clone(),
             count: dataset.conflicts.len(),
@@ -115,7 +116,11 @@ pub fn create_experiment(
     let loaded = DatasetLoaded {
         path: dataset.path.display().to_string(),
         sha256: dataset.sha256.clone(),
-        format: dataset.format.as_str().to_string(),
+        format: match dataset.format {
+            data::DataFormat::Csv => "csv",
+            _ => "fpb",
+        }
+        .to_string(),
         encoding: dataset.encoding.as_str().to_string(),
         rows_read: dataset.rows_read,
         samples: dataset.samples.len(),
@@ -127,8 +132,9 @@ pub fn create_experiment(
             .iter()
             .map(|c| Conflict {
                 id: c.id.clone(),
+                text: c.text.clone(),
                 labels: c.labels.clone(),
-                lines: c.lines.clone(),
+                lines: c.rows.iter().map(|r| r.line).collect(),
             })
             .collect(),
     };
@@ -140,7 +146,7 @@ pub fn create_experiment(
             validation: split.validation.len(),
             test: split.test.len(),
         },
-        label_counts: split.counts_by_label(&dataset.samples),
+        label_counts: per_split_label_counts(&split, &dataset.samples),
         digest: split.digest(),
         ids: SplitIds {
             train: split.train.clone(),
@@ -160,4 +166,24 @@ pub fn create_experiment(
         ],
     )?;
     Ok(stored)
+}
+
+/// `{split: {label: samples}}`, the shape `SplitMade` records and `v_split_labels` reads.
+fn per_split_label_counts(
+    split: &data::Split,
+    samples: &[data::Sample],
+) -> BTreeMap<String, BTreeMap<String, usize>> {
+    let mut out: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+    for (label, counts) in split.counts_by_label(samples) {
+        for (part, n) in [
+            ("train", counts.train),
+            ("validation", counts.validation),
+            ("test", counts.test),
+        ] {
+            out.entry(part.to_string())
+                .or_default()
+                .insert(label.clone(), n);
+        }
+    }
+    out
 }

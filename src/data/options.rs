@@ -1,0 +1,115 @@
+//! How to read a dataset file: format, columns, header and the known label set.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use serde::Serialize;
+
+/// Labels of FinancialPhraseBank, the default label set.
+pub const DEFAULT_LABELS: [&str; 3] = ["negative", "neutral", "positive"];
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DataFormat {
+    /// `.csv` (any case) is CSV, anything else is FinancialPhraseBank.
+    #[default]
+    Auto,
+    /// FinancialPhraseBank: one `sentence@label` per line.
+    Fpb,
+    /// RFC 4180 CSV, with or without a header.
+    Csv,
+}
+
+impl DataFormat {
+    /// The concrete format for `path`: `Auto` decided by the file extension.
+    pub fn resolve(self, path: &Path) -> DataFormat {
+        match self {
+            DataFormat::Auto => {
+                let is_csv = path
+                    .extension()
+                    .and_then(|e| e.to_str())
+                    .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+                if is_csv {
+                    DataFormat::Csv
+                } else {
+                    DataFormat::Fpb
+                }
+            }
+            other => other,
+        }
+    }
+}
+
+impl FromStr for DataFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(DataFormat::Auto),
+            "fpb" => Ok(DataFormat::Fpb),
+            "csv" => Ok(DataFormat::Csv),
+            other => Err(format!(
+                "unknown data format '{other}': expected auto, fpb or csv"
+            )),
+        }
+    }
+}
+
+/// A CSV column, by 0-based index or by header name (names need a header).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum ColumnRef {
+    Index(usize),
+    Name(String),
+}
+
+impl FromStr for ColumnRef {
+    type Err = String;
+    /// All digits is an index, anything else a name.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        if s.is_empty() {
+            return Err("empty column reference".to_string());
+        }
+        if s.bytes().all(|b| b.is_ascii_digit()) {
+            s.parse::<usize>()
+                .map(ColumnRef::Index)
+                .map_err(|e| format!("column index '{s}': {e}"))
+        } else {
+            Ok(ColumnRef::Name(s.to_string()))
+        }
+    }
+}
+
+impl std::fmt::Display for ColumnRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ColumnRef::Index(i) => write!(f, "column {i}"),
+            ColumnRef::Name(n) => write!(f, "column '{n}'"),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ReadOptions {
+    pub format: DataFormat,
+    /// CSV only; `None` detects it (header name, else the longest non-label column).
+    pub text_column: Option<ColumnRef>,
+    /// CSV only; `None` detects it (header name, else the column holding known labels).
+    pub label_column: Option<ColumnRef>,
+    /// CSV only; `None` detects it: a first record holding no known label is a header.
+    pub header: Option<bool>,
+    /// Known labels, matched case-insensitively; stored lower-case.
+    pub labels: Vec<String>,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions {
+            format: DataFormat::Auto,
+            text_column: None,
+            label_column: None,
+            header: None,
+            labels: DEFAULT_LABELS.iter().map(|l| l.to_string()).collect(),
+        }
+    }
+}
