@@ -140,6 +140,6 @@ pub fn run(db: &Path, args: NewArgs, json: bool) -> anyhow::Result<ExitCode> {
         "split    train {}, validation {}, test {} (sealed until final evaluation), seed {}",
         split.counts.train, split.counts.validation, split.counts.test, split.seed
     );
-    println!("next     exp train {}", args.name);
+    println!("next     exp show {}", args.name);
     Ok(ExitCode::SUCCESS)
 }

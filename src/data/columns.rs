@@ -355,16 +355,16 @@ mod tests {
         let short = read("neutral,a b\npositive\n", &ReadOptions::default()).unwrap_err();
         assert_eq!(
             short.to_string(),
-            "t.csv:2: record has 1 field(s), so no text column 1"
+            "t.csv, line 2: record has 1 field(s), so no text column 1"
         );
         let empty = read("neutral,a b\r\n\"\",x\r\n", &ReadOptions::default()).unwrap_err();
-        assert_eq!(empty.to_string(), "t.csv:2: empty label in column 0");
+        assert_eq!(empty.to_string(), "t.csv, line 2: empty label in column 0");
         let no_data = read("text,label\r\n\r\n", &ReadOptions::default()).unwrap_err();
         assert_eq!(no_data.to_string(), "t.csv: no data rows");
         let bad_quote = read("neutral,\"open\n", &ReadOptions::default()).unwrap_err();
         assert_eq!(
             bad_quote.to_string(),
-            "t.csv:1: quoted field is never closed"
+            "t.csv, line 1: quoted field is never closed"
         );
     }
 }

@@ -301,7 +301,7 @@ mod tests {
         assert_eq!(
             e.to_string(),
             format!(
-                "{}:3: unknown label 'Bullish' (known labels: negative, neutral, positive)",
+                "{}, line 3: unknown label 'Bullish' (known labels: negative, neutral, positive)",
                 path.display()
             )
         );
@@ -339,7 +339,7 @@ mod tests {
             load(&path, &ReadOptions::default())
                 .unwrap_err()
                 .to_string(),
-            format!("{}:2: no '@' separating sentence and label", path.display())
+            format!("{}, line 2: no '@' separating sentence and label", path.display())
         );
         let path = write(&dir, "u.csv", b"text,label\r\nx,neutral\r\ny,meh\r\n");
         assert_eq!(
@@ -347,7 +347,7 @@ mod tests {
                 .unwrap_err()
                 .to_string(),
             format!(
-                "{}:3: unknown label 'meh' (known labels: negative, neutral, positive)",
+                "{}, line 3: unknown label 'meh' (known labels: negative, neutral, positive)",
                 path.display()
             )
         );

@@ -14,13 +14,13 @@ pub enum DataError {
     },
     #[error("{}: no data rows", path.display())]
     Empty { path: PathBuf },
-    #[error("{}:{line}: {reason}", path.display())]
+    #[error("{}, line {line}: {reason}", path.display())]
     Malformed {
         path: PathBuf,
         line: usize,
         reason: String,
     },
-    #[error("{}:{line}: unknown label '{label}' (known labels: {})", path.display(), known.join(", "))]
+    #[error("{}, line {line}: unknown label '{label}' (known labels: {})", path.display(), known.join(", "))]
     UnknownLabel {
         path: PathBuf,
         line: usize,

@@ -77,14 +77,14 @@ mod tests {
         let e = parse(Path::new("d/f.txt"), "ok .@neutral\nno label here\n").unwrap_err();
         assert_eq!(
             e.to_string(),
-            "d/f.txt:2: no '@' separating sentence and label"
+            "d/f.txt, line 2: no '@' separating sentence and label"
         );
         let e = parse(Path::new("d/f.txt"), "\r\nfine .@neutral\rempty .@  \r").unwrap_err();
-        assert_eq!(e.to_string(), "d/f.txt:3: empty label after the last '@'");
+        assert_eq!(e.to_string(), "d/f.txt, line 3: empty label after the last '@'");
         let e = parse(Path::new("d/f.txt"), "@positive").unwrap_err();
         assert_eq!(
             e.to_string(),
-            "d/f.txt:1: empty sentence before the last '@'"
+            "d/f.txt, line 1: empty sentence before the last '@'"
         );
     }
 }
