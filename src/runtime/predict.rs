@@ -86,7 +86,8 @@ pub fn predict_batches(
 ) -> Result<Vec<Prediction>, RuntimeError> {
     let mut predictions = Vec::with_capacity(batches.iter().map(|b| b.batch).sum());
     let mut labels: Option<usize> = None;
-    for batch in batches {
+    // Empty batches (a chunker's remainder) contribute nothing rather than failing the run.
+    for batch in batches.iter().filter(|b| b.batch > 0) {
         let (_, num_labels, values) = session.logits(batch)?;
         if let Some(expected) = labels.filter(|&n| n != num_labels) {
             return Err(RuntimeError::BadOutput {

@@ -596,6 +596,13 @@ mod tests {
     }
 
     #[test]
+    fn sessions_can_move_between_threads() {
+        fn assert_send<T: Send>() {}
+        assert_send::<OnnxSession>();
+        assert_send::<PreparedInputs>();
+    }
+
+    #[test]
     fn graph_optimization_parses_its_names() {
         for level in GraphOptimization::ALL {
             assert_eq!(level.as_str().parse::<GraphOptimization>(), Ok(level));
