@@ -5,5 +5,6 @@ pub mod data;
 pub mod events;
 pub mod model;
 pub mod pipeline;
+pub mod runtime;
 pub mod state;
 pub mod store;
