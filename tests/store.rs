@@ -61,12 +61,11 @@ fn chains_are_per_experiment_and_verify() {
 fn tamper(db: &std::path::Path, sql: &str) -> std::path::PathBuf {
     let copy = db.with_file_name(format!("tampered-{}.db", sql.len()));
     let conn = rusqlite::Connection::open(db).unwrap();
-    conn.execute("VACUUM INTO ?1", [copy.to_str().unwrap()]).unwrap();
+    conn.execute("VACUUM INTO ?1", [copy.to_str().unwrap()])
+        .unwrap();
     let conn = rusqlite::Connection::open(&copy).unwrap();
-    conn.execute_batch(
-        "DROP TRIGGER events_reject_update; DROP TRIGGER events_reject_delete;",
-    )
-    .unwrap();
+    conn.execute_batch("DROP TRIGGER events_reject_update; DROP TRIGGER events_reject_delete;")
+        .unwrap();
     conn.execute_batch(sql).unwrap();
     copy
 }
@@ -84,13 +83,21 @@ fn verify_finds_a_changed_payload_a_removed_and_a_reordered_event() {
     );
     let out = exp(&changed, &["verify", "a"]);
     assert!(!out.status.success());
-    assert!(stdout(&out).contains("first bad event seq 2"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("first bad event seq 2"),
+        "{}",
+        stdout(&out)
+    );
     assert!(stdout(&out).contains("changed"), "{}", stdout(&out));
 
     let removed = tamper(&db, "DELETE FROM events WHERE seq = 3");
     let out = exp(&removed, &["verify", "a"]);
     assert!(!out.status.success());
-    assert!(stdout(&out).contains("first bad event seq 4"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("first bad event seq 4"),
+        "{}",
+        stdout(&out)
+    );
 
     let reordered = tamper(
         &db,
@@ -114,7 +121,12 @@ fn a_second_writer_is_refused_with_the_holders_pid() {
     let pid = std::process::id().to_string();
     assert_fails_with(
         &out,
-        &["experiment 'fpb' is being written by pid", &pid, "exp train", "since"],
+        &[
+            "experiment 'fpb' is being written by pid",
+            &pid,
+            "exp train",
+            "since",
+        ],
     );
     assert_eq!(event_count(&db), 0);
 }

@@ -32,7 +32,11 @@ pub fn run(args: FetchArgs, json: bool) -> anyhow::Result<ExitCode> {
     };
     let mut done = Vec::new();
     for asset in wanted {
-        let cached = if args.force { None } else { assets::cached(asset) };
+        let cached = if args.force {
+            None
+        } else {
+            assets::cached(asset)
+        };
         let (path, was_cached) = match cached {
             Some(path) => (path, true),
             None => {

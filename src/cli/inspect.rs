@@ -118,10 +118,7 @@ pub fn show(db: &Path, name: &str, json: bool) -> anyhow::Result<ExitCode> {
     println!("experiment  {}", state.name);
     println!("status      {}", state.status());
     if let Some(created) = &state.created {
-        println!(
-            "created     {}",
-            state.created_at.as_deref().unwrap_or("?")
-        );
+        println!("created     {}", state.created_at.as_deref().unwrap_or("?"));
         println!(
             "model       {} ({}, {})",
             created.model.spec, created.model.format, created.model.path
@@ -182,7 +179,10 @@ pub fn show(db: &Path, name: &str, json: bool) -> anyhow::Result<ExitCode> {
             failure.command, failure.stage, failure.error
         );
     }
-    println!("\n{} events; `exp events {}` lists them", state.events, state.name);
+    println!(
+        "\n{} events; `exp events {}` lists them",
+        state.events, state.name
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -30,7 +30,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Open an experiment: load and check the dataset, split it, record the model.
-    New(new::NewArgs),
+    New(Box<new::NewArgs>),
     /// List experiments.
     Ls,
     /// Show an experiment's state, folded from its events.
@@ -58,7 +58,7 @@ pub enum Command {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let json = cli.json;
     match cli.command {
-        Command::New(args) => new::run(&cli.db, args, json),
+        Command::New(args) => new::run(&cli.db, *args, json),
         Command::Ls => inspect::ls(&cli.db, json),
         Command::Show { name } => inspect::show(&cli.db, &name, json),
         Command::Events { name, kind } => inspect::events(&cli.db, &name, kind.as_deref(), json),

@@ -42,7 +42,11 @@ pub struct NewArgs {
     #[arg(long)]
     pub no_header: bool,
     /// Known labels, comma-separated; any other label is an error.
-    #[arg(long, default_value = "negative,neutral,positive", value_delimiter = ',')]
+    #[arg(
+        long,
+        default_value = "negative,neutral,positive",
+        value_delimiter = ','
+    )]
     pub labels: Vec<String>,
     /// A text that appears with conflicting labels: `exclude` it (and report it) or refuse the file.
     #[arg(long, default_value = "exclude", value_parser = ["exclude", "error"])]

@@ -339,7 +339,10 @@ mod tests {
             load(&path, &ReadOptions::default())
                 .unwrap_err()
                 .to_string(),
-            format!("{}, line 2: no '@' separating sentence and label", path.display())
+            format!(
+                "{}, line 2: no '@' separating sentence and label",
+                path.display()
+            )
         );
         let path = write(&dir, "u.csv", b"text,label\r\nx,neutral\r\ny,meh\r\n");
         assert_eq!(

@@ -80,7 +80,10 @@ mod tests {
             "d/f.txt, line 2: no '@' separating sentence and label"
         );
         let e = parse(Path::new("d/f.txt"), "\r\nfine .@neutral\rempty .@  \r").unwrap_err();
-        assert_eq!(e.to_string(), "d/f.txt, line 3: empty label after the last '@'");
+        assert_eq!(
+            e.to_string(),
+            "d/f.txt, line 3: empty label after the last '@'"
+        );
         let e = parse(Path::new("d/f.txt"), "@positive").unwrap_err();
         assert_eq!(
             e.to_string(),

@@ -71,8 +71,9 @@ mod tests {
 
     #[test]
     fn canonical_json_sorts_keys_at_every_depth() {
-        let value: Value = serde_json::from_str(r#"{"b": 1, "a": {"d": [1, {"z": 0, "y": 2}], "c": "x"}}"#)
-            .unwrap();
+        let value: Value =
+            serde_json::from_str(r#"{"b": 1, "a": {"d": [1, {"z": 0, "y": 2}], "c": "x"}}"#)
+                .unwrap();
         assert_eq!(
             canonical_json(&value),
             r#"{"a":{"c":"x","d":[1,{"y":2,"z":0}]},"b":1}"#

@@ -7,7 +7,9 @@ use std::process::{Command, Output};
 pub const FPB_DIR: &str = "../shared/data/FinancialPhraseBank";
 
 pub fn fpb(file: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(FPB_DIR).join(file)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(FPB_DIR)
+        .join(file)
 }
 
 /// Runs `exp --db DB ARGS...` and returns its output.
