@@ -243,3 +243,18 @@ fn out_of_range_ids_are_errors() {
         .unwrap_err();
     assert!(err.to_string().contains("input_ids holds 100"), "{err}");
 }
+
+#[test]
+fn inference_model_matches_trainable_model() {
+    let (config, weights) = tiny_random_bert(17, 3);
+    let batch = batch_of(&[LONG, SHORT], 9);
+    let trainable = TrainableBert::from_weights(&config, &weights, &Device::Cpu).unwrap();
+    let plain = super::BertClassifier::from_weights(&config, &weights, &Device::Cpu).unwrap();
+    let a = trainable.forward(&batch, Mode::Eval).unwrap();
+    let b = plain.forward(&batch, Mode::Eval).unwrap();
+    assert_eq!(max_abs_diff(&a, &b), 0.0);
+    // Per-step training modes are reproducible and differ between steps.
+    assert_eq!(Mode::train_step(1, 5), Mode::train_step(1, 5));
+    assert_ne!(Mode::train_step(1, 5), Mode::train_step(1, 6));
+    assert_ne!(Mode::train_step(1, 5), Mode::train_step(2, 5));
+}

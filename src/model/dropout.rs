@@ -12,6 +12,16 @@ pub enum Mode {
     Train { dropout_seed: u64 },
 }
 
+impl Mode {
+    /// Training mode for optimiser step `step` of a run seeded with `run_seed`: a distinct,
+    /// reproducible dropout stream per step.
+    pub fn train_step(run_seed: u64, step: u64) -> Self {
+        Mode::Train {
+            dropout_seed: mix64(run_seed ^ mix64(step.wrapping_mul(GOLDEN))),
+        }
+    }
+}
+
 const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
 
 /// SplitMix64 finaliser: a good 64-bit mix, used as a counter-based generator.

@@ -43,6 +43,26 @@ pub fn check_weights(config: &BertConfig, weights: &Weights) -> Result<(), Model
     Ok(())
 }
 
+impl BertClassifier {
+    /// An inference-only model (no `Var`s) over f32 copies of `weights`, e.g. to compare with ONNX Runtime.
+    pub fn from_weights(
+        config: &BertConfig,
+        weights: &Weights,
+        device: &Device,
+    ) -> Result<Self, ModelError> {
+        check_weights(config, weights)?;
+        let tensors = param_shapes(config)
+            .into_iter()
+            .map(|(name, _)| {
+                let t = weights[&name].to_device(device)?.to_dtype(DType::F32)?;
+                Ok((name, t))
+            })
+            .collect::<candle_core::Result<std::collections::HashMap<String, Tensor>>>()?;
+        let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
+        Ok(BertClassifier::new(config, vb)?)
+    }
+}
+
 /// The trainable model: `varmap` owns one `Var` per Hugging Face parameter name.
 pub struct TrainableBert {
     varmap: VarMap,
