@@ -165,6 +165,13 @@ pub fn load_hf_dir(
             });
         }
         config.set_labels(labels);
+    } else if config.id2label.is_empty() {
+        // Like Transformers: a classifier without id2label gets LABEL_0..LABEL_{n-1}.
+        if let Some(bias) = raw.get("classifier.bias") {
+            let n = bias.dims().first().copied().unwrap_or(0);
+            let names: Vec<String> = (0..n).map(|i| format!("LABEL_{i}")).collect();
+            config.set_labels(&names);
+        }
     }
 
     let expected: BTreeSet<String> = param_shapes(&config).into_iter().map(|p| p.0).collect();
@@ -337,6 +344,25 @@ mod tests {
         assert_eq!(json["id2label"]["2"], "positive");
         assert_eq!(json["label2id"]["negative"], 0);
         assert_eq!(json["architectures"][0], "BertForSequenceClassification");
+        // Without id2label the classifier's width decides the labels (LABEL_i, as Transformers does).
+        let mut bare = json.clone();
+        bare.as_object_mut().unwrap().remove("id2label");
+        bare.as_object_mut().unwrap().remove("label2id");
+        let other = tempfile::tempdir().unwrap();
+        std::fs::write(other.path().join("config.json"), bare.to_string()).unwrap();
+        std::fs::copy(
+            dir.path().join("model.safetensors"),
+            other.path().join("model.safetensors"),
+        )
+        .unwrap();
+        let (unnamed, _, report) = load_hf_dir(other.path(), &[], 0).unwrap();
+        assert_eq!(unnamed.labels(), vec!["LABEL_0", "LABEL_1", "LABEL_2"]);
+        assert!(report.initialised.is_empty());
+        // Asking for other label names than a trained classifier's is an error.
+        let wrong: Vec<String> = vec!["a".into(), "b".into(), "c".into()];
+        let err = load_hf_dir(dir.path(), &wrong, 0).unwrap_err();
+        assert!(matches!(err, HfDirError::LabelMismatch { .. }), "{err}");
+
         let (loaded_config, loaded, report) = load_hf_dir(dir.path(), &[], 0).unwrap();
         assert_eq!(loaded_config, config);
         assert!(report.initialised.is_empty());
