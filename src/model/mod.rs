@@ -9,9 +9,26 @@
 //! `bert.encoder.layer.{i}.intermediate.dense.{weight,bias}`, `bert.encoder.layer.{i}.output.dense.{weight,bias}`,
 //! `bert.encoder.layer.{i}.output.LayerNorm.{weight,bias}`, `bert.pooler.dense.{weight,bias}`, `classifier.{weight,bias}`.
 
+pub mod bert;
+#[cfg(test)]
+mod bert_tests;
 pub mod config;
+pub mod dropout;
+pub mod hf_dir;
+pub mod init;
+pub mod layers;
+pub mod safetensors_out;
+pub mod shapes;
+pub mod tokenizer;
+pub mod trainable;
 
+pub use bert::BertClassifier;
 pub use config::BertConfig;
+pub use dropout::Mode;
+pub use hf_dir::{load_hf_dir, save_hf_dir, HfDirError, LoadReport};
+pub use init::tiny_random_bert;
+pub use tokenizer::{BertTokenizer, Padding, TokenizerError};
+pub use trainable::{ModelError, TrainableBert};
 
 use std::collections::BTreeMap;
 
