@@ -1,4 +1,5 @@
 //! exp: analysis-driven fine-tuning of small BERT-family classifiers with an event-sourced log.
 
+pub mod analysis;
 pub mod assets;
 pub mod model;
