@@ -479,4 +479,98 @@ mod tests {
         assert!(err.to_string().contains("sample 1: class id 3"), "{err}");
         assert!(compute_metrics(&labels(), &[], &[]).is_err());
     }
+
+    /// 300 seeded random samples, reference values from numpy 2.4 / scikit-learn 1.9
+    /// (tests/fixtures/analysis/make_metrics_fixture.py).
+    #[test]
+    fn matches_numpy_and_sklearn_on_random_predictions() {
+        let fx: serde_json::Value = serde_json::from_str(include_str!(
+            "../../tests/fixtures/analysis/metrics_random.json"
+        ))
+        .unwrap();
+        let ints = |v: &serde_json::Value| -> Vec<usize> {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_u64().unwrap() as usize)
+                .collect()
+        };
+        let floats = |v: &serde_json::Value| -> Vec<f64> {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap())
+                .collect()
+        };
+        let close =
+            |a: f64, b: f64, what: &str| assert!((a - b).abs() < 1e-12, "{what}: {a} vs {b}");
+        let truth = ints(&fx["truth"]);
+        let probs: Vec<Vec<f32>> = fx["probs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| floats(r).into_iter().map(|x| x as f32).collect())
+            .collect();
+        let m = compute_metrics(&labels(), &truth, &probs).unwrap();
+        close(m.accuracy, fx["accuracy"].as_f64().unwrap(), "accuracy");
+        close(
+            m.avg_confidence,
+            fx["avg_confidence"].as_f64().unwrap(),
+            "avg_confidence",
+        );
+        assert_eq!(m.misclassified, ints(&fx["misclassified"]));
+        assert_eq!(m.low_confidence, ints(&fx["low_confidence"]));
+        let cm: Vec<Vec<usize>> = fx["confusion_matrix"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(ints)
+            .collect();
+        assert_eq!(m.confusion_matrix, cm);
+        for (c, cls) in m.per_class.iter().enumerate() {
+            close(cls.precision, floats(&fx["precision"])[c], "precision");
+            close(cls.recall, floats(&fx["recall"])[c], "recall");
+            close(cls.f1_score, floats(&fx["f1"])[c], "f1");
+            assert_eq!(cls.support, ints(&fx["support"])[c]);
+        }
+        close(m.macro_f1, fx["macro_f1"].as_f64().unwrap(), "macro_f1");
+        close(
+            m.weighted_f1,
+            fx["weighted_f1"].as_f64().unwrap(),
+            "weighted_f1",
+        );
+        for t in &m.thresholds {
+            let want = &fx["thresholds"][t.threshold.to_string()];
+            close(
+                t.accuracy,
+                want["accuracy"].as_f64().unwrap(),
+                "threshold accuracy",
+            );
+            close(t.coverage, want["coverage"].as_f64().unwrap(), "coverage");
+            assert_eq!(
+                t.sample_count as u64,
+                want["sample_count"].as_u64().unwrap()
+            );
+        }
+        close(
+            m.entropy.mean,
+            fx["entropy_mean"].as_f64().unwrap(),
+            "entropy mean",
+        );
+        close(
+            m.entropy.std,
+            fx["entropy_std"].as_f64().unwrap(),
+            "entropy std",
+        );
+        close(
+            m.entropy.percentile_90,
+            fx["entropy_p90"].as_f64().unwrap(),
+            "p90",
+        );
+        assert_eq!(
+            m.entropy.high_entropy_samples as u64,
+            fx["high_entropy_samples"].as_u64().unwrap()
+        );
+        assert_eq!(m.confidence_histogram.counts, ints(&fx["histogram"]));
+    }
 }
