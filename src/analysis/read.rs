@@ -286,7 +286,8 @@ fn check(v: &Value, shape: &Shape, path: &str) -> Result<(), AnalysisError> {
 }
 
 /// Reads and validates an analysis file. Errors name the file and the JSON path at fault.
-pub fn read_analysis(path: &Path) -> Result<ComprehensiveAnalysis, AnalysisError> {
+pub fn read_analysis(path: impl AsRef<Path>) -> Result<ComprehensiveAnalysis, AnalysisError> {
+    let path = path.as_ref();
     let in_file = |e: AnalysisError| AnalysisError::File {
         file: path.to_path_buf(),
         source: Box::new(e),

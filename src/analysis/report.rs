@@ -283,7 +283,8 @@ pub fn format_analysis_date(time: std::time::SystemTime) -> String {
 
 impl ComprehensiveAnalysis {
     /// Builds the notebook's JSON from our metrics and keywords, applying its
-    /// recommendation rules. `sample_ids[i]` is the stable id of sample `i`, if known.
+    /// recommendation rules. `sample_ids[i]` is the stable id of sample `i`, if known; the
+    /// `sample_ids` key is written only when every listed index has an id.
     pub fn build(
         metrics: &Metrics,
         keywords: &KeywordAnalysis,
