@@ -1,5 +1,6 @@
 //! exp: analysis-driven fine-tuning of small BERT-family classifiers with an event-sourced log.
 
+pub mod analysis;
 pub mod assets;
 pub mod data;
 pub mod events;
