@@ -14,7 +14,7 @@ use std::path::Path;
 
 use crate::model::{BertConfig, Weights};
 use crate::onnx::error::OnnxError;
-use crate::onnx::names::param_shapes;
+use crate::onnx::names::{check_layer_lists, param_shapes};
 use crate::onnx::proto::{
     data_type, AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto,
     StringStringEntryProto, TensorProto, ValueInfoProto,
@@ -311,21 +311,8 @@ fn build_model(
         x = g.layer_norm(&format!("{s}/output/LayerNorm"), &o, &ln_w, &ln_b, eps);
     }
 
+    // Logits first: the benchmark notebook reads outputs[0].
     let mut graph_outputs = Vec::new();
-    if outputs.hidden {
-        g.op_named(
-            "Identity",
-            "/last_hidden_state/Identity",
-            &[&x],
-            "last_hidden_state",
-            vec![],
-        );
-        graph_outputs.push(ValueInfoProto::tensor(
-            "last_hidden_state",
-            data_type::FLOAT,
-            &[Err("batch"), Err("sequence"), Ok(hidden as i64)],
-        ));
-    }
     if outputs.logits {
         let first = g.op(
             "Gather",
@@ -352,6 +339,20 @@ fn build_model(
             "logits",
             data_type::FLOAT,
             &[Err("batch"), Ok(config.num_labels() as i64)],
+        ));
+    }
+    if outputs.hidden {
+        g.op_named(
+            "Identity",
+            "/last_hidden_state/Identity",
+            &[&x],
+            "last_hidden_state",
+            vec![],
+        );
+        graph_outputs.push(ValueInfoProto::tensor(
+            "last_hidden_state",
+            data_type::FLOAT,
+            &[Err("batch"), Err("sequence"), Ok(hidden as i64)],
         ));
     }
     w.check_all_used(&g)?;
@@ -387,28 +388,15 @@ fn build_model(
 }
 
 fn check_config(config: &BertConfig) -> Result<(), OnnxError> {
-    let n = config.num_hidden_layers;
-    if config.num_attention_heads == 0 || config.hidden_size % config.num_attention_heads != 0 {
+    check_layer_lists(config)?;
+    if config.hidden_act != "gelu" {
         return Err(OnnxError::Config(format!(
-            "hidden size {} is not a multiple of {} heads",
-            config.hidden_size, config.num_attention_heads
+            "hidden_act '{}': the writer implements exact (erf) GELU only",
+            config.hidden_act
         )));
     }
-    for (field, list) in [
-        ("layer_num_heads", &config.layer_num_heads),
-        ("layer_intermediate_sizes", &config.layer_intermediate_sizes),
-    ] {
-        if let Some(v) = list {
-            if v.len() != n {
-                return Err(OnnxError::Config(format!(
-                    "{field} has {} entries for {n} layers",
-                    v.len()
-                )));
-            }
-        }
-    }
-    for i in 0..n {
-        // ONNX Runtime rejects zero-sized weights; a layer pruned to nothing needs its own graph.
+    for i in 0..config.num_hidden_layers {
+        // A layer pruned to nothing would need a graph without that attention or FFN block.
         if config.heads_in_layer(i) == 0 || config.intermediate_in_layer(i) == 0 {
             return Err(OnnxError::Config(format!(
                 "layer {i} has {} heads and FFN width {}: layers pruned to zero cannot be exported",

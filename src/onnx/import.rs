@@ -11,6 +11,7 @@ use crate::model::{BertConfig, Weights};
 use crate::onnx::error::OnnxError;
 use crate::onnx::graph::GraphIndex;
 use crate::onnx::infer::{check_complete, infer_config, Inferred};
+use crate::onnx::names::check_layer_lists;
 use crate::onnx::proto::ModelProto;
 use crate::onnx::trace::{map_initializers, Mapped};
 use crate::onnx::CONFIG_METADATA_KEY;
@@ -137,14 +138,13 @@ fn merge_metadata_config(inferred: &BertConfig, json: &str) -> Result<BertConfig
         max_position_embeddings,
         type_vocab_size
     );
-    if stored.num_hidden_layers > 0
-        && (stored.hidden_size % stored.num_attention_heads.max(1) != 0
-            || stored.head_dim() != inferred.head_dim())
-    {
+    check_layer_lists(&stored)
+        .map_err(|e| OnnxError::Config(format!("metadata '{CONFIG_METADATA_KEY}': {e}")))?;
+    if stored.head_dim() != inferred.head_dim() {
         return Err(mismatch(
             "head size",
             inferred.head_dim().to_string(),
-            format!("{}/{}", stored.hidden_size, stored.num_attention_heads),
+            stored.head_dim().to_string(),
         ));
     }
     for i in 0..inferred.num_hidden_layers {

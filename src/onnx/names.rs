@@ -1,6 +1,7 @@
 //! Hugging Face parameter names: mapping exporter names onto them, and the full list a config implies.
 
 use crate::model::BertConfig;
+use crate::onnx::error::OnnxError;
 
 /// The linear layers of one encoder layer, as `bert.encoder.layer.{i}.` suffixes (without `.weight`).
 pub const LAYER_LINEARS: [&str; 6] = [
@@ -130,4 +131,28 @@ pub fn param_shapes(
         out.push(("classifier.bias".into(), vec![config.num_labels()]));
     }
     out
+}
+
+/// The config can be asked for per-layer shapes without panicking: a whole number of heads, and
+/// per-layer lists as long as the model is deep.
+pub fn check_layer_lists(config: &BertConfig) -> Result<(), OnnxError> {
+    if config.num_attention_heads == 0 || config.hidden_size % config.num_attention_heads != 0 {
+        return Err(OnnxError::Config(format!(
+            "hidden size {} is not a multiple of {} heads",
+            config.hidden_size, config.num_attention_heads
+        )));
+    }
+    let n = config.num_hidden_layers;
+    for (field, list) in [
+        ("layer_num_heads", &config.layer_num_heads),
+        ("layer_intermediate_sizes", &config.layer_intermediate_sizes),
+    ] {
+        if let Some(v) = list.as_ref().filter(|v| v.len() != n) {
+            return Err(OnnxError::Config(format!(
+                "{field} has {} entries for {n} layers",
+                v.len()
+            )));
+        }
+    }
+    Ok(())
 }

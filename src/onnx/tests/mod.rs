@@ -3,6 +3,7 @@
 
 mod errors;
 mod fixtures;
+mod layouts;
 mod real_model;
 mod roundtrip;
 

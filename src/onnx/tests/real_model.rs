@@ -147,3 +147,45 @@ fn minilm_l3_imports_with_its_config_and_every_weight() {
         ],
     );
 }
+
+#[test]
+fn minilm_l3_rewritten_by_the_writer_reimports_bit_exactly() {
+    let path = ensure(Asset::MiniLmL3Onnx).expect("asset minilm-l3-onnx");
+    let original = import_bert(&path).unwrap();
+    let bytes = crate::onnx::write_bert_encoder_onnx(&original.config, &original.weights).unwrap();
+    let again = crate::onnx::import_bert_bytes(&bytes, None).unwrap();
+    assert_eq!(again.config, original.config);
+    assert_eq!(again.info.output_names, ["last_hidden_state"]);
+    super::assert_bit_exact(&original.weights, &again.weights);
+}
+
+#[test]
+fn minilm_l6_safetensors_weights_round_trip_through_the_writer() {
+    let dir = ensure(Asset::MiniLmL6).expect("asset minilm-l6");
+    let mut config: crate::model::BertConfig =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    config.set_labels(&["negative".into(), "neutral".into(), "positive".into()]);
+    let tensors =
+        candle_core::safetensors::load(dir.join("model.safetensors"), &candle_core::Device::Cpu)
+            .unwrap();
+    let mut weights = crate::model::Weights::new();
+    for (name, t) in tensors {
+        if !name.ends_with("position_ids") {
+            weights.insert(format!("bert.{name}"), t);
+        }
+    }
+    let mut rng = super::Rng::new(3);
+    let cw: Vec<f32> = (0..3 * 384).map(|_| rng.uniform(0.1)).collect();
+    let classifier =
+        candle_core::Tensor::from_vec(cw, (3, 384), &candle_core::Device::Cpu).unwrap();
+    weights.insert("classifier.weight".into(), classifier);
+    let bias = candle_core::Tensor::from_vec(vec![0.1f32, -0.2, 0.3], 3, &candle_core::Device::Cpu)
+        .unwrap();
+    weights.insert("classifier.bias".into(), bias);
+
+    let bytes = crate::onnx::write_bert_onnx(&config, &weights).unwrap();
+    let imported = crate::onnx::import_bert_bytes(&bytes, None).unwrap();
+    assert_eq!(imported.config, config);
+    assert_eq!(imported.config.num_hidden_layers, 6);
+    super::assert_bit_exact(&weights, &imported.weights);
+}

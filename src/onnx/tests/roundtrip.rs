@@ -132,7 +132,7 @@ fn encoder_export_adds_the_last_hidden_state_output() {
     let weights = random_weights(&config, 11);
     let bytes = write_bert_encoder_onnx(&config, &weights).unwrap();
     let imported = import_bert_bytes(&bytes, None).unwrap();
-    assert_eq!(imported.info.output_names, ["last_hidden_state", "logits"]);
+    assert_eq!(imported.info.output_names, ["logits", "last_hidden_state"]);
     assert_eq!(
         imported.info.hidden_output.as_deref(),
         Some("last_hidden_state")
