@@ -55,6 +55,14 @@ fn check(stem: &str) {
     );
     assert_eq!(info.input_names, ["input_ids", "attention_mask"], "{stem}");
     assert!(info.has_classifier && !info.needs_token_type_ids, "{stem}");
+    assert_eq!(info.hidden_output, None, "{stem}");
+    let last_ln = if info.opset >= 17 {
+        "/bert/encoder/layer.1/output/LayerNorm/LayerNormalization_output_0"
+    } else {
+        // Decomposed LayerNorm: the output is the Add of the bias.
+        "/bert/encoder/layer.1/output/LayerNorm/Add_1_output_0"
+    };
+    assert_eq!(info.encoder_output_name, last_ln, "{stem}");
     // 2 layers x 16 + embeddings 5 + pooler 2 + classifier 2.
     assert_eq!(imported.weights.len(), 41, "{stem}");
 
