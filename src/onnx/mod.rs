@@ -2,6 +2,7 @@
 //! that maps any torch-exported BERT onto Hugging Face names and a config, and a writer for the
 //! classifier the pipeline exports.
 
+mod builder;
 pub mod error;
 pub mod export;
 mod graph;
