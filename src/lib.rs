@@ -3,8 +3,10 @@
 pub mod analysis;
 pub mod assets;
 pub mod data;
+pub mod engine;
 pub mod events;
 pub mod model;
+pub mod onnx;
 pub mod pipeline;
 pub mod runtime;
 pub mod state;

@@ -449,7 +449,7 @@ fn malformed_files_name_the_json_path() {
             path.display()
         )
     );
-    assert!(read_analysis(&dir.path().join("missing.json"))
+    assert!(read_analysis(dir.path().join("missing.json"))
         .unwrap_err()
         .to_string()
         .contains("missing.json"));

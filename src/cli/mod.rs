@@ -4,6 +4,7 @@ mod fetch;
 mod inspect;
 mod new;
 mod output;
+mod predict;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -51,6 +52,10 @@ pub enum Command {
         /// Experiment name (default: every experiment).
         name: Option<String>,
     },
+    /// Classify texts with any model, in ONNX Runtime (default) or candle.
+    Predict(Box<predict::PredictArgs>),
+    /// Measure inference latency per batch size (warm-up, timed runs, percentiles, throughput).
+    Bench(Box<predict::BenchArgs>),
     /// Fetch pinned assets (models, the ONNX Runtime library) into the cache ($EXP_HOME).
     Fetch(fetch::FetchArgs),
 }
@@ -64,5 +69,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Events { name, kind } => inspect::events(&cli.db, &name, kind.as_deref(), json),
         Command::Verify { name } => inspect::verify(&cli.db, name.as_deref(), json),
         Command::Fetch(args) => fetch::run(args, json),
+        Command::Predict(args) => predict::predict(*args, json),
+        Command::Bench(args) => predict::bench(*args, json),
     }
 }

@@ -1,0 +1,239 @@
+//! The two inference engines behind one interface: any model (an HF directory or an ONNX file)
+//! runs in ONNX Runtime and in candle, so the two can be compared on the same inputs.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use candle_core::Device;
+use serde::Serialize;
+
+use crate::assets::{self, ModelFormat, ResolvedModel};
+use crate::model::{
+    init::init_missing, load_hf_dir, BertClassifier, BertConfig, EncodedBatch, HfDirError, Mode,
+    ModelError, Weights,
+};
+use crate::onnx::{self, OnnxError, OnnxInfo};
+use crate::runtime::batch::cycle_rows;
+use crate::runtime::latency::{latency_stats, measure_latency, LatencyConfig, LatencyStats};
+use crate::runtime::{OnnxSession, RuntimeError, SessionOptions};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    HfDir(#[from] HfDirError),
+    #[error(transparent)]
+    Onnx(#[from] OnnxError),
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error("candle: {0}")]
+    Candle(#[from] candle_core::Error),
+    #[error("{model}: the model has {found} classes but {expected} labels were given ({labels})")]
+    LabelCount {
+        model: PathBuf,
+        found: usize,
+        expected: usize,
+        labels: String,
+    },
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineKind {
+    Ort,
+    Candle,
+}
+
+impl std::str::FromStr for EngineKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "ort" => Ok(EngineKind::Ort),
+            "candle" => Ok(EngineKind::Candle),
+            other => Err(format!("unknown engine '{other}': expected ort or candle")),
+        }
+    }
+}
+
+/// A model's weights in memory, with what loading had to make up.
+pub struct LoadedModel {
+    pub source: ResolvedModel,
+    pub config: BertConfig,
+    pub weights: Weights,
+    /// Parameters the file lacked and that were initialised from the seed (pooler, classifier).
+    pub initialised: Vec<String>,
+    /// Present when the model came from an ONNX file.
+    pub onnx: Option<OnnxInfo>,
+}
+
+impl LoadedModel {
+    pub fn labels(&self) -> Vec<String> {
+        self.config.labels()
+    }
+}
+
+/// Loads any model as a classifier for `labels`; a missing head is initialised from `seed`.
+pub fn load_model(
+    source: &ResolvedModel,
+    labels: &[String],
+    seed: u64,
+) -> Result<LoadedModel, EngineError> {
+    match source.format {
+        ModelFormat::HfDir => {
+            let (config, weights, report) = load_hf_dir(&source.path, labels, seed)?;
+            Ok(LoadedModel {
+                source: source.clone(),
+                config,
+                weights,
+                initialised: report.initialised,
+                onnx: None,
+            })
+        }
+        ModelFormat::Onnx => {
+            let imported = onnx::import_bert(&source.path)?;
+            let mut config = imported.config;
+            let mut weights = imported.weights;
+            let found = config.num_labels();
+            if found > 0 && found != labels.len() {
+                return Err(EngineError::LabelCount {
+                    model: source.path.clone(),
+                    found,
+                    expected: labels.len(),
+                    labels: labels.join(", "),
+                });
+            }
+            config.set_labels(labels);
+            let initialised = init_missing(&config, &mut weights, seed)?;
+            Ok(LoadedModel {
+                source: source.clone(),
+                config,
+                weights,
+                initialised,
+                onnx: Some(imported.info),
+            })
+        }
+    }
+}
+
+/// A running engine.
+pub enum Engine {
+    Ort {
+        session: OnnxSession,
+        onnx_path: PathBuf,
+    },
+    Candle {
+        model: BertClassifier,
+    },
+}
+
+impl Engine {
+    /// Opens `model` in the engine. ORT runs an ONNX classifier file as it is; anything else
+    /// (an HF directory, an ONNX encoder given a new head) is written by our ONNX writer first.
+    pub fn open(
+        kind: EngineKind,
+        model: &LoadedModel,
+        options: &SessionOptions,
+    ) -> Result<Engine, EngineError> {
+        match kind {
+            EngineKind::Candle => Ok(Engine::Candle {
+                model: BertClassifier::from_weights(&model.config, &model.weights, &Device::Cpu)?,
+            }),
+            EngineKind::Ort => {
+                let as_is = model.onnx.as_ref().is_some_and(|info| info.has_classifier)
+                    && model.initialised.is_empty();
+                let onnx_path = if as_is {
+                    model.source.path.clone()
+                } else {
+                    export_to_cache(&model.config, &model.weights)?
+                };
+                let session = OnnxSession::open(&onnx_path, options)?;
+                Ok(Engine::Ort { session, onnx_path })
+            }
+        }
+    }
+
+    pub fn kind(&self) -> EngineKind {
+        match self {
+            Engine::Ort { .. } => EngineKind::Ort,
+            Engine::Candle { .. } => EngineKind::Candle,
+        }
+    }
+
+    /// The sequence length inputs must be padded to, when the model fixes it.
+    pub fn fixed_sequence_length(&self) -> Option<usize> {
+        match self {
+            Engine::Ort { session, .. } => session.fixed_sequence_length(),
+            Engine::Candle { .. } => None,
+        }
+    }
+
+    /// Logits of a batch: `(batch, num_labels, row-major values)`.
+    pub fn logits(
+        &mut self,
+        batch: &EncodedBatch,
+    ) -> Result<(usize, usize, Vec<f32>), EngineError> {
+        match self {
+            Engine::Ort { session, .. } => Ok(session.logits(batch)?),
+            Engine::Candle { model } => {
+                let logits = model.forward(batch, Mode::Eval)?;
+                let (b, n) = logits.dims2()?;
+                Ok((b, n, logits.flatten_all()?.to_vec1::<f32>()?))
+            }
+        }
+    }
+
+    /// Latency per batch size, as `runtime::latency` measures ORT; candle is timed the same way
+    /// (warm-up, then timed forward passes over the same rows).
+    pub fn measure_latency(
+        &mut self,
+        pool: &EncodedBatch,
+        config: &LatencyConfig,
+        threads: Option<usize>,
+    ) -> Result<Vec<LatencyStats>, EngineError> {
+        match self {
+            Engine::Ort { session, .. } => Ok(measure_latency(session, pool, config)?),
+            Engine::Candle { model } => {
+                let mut results = Vec::new();
+                for &batch_size in &config.batch_sizes {
+                    let batch = cycle_rows(pool, batch_size)?;
+                    for _ in 0..config.warmup {
+                        model.forward(&batch, Mode::Eval)?;
+                    }
+                    let mut durations = Vec::with_capacity(config.iterations);
+                    for _ in 0..config.iterations {
+                        let start = Instant::now();
+                        // `to_vec2` forces the result, as ORT returns materialised outputs.
+                        model.forward(&batch, Mode::Eval)?.to_vec2::<f32>()?;
+                        durations.push(start.elapsed().as_secs_f64() * 1000.0);
+                    }
+                    results.push(latency_stats(batch_size, &durations, threads)?);
+                }
+                Ok(results)
+            }
+        }
+    }
+}
+
+/// Writes the model with our ONNX writer into the cache, named by the content's sha256, and
+/// returns the path (re-used when the same weights are exported again).
+pub fn export_to_cache(config: &BertConfig, weights: &Weights) -> Result<PathBuf, EngineError> {
+    let bytes = onnx::write_bert_onnx(config, weights)?;
+    let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+    let dir = assets::exp_home().join("onnx-cache");
+    std::fs::create_dir_all(&dir).map_err(|source| EngineError::Io {
+        context: format!("creating {}", dir.display()),
+        source,
+    })?;
+    let path = dir.join(format!("{}.onnx", &digest[..16]));
+    if !path.is_file() {
+        onnx::save(&path, &bytes)?;
+    }
+    Ok(path)
+}
