@@ -7,12 +7,19 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::analysis::metrics::Metrics;
+use crate::analysis::plan::Plan;
+use crate::runtime::LatencyStats;
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "payload")]
 pub enum Event {
     ExperimentCreated(ExperimentCreated),
     DatasetLoaded(DatasetLoaded),
     SplitMade(SplitMade),
+    BaselineCaptured(BaselineCaptured),
+    AnalysisRecorded(AnalysisRecorded),
+    PlanDerived(PlanDerived),
     RunFailed(RunFailed),
 }
 
@@ -23,15 +30,21 @@ impl Event {
             Event::ExperimentCreated(_) => "ExperimentCreated",
             Event::DatasetLoaded(_) => "DatasetLoaded",
             Event::SplitMade(_) => "SplitMade",
+            Event::BaselineCaptured(_) => "BaselineCaptured",
+            Event::AnalysisRecorded(_) => "AnalysisRecorded",
+            Event::PlanDerived(_) => "PlanDerived",
             Event::RunFailed(_) => "RunFailed",
         }
     }
 
     /// Every kind this version of `exp` writes, for `exp events --kind` validation.
-    pub const KINDS: [&'static str; 4] = [
+    pub const KINDS: [&'static str; 7] = [
         "ExperimentCreated",
         "DatasetLoaded",
         "SplitMade",
+        "BaselineCaptured",
+        "AnalysisRecorded",
+        "PlanDerived",
         "RunFailed",
     ];
 
@@ -100,6 +113,20 @@ pub struct DatasetLoaded {
     /// Rows dropped as exact duplicates of an earlier row.
     pub duplicates: usize,
     pub conflicts: Vec<Conflict>,
+    /// How the file was read, so later stages re-read it exactly (and notice if it changed).
+    pub read: ReadSpec,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReadSpec {
+    /// `fpb` or `csv`.
+    pub format: String,
+    /// CSV only: whether the first record was a header, and the 0-based columns used.
+    pub header: Option<bool>,
+    pub text_column: Option<usize>,
+    pub label_column: Option<usize>,
+    /// The known labels the file was checked against.
+    pub known_labels: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -134,4 +161,69 @@ pub struct RunFailed {
     pub command: String,
     pub stage: String,
     pub error: String,
+}
+
+/// The model every later number is compared with, measured on the validation split.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BaselineCaptured {
+    /// `model` (the experiment's model is already a classifier) or `fitted` (a plain fine-tune of an encoder).
+    pub origin: String,
+    /// The baseline as ONNX: the pipeline runs it in ONNX Runtime like a user's own ONNX baseline.
+    pub onnx_path: String,
+    pub onnx_sha256: String,
+    pub size_bytes: u64,
+    pub labels: Vec<String>,
+    pub validation: Metrics,
+    /// ONNX Runtime latency at batch 1 and 8.
+    pub latency: Vec<LatencyStats>,
+}
+
+/// Short numbers from the analysis file, for `exp show` and SQL.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AnalysisSummary {
+    pub samples: usize,
+    pub accuracy: f64,
+    pub error_rate: f64,
+    pub avg_confidence: f64,
+    pub misclassified: usize,
+    pub low_confidence: usize,
+    pub problematic_classes: Vec<String>,
+    pub learning_rate: String,
+    pub pruning: String,
+    pub problematic_keywords: Vec<String>,
+}
+
+/// Training-split samples the baseline gets wrong or is unsure of: the plan weights them.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TrainPriorities {
+    pub misclassified_ids: Vec<String>,
+    pub low_confidence_ids: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AnalysisRecorded {
+    /// `computed` (from the baseline on the validation split) or `imported` (a notebook file).
+    pub source: String,
+    /// `comprehensive_analysis.json` as written (or copied) into the experiment's artifacts.
+    pub path: String,
+    pub sha256: String,
+    pub summary_path: String,
+    /// For an imported file: where it came from.
+    pub imported_from: Option<String>,
+    /// Whether the file's sample indices were matched to this experiment's samples and re-used.
+    pub indices_reused: bool,
+    /// Why the sample sets were (or were not) recomputed.
+    pub sample_sets_note: String,
+    pub summary: AnalysisSummary,
+    /// Computed from the baseline's predictions on the training split; `None` until a baseline exists.
+    pub train_priorities: Option<TrainPriorities>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlanDerived {
+    /// Seq of the `AnalysisRecorded` event the plan was derived from.
+    pub analysis_seq: i64,
+    /// Whether the priority counts came from the training split (else from the analysis file).
+    pub priorities_from_training_split: bool,
+    pub plan: Plan,
 }

@@ -3,7 +3,10 @@
 
 use serde::Serialize;
 
-use crate::events::{DatasetLoaded, Event, ExperimentCreated, RunFailed, SplitMade};
+use crate::events::{
+    AnalysisRecorded, BaselineCaptured, DatasetLoaded, Event, ExperimentCreated, PlanDerived,
+    RunFailed, SplitMade,
+};
 use crate::store::{StoreError, StoredEvent};
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -13,6 +16,10 @@ pub struct Experiment {
     pub created: Option<ExperimentCreated>,
     pub dataset: Option<DatasetLoaded>,
     pub split: Option<SplitMade>,
+    pub baseline: Option<BaselineCaptured>,
+    /// The latest analysis and the seq of its event.
+    pub analysis: Option<(i64, AnalysisRecorded)>,
+    pub plan: Option<PlanDerived>,
     pub failures: Vec<RunFailed>,
     pub events: usize,
     pub last_seq: Option<i64>,
@@ -41,16 +48,31 @@ impl Experiment {
             }
             Event::DatasetLoaded(e) => self.dataset = Some(e),
             Event::SplitMade(e) => self.split = Some(e),
+            Event::BaselineCaptured(e) => self.baseline = Some(e),
+            Event::AnalysisRecorded(e) => {
+                self.analysis = Some((stored.seq, e));
+                // A new analysis makes the plan derived from an older one stale.
+                self.plan = None;
+            }
+            Event::PlanDerived(e) => self.plan = Some(e),
             Event::RunFailed(e) => self.failures.push(e),
         }
     }
 
     /// The stage the next `exp train` would start with, as a user reads it.
     pub fn status(&self) -> &'static str {
-        match (&self.created, &self.split) {
-            (None, _) => "empty",
-            (Some(_), None) => "incomplete",
-            (Some(_), Some(_)) => "created",
+        if self.created.is_none() {
+            "empty"
+        } else if self.split.is_none() {
+            "incomplete"
+        } else if self.plan.is_some() {
+            "planned"
+        } else if self.analysis.is_some() {
+            "analysed"
+        } else if self.baseline.is_some() {
+            "baseline captured"
+        } else {
+            "created"
         }
     }
 }

@@ -248,11 +248,6 @@ pub fn balanced_class_weights(labels: &[usize], n_classes: usize) -> Vec<f64> {
 
 /// Derives the plan. `train_size` is the number of training samples the phases draw from.
 pub fn derive_plan(analysis: &ComprehensiveAnalysis, train_size: usize) -> Result<Plan, PlanError> {
-    if train_size == 0 {
-        return Err(PlanError::EmptyTrainingSet);
-    }
-    let perf = &analysis.performance_metrics;
-    let rec = &analysis.recommendations;
     let idx = &analysis.sample_indices;
     let priority: BTreeSet<usize> = idx
         .misclassified
@@ -260,14 +255,43 @@ pub fn derive_plan(analysis: &ComprehensiveAnalysis, train_size: usize) -> Resul
         .chain(&idx.low_confidence)
         .copied()
         .collect();
+    let counts = PriorityCounts {
+        misclassified: idx.misclassified.len(),
+        low_confidence: idx.low_confidence.len(),
+        distinct: priority.len(),
+    };
+    derive_plan_with_priorities(analysis, train_size, counts)
+}
+
+/// Sizes of the priority sample sets the plan weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PriorityCounts {
+    pub misclassified: usize,
+    pub low_confidence: usize,
+    /// Samples in either set.
+    pub distinct: usize,
+}
+
+/// As [`derive_plan`], with the priority sets measured elsewhere (the baseline's predictions on
+/// the training split, which is what training weights) instead of the analysis file's indices.
+pub fn derive_plan_with_priorities(
+    analysis: &ComprehensiveAnalysis,
+    train_size: usize,
+    counts: PriorityCounts,
+) -> Result<Plan, PlanError> {
+    if train_size == 0 {
+        return Err(PlanError::EmptyTrainingSet);
+    }
+    let perf = &analysis.performance_metrics;
+    let rec = &analysis.recommendations;
     let inputs = PlanInputs {
         accuracy: perf.overall_accuracy,
         error_rate: perf.error_rate,
         avg_confidence: perf.avg_confidence,
         dataset_size: analysis.metadata.dataset_size,
-        misclassified_count: idx.misclassified.len(),
-        low_confidence_count: idx.low_confidence.len(),
-        priority_count: priority.len(),
+        misclassified_count: counts.misclassified,
+        low_confidence_count: counts.low_confidence,
+        priority_count: counts.distinct,
         train_size,
         learning_rate_recommendation: rec.fine_tuning.learning_rate.clone(),
         pruning_strategy: rec.pruning.strategy.clone(),

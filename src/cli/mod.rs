@@ -5,6 +5,7 @@ mod inspect;
 mod new;
 mod output;
 mod predict;
+mod stages;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -52,6 +53,13 @@ pub enum Command {
         /// Experiment name (default: every experiment).
         name: Option<String>,
     },
+    /// Capture the baseline (if needed) and analyse its errors and confidence on the validation split.
+    Analyze(stages::AnalyzeArgs),
+    /// Derive the training plan from the analysis and print it with the numbers behind each choice.
+    Plan {
+        /// Experiment name.
+        name: String,
+    },
     /// Classify texts with any model, in ONNX Runtime (default) or candle.
     Predict(Box<predict::PredictArgs>),
     /// Measure inference latency per batch size (warm-up, timed runs, percentiles, throughput).
@@ -69,6 +77,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Events { name, kind } => inspect::events(&cli.db, &name, kind.as_deref(), json),
         Command::Verify { name } => inspect::verify(&cli.db, name.as_deref(), json),
         Command::Fetch(args) => fetch::run(args, json),
+        Command::Analyze(args) => stages::analyze(&cli.db, args, json),
+        Command::Plan { name } => stages::plan(&cli.db, &name, json),
         Command::Predict(args) => predict::predict(*args, json),
         Command::Bench(args) => predict::bench(*args, json),
     }

@@ -70,13 +70,6 @@ fn column(spec: &Option<String>) -> Option<ColumnRef> {
 }
 
 pub fn run(db: &Path, args: NewArgs, json: bool) -> anyhow::Result<ExitCode> {
-    if let Some(analysis) = &args.analysis {
-        bail!(
-            "--analysis {}: importing a notebook analysis is not available in this version yet; \
-             create the experiment without it",
-            analysis.display()
-        );
-    }
     let split: SplitSpec = args.split.parse()?;
     pipeline::validate_name(&args.name)?;
     let format = match args.format.as_str() {
@@ -104,9 +97,16 @@ pub fn run(db: &Path, args: NewArgs, json: bool) -> anyhow::Result<ExitCode> {
         seed: args.seed,
         split,
         refuse_conflicts: args.on_conflict == "error",
+        analysis: args.analysis.clone(),
     };
     let mut store = Store::open(db)?;
-    let stored = pipeline::create_experiment(&mut store, &request)?;
+    let mut stored = pipeline::create_experiment(&mut store, &request)?;
+    drop(store);
+    if let Some(file) = &args.analysis {
+        let mut writing = pipeline::Writing::open(db, &args.name, "exp new")?;
+        writing.import_analysis(file)?;
+        stored = writing.store.events(&args.name, None)?;
+    }
     let state = Experiment::replay(&args.name, &stored)?;
     if json {
         let mut value = serde_json::to_value(&state)?;
@@ -144,6 +144,13 @@ pub fn run(db: &Path, args: NewArgs, json: bool) -> anyhow::Result<ExitCode> {
         "split    train {}, validation {}, test {} (sealed until final evaluation), seed {}",
         split.counts.train, split.counts.validation, split.counts.test, split.seed
     );
-    println!("next     exp show {}", args.name);
+    if let Some((_, analysis)) = &state.analysis {
+        println!(
+            "analysis imported from {}: {}",
+            analysis.imported_from.as_deref().unwrap_or("?"),
+            analysis.sample_sets_note
+        );
+    }
+    println!("next     exp plan {}", args.name);
     Ok(ExitCode::SUCCESS)
 }

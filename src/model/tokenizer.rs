@@ -35,6 +35,7 @@ pub enum Padding {
     Fixed(usize),
 }
 
+#[derive(Clone)]
 pub struct BertTokenizer {
     inner: Tokenizer,
     path: PathBuf,

@@ -1,0 +1,84 @@
+//! `exp analyze` and `exp plan`: run a stage (and the stages before it that the log lacks).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Args;
+
+use exp::pipeline::Writing;
+
+use super::output::print_json;
+
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// Experiment name.
+    pub name: String,
+    /// Import a notebook-produced comprehensive_analysis.json instead of computing one.
+    #[arg(long)]
+    pub import: Option<PathBuf>,
+    /// Compute the analysis again even if one is recorded.
+    #[arg(long)]
+    pub again: bool,
+}
+
+pub fn analyze(db: &Path, args: AnalyzeArgs, json: bool) -> anyhow::Result<ExitCode> {
+    let mut writing = Writing::open(db, &args.name, "exp analyze")?;
+    match &args.import {
+        Some(file) => writing.import_analysis(file)?,
+        None => writing.ensure_analysis(args.again)?,
+    }
+    let (seq, recorded) = writing
+        .state
+        .analysis
+        .clone()
+        .expect("an analysis was just recorded");
+    if json {
+        print_json(&serde_json::json!({ "seq": seq, "analysis": recorded }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(baseline) = &writing.state.baseline {
+        let v = &baseline.validation;
+        println!(
+            "baseline   {} ({}): validation accuracy {:.4}, macro-F1 {:.4} on {} samples",
+            baseline.onnx_path, baseline.origin, v.accuracy, v.macro_f1, v.sample_count
+        );
+    }
+    let s = &recorded.summary;
+    println!(
+        "analysis   {} ({}, event {seq})",
+        recorded.path, recorded.source
+    );
+    println!("summary    {}", recorded.summary_path);
+    println!(
+        "findings   accuracy {:.4}, error rate {:.4}, mean confidence {:.4}; {} misclassified, {} low-confidence of {}",
+        s.accuracy, s.error_rate, s.avg_confidence, s.misclassified, s.low_confidence, s.samples
+    );
+    println!(
+        "           weakest classes {}; problematic keywords {}",
+        s.problematic_classes.join(", "),
+        s.problematic_keywords.join(", ")
+    );
+    println!(
+        "recommends learning rate {}; pruning {}",
+        s.learning_rate, s.pruning
+    );
+    println!("samples    {}", recorded.sample_sets_note);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn plan(db: &Path, name: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let mut writing = Writing::open(db, name, "exp plan")?;
+    writing.ensure_plan()?;
+    let derived = writing.state.plan.clone().expect("a plan was just derived");
+    if json {
+        print_json(&derived)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    print!("{}", derived.plan.render_table());
+    if !derived.priorities_from_training_split {
+        println!(
+            "\npriority counts come from the analysis file; training recomputes them from the baseline on the training split"
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,137 @@
+//! What every stage after `exp new` needs: the experiment's samples re-read exactly as recorded,
+//! its split, and where its artifacts live.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use crate::data::{self, ColumnRef, DataFormat, Dataset, ReadOptions};
+use crate::state::Experiment;
+
+use super::PipelineError;
+
+/// The dataset of an experiment with its split as sample indices.
+pub struct ExperimentData {
+    pub dataset: Dataset,
+    pub labels: Vec<String>,
+    pub train: Vec<usize>,
+    pub validation: Vec<usize>,
+    test: Vec<usize>,
+}
+
+impl ExperimentData {
+    /// Re-reads the data file as `DatasetLoaded` recorded it; refuses a file that changed since.
+    pub fn load(state: &Experiment) -> Result<ExperimentData, PipelineError> {
+        let (Some(loaded), Some(split)) = (&state.dataset, &state.split) else {
+            return Err(PipelineError::Incomplete(state.name.clone()));
+        };
+        let read = &loaded.read;
+        let options = ReadOptions {
+            format: if read.format == "csv" {
+                DataFormat::Csv
+            } else {
+                DataFormat::Fpb
+            },
+            text_column: read.text_column.map(ColumnRef::Index),
+            label_column: read.label_column.map(ColumnRef::Index),
+            header: read.header,
+            labels: read.known_labels.clone(),
+        };
+        let path = PathBuf::from(&loaded.path);
+        let dataset = data::load(&path, &options)?;
+        if dataset.sha256 != loaded.sha256 {
+            return Err(PipelineError::DataChanged {
+                path,
+                recorded: loaded.sha256.clone(),
+                found: dataset.sha256,
+            });
+        }
+        let index: HashMap<&str, usize> = dataset
+            .samples
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.id.as_str(), i))
+            .collect();
+        let lookup = |ids: &[String]| -> Result<Vec<usize>, PipelineError> {
+            ids.iter()
+                .map(|id| {
+                    index
+                        .get(id.as_str())
+                        .copied()
+                        .ok_or_else(|| PipelineError::DataChanged {
+                            path: path.clone(),
+                            recorded: loaded.sha256.clone(),
+                            found: format!("a file without sample {id}"),
+                        })
+                })
+                .collect()
+        };
+        let train = lookup(&split.ids.train)?;
+        let validation = lookup(&split.ids.validation)?;
+        let test = lookup(&split.ids.test)?;
+        Ok(ExperimentData {
+            labels: loaded.labels.clone(),
+            dataset,
+            train,
+            validation,
+            test,
+        })
+    }
+
+    pub fn texts(&self, indices: &[usize]) -> Vec<&str> {
+        indices
+            .iter()
+            .map(|&i| self.dataset.samples[i].text.as_str())
+            .collect()
+    }
+
+    pub fn ids(&self, indices: &[usize]) -> Vec<String> {
+        indices
+            .iter()
+            .map(|&i| self.dataset.samples[i].id.clone())
+            .collect()
+    }
+
+    /// Class ids (labels sorted alphabetically) of the given samples.
+    pub fn label_ids(&self, indices: &[usize]) -> Vec<usize> {
+        indices
+            .iter()
+            .map(|&i| {
+                let label = &self.dataset.samples[i].label;
+                self.labels
+                    .iter()
+                    .position(|l| l == label)
+                    .expect("every sample's label is one of the dataset's labels")
+            })
+            .collect()
+    }
+
+    /// The sealed test split: only the final evaluation of an exported model may read it.
+    pub fn sealed_test(&self) -> &[usize] {
+        &self.test
+    }
+}
+
+/// Where an experiment's files go: `artifacts/NAME/` beside the event database.
+pub fn artifacts_dir(db: &Path, experiment: &str) -> PathBuf {
+    let base = match db.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    base.join("artifacts").join(experiment)
+}
+
+/// Writes a file under a temporary name and renames it, so a crash never leaves half a file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PipelineError> {
+    let io = |context: String| move |source| PipelineError::Io { context, source };
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(io(format!("creating {}", parent.display())))?;
+    }
+    let tmp = path.with_extension(format!(
+        "{}.tmp-{}",
+        path.extension().and_then(|e| e.to_str()).unwrap_or(""),
+        std::process::id()
+    ));
+    std::fs::write(&tmp, bytes).map_err(io(format!("writing {}", tmp.display())))?;
+    std::fs::rename(&tmp, path).map_err(io(format!("renaming to {}", path.display())))?;
+    Ok(())
+}

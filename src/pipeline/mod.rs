@@ -1,0 +1,378 @@
+//! Orchestrates the stages and turns their results into events. No maths here: each stage lives
+//! in its own module; this file decides what runs and records what happened.
+
+pub mod analyze;
+pub mod baseline;
+pub mod context;
+pub mod plan;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::assets::{self, ModelSpecError};
+use crate::data::{self, DataError, ReadOptions, SplitSpec};
+use crate::events::{
+    Conflict, DatasetLoaded, Event, ExperimentCreated, ModelSource, ReadSpec, SplitCounts,
+    SplitIds, SplitMade,
+};
+use crate::state::Experiment;
+use crate::store::{Store, StoreError, StoredEvent};
+
+use context::{artifacts_dir, ExperimentData};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("invalid experiment name '{0}': use letters, digits, '.', '_' and '-' (at most 64), starting with a letter or digit")]
+    BadName(String),
+    #[error("experiment '{name}' already exists in {db}; pick another name, or look at it with `exp show {name}`")]
+    Exists { name: String, db: PathBuf },
+    #[error("{path}: {count} text(s) appear with conflicting labels (first: lines {lines} labelled {labels}); fix the file or pass --on-conflict exclude")]
+    Conflicts {
+        path: PathBuf,
+        count: usize,
+        lines: String,
+        labels: String,
+    },
+    #[error(transparent)]
+    Data(#[from] DataError),
+    #[error(transparent)]
+    Model(#[from] ModelSpecError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Asset(#[from] assets::AssetError),
+    #[error("no experiment '{name}' in {db} (see `exp ls`; create one with `exp new`)")]
+    NoExperiment { name: String, db: PathBuf },
+    #[error("experiment '{0}' has no dataset and split recorded; create it again with `exp new`")]
+    Incomplete(String),
+    #[error("data file {path} changed since the experiment was created (recorded sha256 {recorded}, found {found}); restore it or create a new experiment")]
+    DataChanged {
+        path: PathBuf,
+        recorded: String,
+        found: String,
+    },
+    #[error("model weights {path} changed since the experiment was created (recorded sha256 {recorded}, found {found})")]
+    ModelChanged {
+        path: PathBuf,
+        recorded: String,
+        found: String,
+    },
+    #[error("artifact {path} changed since it was recorded (sha256 {recorded}, found {found})")]
+    ArtifactChanged {
+        path: PathBuf,
+        recorded: String,
+        found: String,
+    },
+    #[error("model '{model}' has no trained classification head ({missing} would be initialised at random), so it cannot be the baseline as it is: `exp train` fits a plain baseline first, which this version cannot do yet; import an analysis with --import, or start from a classifier (an HF directory with a head or an ONNX classifier)")]
+    NeedsFittedBaseline { model: String, missing: String },
+    #[error("model '{0}' has no tokenizer recorded")]
+    NoTokenizer(String),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Engine(#[from] crate::engine::EngineError),
+    #[error(transparent)]
+    Onnx(#[from] crate::onnx::OnnxError),
+    #[error(transparent)]
+    Runtime(#[from] crate::runtime::RuntimeError),
+    #[error(transparent)]
+    Classifier(#[from] crate::runtime::ClassifierError),
+    #[error(transparent)]
+    Tokenizer(#[from] crate::model::TokenizerError),
+    #[error(transparent)]
+    Analysis(#[from] crate::analysis::AnalysisError),
+    #[error(transparent)]
+    Keywords(#[from] crate::analysis::TfidfError),
+    #[error(transparent)]
+    Plan(#[from] crate::analysis::PlanError),
+}
+
+/// What `exp new` asks for.
+#[derive(Clone, Debug)]
+pub struct NewExperiment {
+    pub name: String,
+    pub model: String,
+    pub tokenizer: Option<PathBuf>,
+    pub data: PathBuf,
+    pub read: ReadOptions,
+    pub seed: u64,
+    pub split: SplitSpec,
+    /// Refuse a dataset with conflicting labels instead of excluding those texts.
+    pub refuse_conflicts: bool,
+    /// A notebook-produced analysis to import (validated before anything is recorded).
+    pub analysis: Option<PathBuf>,
+}
+
+pub fn validate_name(name: &str) -> Result<(), PipelineError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(PipelineError::BadName(name.to_string()))
+    }
+}
+
+/// Checks everything first (name, dataset, split, model), then records `ExperimentCreated`,
+/// `DatasetLoaded` and `SplitMade` in one transaction: a bad input leaves the log untouched.
+pub fn create_experiment(
+    store: &mut Store,
+    request: &NewExperiment,
+) -> Result<Vec<StoredEvent>, PipelineError> {
+    validate_name(&request.name)?;
+    let exists = |store: &Store| -> Result<(), PipelineError> {
+        if store.exists(&request.name)? {
+            return Err(PipelineError::Exists {
+                name: request.name.clone(),
+                db: store.path().to_path_buf(),
+            });
+        }
+        Ok(())
+    };
+    exists(store)?;
+    let dataset = data::load(&request.data, &request.read)?;
+    if let (true, Some(first)) = (request.refuse_conflicts, dataset.conflicts.first()) {
+        let lines: Vec<String> = first
+            .rows
+            .iter()
+            .map(|r| format!("line {}", r.line))
+            .collect();
+        return Err(PipelineError::Conflicts {
+            path: request.data.clone(),
+            count: dataset.conflicts.len(),
+            lines: lines.join(", "),
+            labels: first.labels.join(" and "),
+        });
+    }
+    let split = data::stratified_split(&dataset.samples, &request.split, request.seed)?;
+    if let Some(file) = &request.analysis {
+        crate::analysis::read_analysis(file)?.check_labels(&dataset.labels)?;
+    }
+    let model = assets::resolve_model(&request.model, request.tokenizer.as_deref())?;
+    let model_sha256 = assets::sha256_file(&model.weights_file)?;
+
+    let percentages = [
+        request.split.train,
+        request.split.validation,
+        request.split.test,
+    ];
+    let created = ExperimentCreated {
+        name: request.name.clone(),
+        model: ModelSource {
+            spec: model.spec.clone(),
+            format: model.format.as_str().to_string(),
+            path: model.path.display().to_string(),
+            sha256: model_sha256,
+            tokenizer: model.tokenizer.as_ref().map(|t| t.display().to_string()),
+        },
+        data_path: request.data.display().to_string(),
+        seed: request.seed,
+        split: percentages,
+        exp_version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    let loaded = DatasetLoaded {
+        path: dataset.path.display().to_string(),
+        sha256: dataset.sha256.clone(),
+        format: format_name(dataset.format).to_string(),
+        encoding: dataset.encoding.as_str().to_string(),
+        rows_read: dataset.rows_read,
+        samples: dataset.samples.len(),
+        labels: dataset.labels.clone(),
+        label_counts: dataset.label_counts.clone(),
+        duplicates: dataset.duplicates,
+        conflicts: dataset
+            .conflicts
+            .iter()
+            .map(|c| Conflict {
+                id: c.id.clone(),
+                text: c.text.clone(),
+                labels: c.labels.clone(),
+                lines: c.rows.iter().map(|r| r.line).collect(),
+            })
+            .collect(),
+        read: ReadSpec {
+            format: format_name(dataset.format).to_string(),
+            header: dataset.csv.as_ref().map(|c| c.header),
+            text_column: dataset.csv.as_ref().map(|c| c.text_column),
+            label_column: dataset.csv.as_ref().map(|c| c.label_column),
+            known_labels: request.read.labels.clone(),
+        },
+    };
+    let made = SplitMade {
+        seed: request.seed,
+        percentages,
+        counts: SplitCounts {
+            train: split.train.len(),
+            validation: split.validation.len(),
+            test: split.test.len(),
+        },
+        label_counts: per_split_label_counts(&split, &dataset.samples),
+        digest: split.digest(),
+        ids: SplitIds {
+            train: split.train.clone(),
+            validation: split.validation.clone(),
+            test: split.test.clone(),
+        },
+    };
+
+    let lock = store.lock(&request.name, "exp new")?;
+    exists(store)?;
+    let stored = store.append(
+        &lock,
+        &[
+            Event::ExperimentCreated(created),
+            Event::DatasetLoaded(loaded),
+            Event::SplitMade(made),
+        ],
+    )?;
+    Ok(stored)
+}
+
+fn format_name(format: data::DataFormat) -> &'static str {
+    match format {
+        data::DataFormat::Csv => "csv",
+        _ => "fpb",
+    }
+}
+
+/// `{split: {label: samples}}`, the shape `SplitMade` records and `v_split_labels` reads.
+fn per_split_label_counts(
+    split: &data::Split,
+    samples: &[data::Sample],
+) -> BTreeMap<String, BTreeMap<String, usize>> {
+    let mut out: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+    for (label, counts) in split.counts_by_label(samples) {
+        for (part, n) in [
+            ("train", counts.train),
+            ("validation", counts.validation),
+            ("test", counts.test),
+        ] {
+            out.entry(part.to_string())
+                .or_default()
+                .insert(label.clone(), n);
+        }
+    }
+    out
+}
+
+/// An experiment opened for writing: its lock, its folded state, its data and artifacts.
+pub struct Writing {
+    pub store: Store,
+    pub lock: crate::store::WriterLock,
+    pub state: Experiment,
+    pub data: ExperimentData,
+    pub artifacts: PathBuf,
+}
+
+impl Writing {
+    /// Takes the experiment's writer lock and folds its events.
+    pub fn open(db: &Path, name: &str, command: &str) -> Result<Writing, PipelineError> {
+        if !db.exists() {
+            return Err(PipelineError::NoExperiment {
+                name: name.to_string(),
+                db: db.to_path_buf(),
+            });
+        }
+        let mut store = Store::open(db)?;
+        if !store.exists(name)? {
+            return Err(PipelineError::NoExperiment {
+                name: name.to_string(),
+                db: db.to_path_buf(),
+            });
+        }
+        let lock = store.lock(name, command)?;
+        let state = Experiment::replay(name, &store.events(name, None)?)?;
+        let data = ExperimentData::load(&state)?;
+        Ok(Writing {
+            artifacts: artifacts_dir(db, name),
+            store,
+            lock,
+            state,
+            data,
+        })
+    }
+
+    /// Appends one event and folds it into the state.
+    pub fn record(&mut self, event: Event) -> Result<(), PipelineError> {
+        self.store.append(&self.lock, &[event])?;
+        let events = self.store.events(&self.state.name, None)?;
+        self.state = Experiment::replay(&self.state.name, &events)?;
+        Ok(())
+    }
+
+    fn tokenizer(&self) -> Result<PathBuf, PipelineError> {
+        let created = self
+            .state
+            .created
+            .as_ref()
+            .ok_or_else(|| PipelineError::Incomplete(self.state.name.clone()))?;
+        created
+            .model
+            .tokenizer
+            .as_ref()
+            .map(PathBuf::from)
+            .ok_or_else(|| PipelineError::NoTokenizer(created.model.spec.clone()))
+    }
+
+    /// Captures the baseline unless the log already has one.
+    pub fn ensure_baseline(&mut self) -> Result<(), PipelineError> {
+        if self.state.baseline.is_some() {
+            return Ok(());
+        }
+        let captured = baseline::capture_baseline(&self.state, &self.data, &self.artifacts)?;
+        self.record(Event::BaselineCaptured(captured))
+    }
+
+    /// Computes the analysis from the baseline unless one is recorded (or `again` is set).
+    pub fn ensure_analysis(&mut self, again: bool) -> Result<(), PipelineError> {
+        if self.state.analysis.is_some() && !again {
+            return Ok(());
+        }
+        self.ensure_baseline()?;
+        let tokenizer = self.tokenizer()?;
+        let baseline = self.state.baseline.clone().expect("ensured above");
+        let recorded = analyze::compute_analysis(
+            &self.state.name,
+            &baseline,
+            &tokenizer,
+            &self.data,
+            &self.artifacts,
+        )?;
+        self.record(Event::AnalysisRecorded(recorded))
+    }
+
+    /// Records a notebook-produced analysis file.
+    pub fn import_analysis(&mut self, file: &Path) -> Result<(), PipelineError> {
+        let tokenizer = self.tokenizer()?;
+        let baseline = self.state.baseline.clone();
+        let recorded = analyze::import_analysis(
+            file,
+            baseline.as_ref().map(|b| (b, tokenizer.as_path())),
+            &self.data,
+            &self.artifacts,
+        )?;
+        self.record(Event::AnalysisRecorded(recorded))
+    }
+
+    /// Derives the plan from the latest analysis unless it is already derived.
+    pub fn ensure_plan(&mut self) -> Result<(), PipelineError> {
+        if self.state.plan.is_some() {
+            return Ok(());
+        }
+        self.ensure_analysis(false)?;
+        let (seq, recorded) = self.state.analysis.clone().expect("ensured above");
+        let derived = plan::derive(seq, &recorded, &self.data)?;
+        self.record(Event::PlanDerived(derived))
+    }
+}

@@ -1,0 +1,54 @@
+//! The plan stage: the rules of DESIGN section 5 applied to the recorded analysis.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use crate::analysis::plan::{derive_plan, derive_plan_with_priorities, PriorityCounts};
+use crate::analysis::read_analysis;
+use crate::assets;
+use crate::events::{AnalysisRecorded, PlanDerived};
+
+use super::context::ExperimentData;
+use super::PipelineError;
+
+pub fn derive(
+    analysis_seq: i64,
+    recorded: &AnalysisRecorded,
+    data: &ExperimentData,
+) -> Result<PlanDerived, PipelineError> {
+    let path = Path::new(&recorded.path);
+    let found = assets::sha256_file(path)?;
+    if found != recorded.sha256 {
+        return Err(PipelineError::ArtifactChanged {
+            path: path.to_path_buf(),
+            recorded: recorded.sha256.clone(),
+            found,
+        });
+    }
+    let analysis = read_analysis(path)?;
+    let train_size = data.train.len();
+    let (plan, from_train) = match &recorded.train_priorities {
+        Some(p) => {
+            let distinct: BTreeSet<&String> = p
+                .misclassified_ids
+                .iter()
+                .chain(&p.low_confidence_ids)
+                .collect();
+            let counts = PriorityCounts {
+                misclassified: p.misclassified_ids.len(),
+                low_confidence: p.low_confidence_ids.len(),
+                distinct: distinct.len(),
+            };
+            (
+                derive_plan_with_priorities(&analysis, train_size, counts)?,
+                true,
+            )
+        }
+        None => (derive_plan(&analysis, train_size)?, false),
+    };
+    Ok(PlanDerived {
+        analysis_seq,
+        priorities_from_training_split: from_train,
+        plan,
+    })
+}
