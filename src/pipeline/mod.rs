@@ -74,22 +74,41 @@ pub enum PipelineError {
         source: std::io::Error,
     },
     #[error(transparent)]
-    Engine(#[from] crate::engine::EngineError),
+    Engine(Box<crate::engine::EngineError>),
     #[error(transparent)]
-    Onnx(#[from] crate::onnx::OnnxError),
+    Onnx(Box<crate::onnx::OnnxError>),
     #[error(transparent)]
-    Runtime(#[from] crate::runtime::RuntimeError),
+    Runtime(Box<crate::runtime::RuntimeError>),
     #[error(transparent)]
-    Classifier(#[from] crate::runtime::ClassifierError),
+    Classifier(Box<crate::runtime::ClassifierError>),
     #[error(transparent)]
     Tokenizer(#[from] crate::model::TokenizerError),
     #[error(transparent)]
-    Analysis(#[from] crate::analysis::AnalysisError),
+    Analysis(Box<crate::analysis::AnalysisError>),
     #[error(transparent)]
     Keywords(#[from] crate::analysis::TfidfError),
     #[error(transparent)]
     Plan(#[from] crate::analysis::PlanError),
 }
+
+/// Large error types are boxed so that `Result<_, PipelineError>` stays small.
+macro_rules! boxed_from {
+    ($($variant:ident: $source:ty),* $(,)?) => {$(
+        impl From<$source> for PipelineError {
+            fn from(e: $source) -> Self {
+                PipelineError::$variant(Box::new(e))
+            }
+        }
+    )*};
+}
+
+boxed_from!(
+    Engine: crate::engine::EngineError,
+    Onnx: crate::onnx::OnnxError,
+    Runtime: crate::runtime::RuntimeError,
+    Classifier: crate::runtime::ClassifierError,
+    Analysis: crate::analysis::AnalysisError,
+);
 
 /// What `exp new` asks for.
 #[derive(Clone, Debug)]
