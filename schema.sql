@@ -80,3 +80,38 @@ SELECT
     l.value      AS samples
 FROM events e, json_each(e.payload, '$.label_counts') p, json_each(p.value) l
 WHERE e.kind = 'SplitMade';
+
+DROP VIEW IF EXISTS v_baselines;
+CREATE VIEW v_baselines AS
+SELECT
+    e.experiment                                           AS experiment,
+    e.seq                                                  AS seq,
+    json_extract(e.payload, '$.origin')                    AS origin,
+    json_extract(e.payload, '$.onnx_path')                 AS onnx_path,
+    json_extract(e.payload, '$.size_bytes')                AS size_bytes,
+    json_extract(e.payload, '$.validation.sample_count')   AS validation_samples,
+    json_extract(e.payload, '$.validation.accuracy')       AS accuracy,
+    json_extract(e.payload, '$.validation.macro_f1')       AS macro_f1,
+    json_extract(e.payload, '$.validation.avg_confidence') AS avg_confidence,
+    (SELECT json_extract(l.value, '$.mean_ms') FROM json_each(e.payload, '$.latency') l
+      WHERE json_extract(l.value, '$.batch_size') = 1)     AS latency_b1_ms,
+    (SELECT json_extract(l.value, '$.mean_ms') FROM json_each(e.payload, '$.latency') l
+      WHERE json_extract(l.value, '$.batch_size') = 8)     AS latency_b8_ms
+FROM events e
+WHERE e.kind = 'BaselineCaptured';
+
+DROP VIEW IF EXISTS v_plans;
+CREATE VIEW v_plans AS
+SELECT
+    e.experiment                                         AS experiment,
+    e.seq                                                AS seq,
+    json_extract(e.payload, '$.plan.health')             AS health,
+    json_extract(e.payload, '$.plan.epochs')             AS epochs,
+    json_extract(e.payload, '$.plan.batch_size')         AS batch_size,
+    json_extract(e.payload, '$.plan.weight_multiplier')  AS weight_multiplier,
+    json_extract(e.payload, '$.plan.lr_band.low')        AS lr_low,
+    json_extract(e.payload, '$.plan.lr_band.high')       AS lr_high,
+    json_extract(e.payload, '$.plan.inputs.priority_count') AS priority_samples,
+    json_extract(e.payload, '$.plan.pruning.level')      AS pruning
+FROM events e
+WHERE e.kind = 'PlanDerived';

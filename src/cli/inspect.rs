@@ -173,6 +173,46 @@ pub fn show(db: &Path, name: &str, json: bool) -> anyhow::Result<ExitCode> {
         println!();
         print!("{}", table(&header, &rows));
     }
+    if let Some(b) = &state.baseline {
+        let latency: Vec<String> = b
+            .latency
+            .iter()
+            .map(|l| format!("batch {} {:.1} ms", l.batch_size, l.mean_ms))
+            .collect();
+        println!(
+            "baseline    {} ({}): validation accuracy {:.4}, macro-F1 {:.4}; {:.1} MB; ORT {}",
+            b.onnx_path,
+            b.origin,
+            b.validation.accuracy,
+            b.validation.macro_f1,
+            b.size_bytes as f64 / 1e6,
+            latency.join(", ")
+        );
+    }
+    if let Some((seq, a)) = &state.analysis {
+        println!(
+            "analysis    {} ({}, event {seq}): error rate {:.4}, {} misclassified, {} low-confidence; lr {}",
+            a.path,
+            a.source,
+            a.summary.error_rate,
+            a.summary.misclassified,
+            a.summary.low_confidence,
+            a.summary.learning_rate
+        );
+    }
+    if let Some(p) = &state.plan {
+        let phases: Vec<&str> = p.plan.phases.iter().map(|ph| ph.kind.name()).collect();
+        println!(
+            "plan        health {}, {} epochs/phase, batch {}, lr {:e}..{:e}, phases {}; `exp plan {}` shows it",
+            p.plan.health.name(),
+            p.plan.epochs,
+            p.plan.batch_size,
+            p.plan.lr_band.low,
+            p.plan.lr_band.high,
+            phases.join(" -> "),
+            state.name
+        );
+    }
     for failure in &state.failures {
         println!(
             "failed      {} at {}: {}",
