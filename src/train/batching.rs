@@ -105,7 +105,7 @@ pub fn epoch_seed(seed: u64, epoch: usize) -> u64 {
 }
 
 /// Fisher-Yates shuffle driven by `rng`.
-fn shuffle<T>(items: &mut [T], rng: &mut SeededRng) {
+pub fn shuffle<T>(items: &mut [T], rng: &mut SeededRng) {
     for i in (1..items.len()).rev() {
         let j = (rng.next_u64() % (i as u64 + 1)) as usize;
         items.swap(i, j);

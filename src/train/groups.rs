@@ -47,6 +47,9 @@ pub fn unit(name: &str) -> String {
     }
 }
 
+/// (sort key, group name, parameter) while grouping.
+type Keyed = ((usize, bool, bool), String, (String, Var));
+
 /// Groups `vars` by unit and by decayed or not: head first, then layers top-down, then the
 /// embeddings; `/decay` before `/no_decay` within a unit. Group names are `{unit}/decay` or
 /// `{unit}/no_decay`; each group's `lr` is `base_lr * lr_scale`, its weight decay
@@ -59,7 +62,7 @@ pub fn build_groups(
     weight_decay: f64,
 ) -> Vec<GroupSpec> {
     // (depth, embeddings last at equal depth, no_decay last) orders the groups.
-    let mut keyed: Vec<((usize, bool, bool), String, (String, Var))> = vars
+    let mut keyed: Vec<Keyed> = vars
         .iter()
         .map(|(n, v)| {
             let key = (

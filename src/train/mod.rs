@@ -7,6 +7,7 @@ pub mod batching;
 pub mod checkpoint;
 pub mod error;
 pub mod evaluate;
+pub mod focus;
 pub mod groups;
 pub mod loss;
 pub mod optim_fallback;

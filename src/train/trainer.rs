@@ -194,6 +194,17 @@ pub struct EpochReport {
     pub reweighted: usize,
 }
 
+/// One optimiser group as a `PhaseStarted` event describes it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GroupInfo {
+    pub name: String,
+    /// Factor on the phase's peak LR (layer-wise decay).
+    pub lr_scale: f64,
+    pub weight_decay: f64,
+    /// Number of scalar parameters.
+    pub parameters: usize,
+}
+
 /// What the pipeline turns into a `PhaseStarted` event.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PhaseStart {
@@ -203,8 +214,7 @@ pub struct PhaseStart {
     pub steps_per_epoch: usize,
     pub total_steps: usize,
     pub warmup_steps: usize,
-    /// `(group name, LR factor, weight decay, parameter count)`.
-    pub groups: Vec<(String, f64, f64, usize)>,
+    pub groups: Vec<GroupInfo>,
     /// `Some(epoch)` when resuming from a checkpoint.
     pub resumed_at_epoch: Option<usize>,
 }
@@ -306,7 +316,7 @@ fn check_inputs(
     if spec.epochs == 0 || spec.batch_size == 0 || spec.eval_batch_size == 0 {
         return bad("epochs, batch_size and eval_batch_size must be positive".into());
     }
-    if !(spec.start_lr > 0.0) {
+    if spec.start_lr.is_nan() || spec.start_lr <= 0.0 {
         return bad(format!("start_lr {} is not positive", spec.start_lr));
     }
     Ok(())
@@ -372,16 +382,13 @@ pub fn run_phase(
         spec.layer_decay,
         spec.weight_decay,
     );
-    let group_info: Vec<(String, f64, f64, usize)> = specs
+    let group_info: Vec<GroupInfo> = specs
         .iter()
-        .map(|g| {
-            let count = g.group.vars.iter().map(|(_, v)| v.elem_count()).sum();
-            (
-                g.group.name.clone(),
-                g.lr_scale,
-                g.group.weight_decay,
-                count,
-            )
+        .map(|g| GroupInfo {
+            name: g.group.name.clone(),
+            lr_scale: g.lr_scale,
+            weight_decay: g.group.weight_decay,
+            parameters: g.group.vars.iter().map(|(_, v)| v.elem_count()).sum(),
         })
         .collect();
     let mut opt = AdamW::new(
@@ -474,8 +481,8 @@ pub fn run_phase(
         let mut loss_sum = 0f64;
         for b in &batches {
             let factor = linear_warmup_decay(state.global_step as usize, total_steps, warmup);
-            for (g, (_, scale, _, _)) in group_info.iter().enumerate() {
-                opt.set_lr(g, peak_lr * factor * scale);
+            for (g, info) in group_info.iter().enumerate() {
+                opt.set_lr(g, peak_lr * factor * info.lr_scale);
             }
             let eb = pad_batch(&encoded, &b.indices, pad);
             let logits = model.forward(&eb, Mode::train_step(phase_seed, state.global_step))?;
@@ -504,7 +511,7 @@ pub fn run_phase(
         let lr: Vec<(String, f64)> = group_info
             .iter()
             .enumerate()
-            .map(|(g, (name, _, _, _))| (name.clone(), opt.lr(g)))
+            .map(|(g, info)| (info.name.clone(), opt.lr(g)))
             .collect();
 
         let probs = predict_probs(model.model(), &val_encoded, spec.eval_batch_size, pad)?;
