@@ -82,3 +82,31 @@ pub fn argmax_rows(logits: &Tensor) -> candle_core::Result<Vec<usize>> {
     let idx = logits.argmax(D::Minus1)?.to_vec1::<u32>()?;
     Ok(idx.into_iter().map(|i| i as usize).collect())
 }
+
+/// Probabilities and (on request) sentence embeddings of `texts`, both in input order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Evaluation {
+    pub probs: Vec<Vec<f32>>,
+    pub embeddings: Option<Vec<Vec<f32>>>,
+}
+
+/// Tokenises `texts` (truncated to `max_length`) and runs `model` in eval mode over them in
+/// length-sorted batches. Embeddings cost a second encoder pass (the classifier head is not
+/// reachable from the encoder output), so ask for them only when mining.
+pub fn evaluate_texts(
+    model: &BertClassifier,
+    tokenizer: &crate::model::BertTokenizer,
+    texts: &[String],
+    max_length: usize,
+    batch_size: usize,
+    embedding: Option<EmbeddingKind>,
+) -> Result<Evaluation, super::error::TrainError> {
+    let encoded = super::batching::encode_texts(tokenizer, texts, max_length)?;
+    let pad = super::batching::pad_id(tokenizer);
+    let probs = predict_probs(model, &encoded, batch_size, pad)?;
+    let embeddings = match embedding {
+        Some(kind) => Some(embeddings(model, &encoded, batch_size, pad, kind)?),
+        None => None,
+    };
+    Ok(Evaluation { probs, embeddings })
+}

@@ -6,7 +6,7 @@ use candle_core::Device;
 
 use super::batching::{encode_texts, pad_id};
 use super::checkpoint::TrainerCheckpoint;
-use super::evaluate::{embeddings, predict_probs, EmbeddingKind};
+use super::evaluate::{embeddings, evaluate_texts, predict_probs, EmbeddingKind};
 use super::trainer::{
     run_phase, EarlyStop, EpochReport, EvalSet, NoObserver, PhaseObserver, PhaseSpec, TrainSet,
 };
@@ -406,6 +406,21 @@ fn evaluation_is_independent_of_batching_and_embeds() {
         pooled.iter().flatten().all(|v| v.abs() <= 1.0),
         "tanh output"
     );
+    let both = evaluate_texts(
+        m.model(),
+        &tok,
+        &val.texts,
+        64,
+        3,
+        Some(EmbeddingKind::Pooled),
+    )
+    .unwrap();
+    assert_eq!(both.embeddings.as_ref().unwrap().len(), 10);
+    for (a, b) in both.probs.iter().zip(&batched) {
+        for (x, y) in a.iter().zip(b) {
+            assert!((x - y).abs() < 1e-5);
+        }
+    }
     let alone = embeddings(m.model(), &enc[3..4], 1, pad, EmbeddingKind::MeanLastHidden).unwrap();
     for (x, y) in mean[3].iter().zip(&alone[0]) {
         assert!(
