@@ -11,7 +11,9 @@ pub mod focus;
 pub mod groups;
 pub mod loss;
 pub mod optim_fallback;
+pub mod report;
 pub mod schedule;
+pub mod spec;
 pub mod trainer;
 
 #[cfg(test)]

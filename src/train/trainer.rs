@@ -11,264 +11,28 @@
 use std::time::Instant;
 
 use candle_core::Tensor;
-use serde::{Deserialize, Serialize};
 
 use super::batching::{batches_per_epoch, encode_texts, epoch_batches, pad_batch, pad_id};
 use super::checkpoint::{TrainerCheckpoint, TrainerState, FORMAT_VERSION};
 use super::error::TrainError;
 use super::evaluate::{argmax_rows, predict_probs};
-use super::groups::{build_groups, DEFAULT_LAYER_DECAY, DEFAULT_WEIGHT_DECAY};
-use super::loss::{labels_tensor, weighted_cross_entropy, weights_tensor, Reduction};
+use super::groups::build_groups;
+use super::loss::{labels_tensor, weighted_cross_entropy, weights_tensor};
 use super::optimizer::{clip_grad_norm, AdamW};
-use super::schedule::{
-    linear_warmup_decay, plateau_update, warmup_steps, Plateau, PLATEAU_FACTOR, PLATEAU_PATIENCE,
-    WARMUP_FRACTION,
-};
-use crate::analysis::plan::{LrBand, Phase, PhaseKind, Plan, MAX_SAMPLE_WEIGHT};
-use crate::analysis::{compute_metrics, Metrics};
-use crate::model::dropout::mix64;
+use super::schedule::{linear_warmup_decay, plateau_update, warmup_steps, Plateau};
+use crate::analysis::compute_metrics;
+use crate::analysis::plan::MAX_SAMPLE_WEIGHT;
 use crate::model::{BertTokenizer, Mode, TrainableBert, Weights};
 
-/// Factor on the weight of a sample still misclassified after an epoch (`PhaseSpec::from_plan`).
-pub const REWEIGHT_FACTOR: f64 = 1.5;
+pub use super::report::{
+    EarlyStop, EpochReport, GroupInfo, NoObserver, PhaseObserver, PhaseOutcome, PhaseStart,
+    ValidationSummary,
+};
+pub use super::spec::{EvalSet, PhaseSpec, TrainSet, REWEIGHT_FACTOR};
+
 pub const ADAM_BETA1: f64 = 0.9;
 pub const ADAM_BETA2: f64 = 0.999;
 pub const ADAM_EPS: f64 = 1e-8;
-
-/// The samples a phase trains on, in a fixed order (checkpointed weights follow it).
-#[derive(Clone, Debug, Default)]
-pub struct TrainSet {
-    pub texts: Vec<String>,
-    pub labels: Vec<usize>,
-    pub ids: Vec<String>,
-    /// Base sample weights (e.g. `Plan::sample_weights`); used when the phase is weighted.
-    pub weights: Vec<f64>,
-}
-
-#[derive(Clone, Debug, Default)]
-pub struct EvalSet {
-    pub texts: Vec<String>,
-    pub labels: Vec<usize>,
-}
-
-/// Everything that defines a phase's run.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct PhaseSpec {
-    pub kind: PhaseKind,
-    /// Maximum epochs.
-    pub epochs: usize,
-    pub lr_band: LrBand,
-    /// The peak LR (of the head; lower layers get less) before any plateau reduction.
-    pub start_lr: f64,
-    pub batch_size: usize,
-    pub seed: u64,
-    /// Whether the loss uses sample weights (false: every weight is 1, no re-weighting).
-    pub weighted: bool,
-    /// Per-class factors on the base weights (target-class focus); `None`: all 1.
-    pub class_focus: Option<Vec<f64>>,
-    /// After each epoch, weights of misclassified samples are multiplied by this (capped at 5).
-    pub reweight_misclassified: Option<f64>,
-    pub early_stopping_patience: usize,
-    pub grad_clip: f64,
-    pub max_length: usize,
-    pub layer_decay: f64,
-    pub weight_decay: f64,
-    pub warmup_fraction: f64,
-    pub plateau_factor: f64,
-    pub plateau_patience: usize,
-    pub eval_batch_size: usize,
-    pub reduction: Reduction,
-}
-
-impl PhaseSpec {
-    /// The defaults of DESIGN 5: early stopping patience 2, clipping 1.0, max length 64, layer
-    /// decay 0.9, weight decay 0.01, warm-up 10%, plateau factor 0.5 / patience 1, unweighted.
-    pub fn new(
-        kind: PhaseKind,
-        epochs: usize,
-        lr_band: LrBand,
-        start_lr: f64,
-        batch_size: usize,
-        seed: u64,
-    ) -> Self {
-        Self {
-            kind,
-            epochs,
-            lr_band,
-            start_lr,
-            batch_size,
-            seed,
-            weighted: false,
-            class_focus: None,
-            reweight_misclassified: None,
-            early_stopping_patience: 2,
-            grad_clip: 1.0,
-            max_length: 64,
-            layer_decay: DEFAULT_LAYER_DECAY,
-            weight_decay: DEFAULT_WEIGHT_DECAY,
-            warmup_fraction: WARMUP_FRACTION,
-            plateau_factor: PLATEAU_FACTOR,
-            plateau_patience: PLATEAU_PATIENCE,
-            eval_batch_size: 64,
-            reduction: Reduction::Count,
-        }
-    }
-
-    /// A plan's phase: its epochs, LR, weighting and the plan's band and batch size; weighted
-    /// phases re-weight misclassified samples by [`REWEIGHT_FACTOR`].
-    pub fn from_plan(plan: &Plan, phase: &Phase, seed: u64) -> Self {
-        let mut spec = Self::new(
-            phase.kind,
-            phase.epochs,
-            plan.lr_band,
-            phase.learning_rate,
-            plan.batch_size,
-            seed,
-        );
-        spec.weighted = phase.weighted;
-        spec.reweight_misclassified = phase.weighted.then_some(REWEIGHT_FACTOR);
-        spec
-    }
-
-    /// The seed of this phase's randomness: the run seed mixed with the phase kind.
-    pub fn phase_seed(&self) -> u64 {
-        let tag = self
-            .kind
-            .name()
-            .bytes()
-            .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(b as u64));
-        mix64(self.seed ^ mix64(tag))
-    }
-}
-
-/// Validation numbers of one epoch.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ValidationSummary {
-    pub accuracy: f64,
-    pub macro_f1: f64,
-    /// In class-id order.
-    pub per_class_f1: Vec<f64>,
-    pub mean_confidence: f64,
-    /// Counts of max probability in `[0, 0.1), ..., [0.9, 1.0]`.
-    pub confidence_histogram: Vec<usize>,
-}
-
-impl ValidationSummary {
-    pub fn from_metrics(m: &Metrics) -> Self {
-        Self {
-            accuracy: m.accuracy,
-            macro_f1: m.macro_f1,
-            per_class_f1: m.per_class.iter().map(|c| c.f1_score).collect(),
-            mean_confidence: m.avg_confidence,
-            confidence_histogram: m.confidence_histogram.counts.clone(),
-        }
-    }
-}
-
-/// What the pipeline turns into an `EpochCompleted` event (and `LrReduced` when `lr_reduced`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct EpochReport {
-    pub phase: PhaseKind,
-    /// 0-based.
-    pub epoch: usize,
-    /// Mean over the epoch's samples of their batch's loss.
-    pub train_loss: f64,
-    pub validation: ValidationSummary,
-    /// Each group's LR at the epoch's last step.
-    pub lr: Vec<(String, f64)>,
-    /// The peak LR the schedule scaled during this epoch.
-    pub peak_lr: f64,
-    pub steps: usize,
-    pub global_step: u64,
-    /// Training samples per second (training part only; wall clock, not reproducible).
-    pub samples_per_sec: f64,
-    /// Training plus validation time (wall clock, not reproducible).
-    pub duration_s: f64,
-    /// The peak LR change applied before the next epoch.
-    pub lr_reduced: Option<(f64, f64)>,
-    /// Whether validation macro-F1 beat every earlier epoch of the phase.
-    pub improved: bool,
-    /// Training samples misclassified during this epoch's forward passes.
-    pub misclassified: usize,
-    /// Samples whose weight this epoch's re-weighting raised.
-    pub reweighted: usize,
-}
-
-/// One optimiser group as a `PhaseStarted` event describes it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct GroupInfo {
-    pub name: String,
-    /// Factor on the phase's peak LR (layer-wise decay).
-    pub lr_scale: f64,
-    pub weight_decay: f64,
-    /// Number of scalar parameters.
-    pub parameters: usize,
-}
-
-/// What the pipeline turns into a `PhaseStarted` event.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct PhaseStart {
-    pub spec: PhaseSpec,
-    pub train_samples: usize,
-    pub validation_samples: usize,
-    pub steps_per_epoch: usize,
-    pub total_steps: usize,
-    pub warmup_steps: usize,
-    pub groups: Vec<GroupInfo>,
-    /// `Some(epoch)` when resuming from a checkpoint.
-    pub resumed_at_epoch: Option<usize>,
-}
-
-/// What the pipeline turns into an `EarlyStopped` event.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct EarlyStop {
-    pub phase: PhaseKind,
-    pub epoch: usize,
-    pub best_epoch: usize,
-    pub best_macro_f1: f64,
-    pub patience: usize,
-}
-
-/// Receives the phase's progress; an error aborts the phase (returned as `TrainError::Observer`).
-pub trait PhaseObserver {
-    fn phase_started(&mut self, _start: &PhaseStart) -> anyhow::Result<()> {
-        Ok(())
-    }
-    /// Called after every epoch with the checkpoint to save (resuming from it continues at
-    /// the next epoch).
-    fn epoch_completed(
-        &mut self,
-        report: &EpochReport,
-        checkpoint: &TrainerCheckpoint,
-    ) -> anyhow::Result<()>;
-    fn early_stopped(&mut self, _stop: &EarlyStop) -> anyhow::Result<()> {
-        Ok(())
-    }
-}
-
-/// An observer that ignores everything.
-pub struct NoObserver;
-
-impl PhaseObserver for NoObserver {
-    fn epoch_completed(&mut self, _: &EpochReport, _: &TrainerCheckpoint) -> anyhow::Result<()> {
-        Ok(())
-    }
-}
-
-#[derive(Clone, Debug)]
-pub struct PhaseOutcome {
-    pub phase: PhaseKind,
-    /// Reports of the epochs run by this call (after a resume: only the resumed ones).
-    pub reports: Vec<EpochReport>,
-    pub best_epoch: Option<usize>,
-    pub best_macro_f1: Option<f64>,
-    pub early_stopped: bool,
-    /// The weights the model holds on return (the best epoch's).
-    pub best_weights: Option<Weights>,
-    /// Sample weights after the last re-weighting, in training-set order.
-    pub sample_weights: Vec<f64>,
-    pub global_step: u64,
-}
 
 fn check_inputs(
     model: &TrainableBert,
