@@ -11,3 +11,4 @@ pub mod pipeline;
 pub mod runtime;
 pub mod state;
 pub mod store;
+pub mod train;
