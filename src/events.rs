@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::analysis::metrics::Metrics;
 use crate::analysis::plan::Plan;
+use crate::analysis::stats::Flips;
 use crate::runtime::LatencyStats;
+use crate::train::report::{EarlyStop, EpochReport, PhaseStart};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "payload")]
@@ -20,6 +22,14 @@ pub enum Event {
     BaselineCaptured(BaselineCaptured),
     AnalysisRecorded(AnalysisRecorded),
     PlanDerived(PlanDerived),
+    PhaseStarted(PhaseStarted),
+    EpochCompleted(EpochCompleted),
+    CheckpointSaved(CheckpointSaved),
+    LrReduced(LrReduced),
+    EarlyStopped(EarlyStopped),
+    PhaseCompleted(PhaseCompleted),
+    TrainingCompleted(TrainingCompleted),
+    TestEvaluated(TestEvaluated),
     RunFailed(RunFailed),
 }
 
@@ -33,18 +43,34 @@ impl Event {
             Event::BaselineCaptured(_) => "BaselineCaptured",
             Event::AnalysisRecorded(_) => "AnalysisRecorded",
             Event::PlanDerived(_) => "PlanDerived",
+            Event::PhaseStarted(_) => "PhaseStarted",
+            Event::EpochCompleted(_) => "EpochCompleted",
+            Event::CheckpointSaved(_) => "CheckpointSaved",
+            Event::LrReduced(_) => "LrReduced",
+            Event::EarlyStopped(_) => "EarlyStopped",
+            Event::PhaseCompleted(_) => "PhaseCompleted",
+            Event::TrainingCompleted(_) => "TrainingCompleted",
+            Event::TestEvaluated(_) => "TestEvaluated",
             Event::RunFailed(_) => "RunFailed",
         }
     }
 
     /// Every kind this version of `exp` writes, for `exp events --kind` validation.
-    pub const KINDS: [&'static str; 7] = [
+    pub const KINDS: [&'static str; 15] = [
         "ExperimentCreated",
         "DatasetLoaded",
         "SplitMade",
         "BaselineCaptured",
         "AnalysisRecorded",
         "PlanDerived",
+        "PhaseStarted",
+        "EpochCompleted",
+        "CheckpointSaved",
+        "LrReduced",
+        "EarlyStopped",
+        "PhaseCompleted",
+        "TrainingCompleted",
+        "TestEvaluated",
         "RunFailed",
     ];
 
@@ -226,4 +252,103 @@ pub struct PlanDerived {
     /// Whether the priority counts came from the training split (else from the analysis file).
     pub priorities_from_training_split: bool,
     pub plan: Plan,
+}
+
+/// A training phase began (or resumed from a checkpoint).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PhaseStarted {
+    /// Position of the phase in the plan (0-based).
+    pub index: usize,
+    pub start: PhaseStart,
+    /// Priority samples (training split) and replayed others in a FOCUS phase.
+    pub samples: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochCompleted {
+    pub index: usize,
+    pub report: EpochReport,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ArtifactFile {
+    pub path: String,
+    pub sha256: String,
+    pub bytes: u64,
+}
+
+/// The state to resume from after `epoch` of phase `index`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointSaved {
+    pub index: usize,
+    pub phase: String,
+    pub epoch: usize,
+    pub dir: String,
+    pub files: Vec<ArtifactFile>,
+    /// The previous checkpoint of this phase, deleted now that this one is recorded.
+    pub removed: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LrReduced {
+    pub index: usize,
+    pub phase: String,
+    pub epoch: usize,
+    pub from: f64,
+    pub to: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EarlyStopped {
+    pub index: usize,
+    pub stop: EarlyStop,
+}
+
+/// A phase ended; its best weights are what the next phase starts from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PhaseCompleted {
+    pub index: usize,
+    pub phase: String,
+    pub epochs_run: usize,
+    pub best_epoch: Option<usize>,
+    pub best_macro_f1: Option<f64>,
+    pub early_stopped: bool,
+    pub weights: ArtifactFile,
+}
+
+/// The fine-tuned model, before compression: weights, config and ONNX, with validation metrics.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainingCompleted {
+    pub weights: ArtifactFile,
+    pub config: ArtifactFile,
+    pub onnx: ArtifactFile,
+    pub validation: Metrics,
+    /// Max |logit difference| between the ONNX file in ONNX Runtime and candle on the validation split.
+    pub onnx_max_abs_diff: f32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TestResult {
+    pub model: String,
+    pub onnx_path: String,
+    pub onnx_sha256: String,
+    pub samples: usize,
+    pub correct: usize,
+    pub accuracy: f64,
+    /// 95% Wilson interval of the accuracy.
+    pub accuracy_ci95: (f64, f64),
+    pub metrics: Metrics,
+}
+
+/// The sealed test split, used once: the baseline and the final model side by side.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TestEvaluated {
+    pub baseline: TestResult,
+    pub candidate: TestResult,
+    pub flips: Flips,
+    /// Ids of the test samples the candidate fixed and broke.
+    pub fixed_ids: Vec<String>,
+    pub broken_ids: Vec<String>,
+    /// Two-sided exact McNemar p-value of candidate vs baseline.
+    pub mcnemar_p: f64,
 }

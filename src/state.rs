@@ -4,8 +4,9 @@
 use serde::Serialize;
 
 use crate::events::{
-    AnalysisRecorded, BaselineCaptured, DatasetLoaded, Event, ExperimentCreated, PlanDerived,
-    RunFailed, SplitMade,
+    AnalysisRecorded, BaselineCaptured, CheckpointSaved, DatasetLoaded, EpochCompleted, Event,
+    ExperimentCreated, PhaseCompleted, PlanDerived, RunFailed, SplitMade, TestEvaluated,
+    TrainingCompleted,
 };
 use crate::store::{StoreError, StoredEvent};
 
@@ -20,6 +21,13 @@ pub struct Experiment {
     /// The latest analysis and the seq of its event.
     pub analysis: Option<(i64, AnalysisRecorded)>,
     pub plan: Option<PlanDerived>,
+    /// Every completed epoch, in order (across phases and resumes: each is recorded once).
+    pub epochs: Vec<EpochCompleted>,
+    /// The latest checkpoint of the phase in progress.
+    pub checkpoint: Option<CheckpointSaved>,
+    pub phases_completed: Vec<PhaseCompleted>,
+    pub training: Option<TrainingCompleted>,
+    pub test: Option<TestEvaluated>,
     pub failures: Vec<RunFailed>,
     pub events: usize,
     pub last_seq: Option<i64>,
@@ -55,6 +63,15 @@ impl Experiment {
                 self.plan = None;
             }
             Event::PlanDerived(e) => self.plan = Some(e),
+            Event::PhaseStarted(_) | Event::LrReduced(_) | Event::EarlyStopped(_) => {}
+            Event::EpochCompleted(e) => self.epochs.push(e),
+            Event::CheckpointSaved(e) => self.checkpoint = Some(e),
+            Event::PhaseCompleted(e) => {
+                self.checkpoint = None;
+                self.phases_completed.push(e);
+            }
+            Event::TrainingCompleted(e) => self.training = Some(e),
+            Event::TestEvaluated(e) => self.test = Some(e),
             Event::RunFailed(e) => self.failures.push(e),
         }
     }
@@ -65,6 +82,12 @@ impl Experiment {
             "empty"
         } else if self.split.is_none() {
             "incomplete"
+        } else if self.test.is_some() {
+            "evaluated"
+        } else if self.training.is_some() {
+            "trained"
+        } else if !self.epochs.is_empty() {
+            "training"
         } else if self.plan.is_some() {
             "planned"
         } else if self.analysis.is_some() {

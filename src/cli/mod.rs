@@ -6,6 +6,7 @@ mod new;
 mod output;
 mod predict;
 mod stages;
+mod train;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -60,6 +61,8 @@ pub enum Command {
         /// Experiment name.
         name: String,
     },
+    /// Train: baseline -> analysis -> plan -> phases -> fine-tuned model -> sealed test. Resumes a killed run.
+    Train(train::TrainArgs),
     /// Classify texts with any model, in ONNX Runtime (default) or candle.
     Predict(Box<predict::PredictArgs>),
     /// Measure inference latency per batch size (warm-up, timed runs, percentiles, throughput).
@@ -79,6 +82,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Fetch(args) => fetch::run(args, json),
         Command::Analyze(args) => stages::analyze(&cli.db, args, json),
         Command::Plan { name } => stages::plan(&cli.db, &name, json),
+        Command::Train(args) => train::run(&cli.db, args, json),
         Command::Predict(args) => predict::predict(*args, json),
         Command::Bench(args) => predict::bench(*args, json),
     }

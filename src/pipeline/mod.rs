@@ -5,6 +5,7 @@ pub mod analyze;
 pub mod baseline;
 pub mod context;
 pub mod plan;
+pub mod train;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -84,7 +85,15 @@ pub enum PipelineError {
     #[error(transparent)]
     Tokenizer(#[from] crate::model::TokenizerError),
     #[error(transparent)]
+    Weights(Box<crate::model::ModelError>),
+    #[error(transparent)]
     Analysis(Box<crate::analysis::AnalysisError>),
+    #[error("training: {0}")]
+    Training(Box<crate::train::error::TrainError>),
+    #[error("the exported ONNX file {path} disagrees with the candle model by {max_abs_diff} (more than 1e-4); not recording it")]
+    ExportMismatch { path: PathBuf, max_abs_diff: f32 },
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
     #[error(transparent)]
     Keywords(#[from] crate::analysis::TfidfError),
     #[error(transparent)]
@@ -108,6 +117,7 @@ boxed_from!(
     Runtime: crate::runtime::RuntimeError,
     Classifier: crate::runtime::ClassifierError,
     Analysis: crate::analysis::AnalysisError,
+    Weights: crate::model::ModelError,
 );
 
 /// What `exp new` asks for.
@@ -330,7 +340,7 @@ impl Writing {
         Ok(())
     }
 
-    fn tokenizer(&self) -> Result<PathBuf, PipelineError> {
+    pub fn tokenizer_path(&self) -> Result<PathBuf, PipelineError> {
         let created = self
             .state
             .created
@@ -359,7 +369,7 @@ impl Writing {
             return Ok(());
         }
         self.ensure_baseline()?;
-        let tokenizer = self.tokenizer()?;
+        let tokenizer = self.tokenizer_path()?;
         let baseline = self.state.baseline.clone().expect("ensured above");
         let recorded = analyze::compute_analysis(
             &self.state.name,
@@ -373,7 +383,7 @@ impl Writing {
 
     /// Records a notebook-produced analysis file.
     pub fn import_analysis(&mut self, file: &Path) -> Result<(), PipelineError> {
-        let tokenizer = self.tokenizer()?;
+        let tokenizer = self.tokenizer_path()?;
         let baseline = self.state.baseline.clone();
         let recorded = analyze::import_analysis(
             file,

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: run the `exp` binary against a private database.
 #![allow(dead_code)]
 
+pub mod tiny;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -1,0 +1,73 @@
+//! `exp train`: every stage the log has not recorded yet, resuming where a killed run stopped.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use clap::Args;
+
+use exp::pipeline::train::BaselineFit;
+use exp::pipeline::Writing;
+
+use super::output::print_json;
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Experiment name.
+    pub name: String,
+    /// Print nothing but the result.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Epochs of the plain baseline fitted when the model has no trained head.
+    #[arg(long, default_value_t = 1)]
+    pub baseline_epochs: usize,
+}
+
+pub fn run(db: &Path, args: TrainArgs, json: bool) -> anyhow::Result<ExitCode> {
+    let quiet = args.quiet || json;
+    let mut writing = Writing::open(db, &args.name, "exp train")?;
+    let fit = BaselineFit {
+        epochs: args.baseline_epochs,
+        ..BaselineFit::default()
+    };
+    writing.ensure_trainable_baseline(&fit, quiet)?;
+    writing.ensure_plan()?;
+    if !quiet {
+        if let Some(plan) = &writing.state.plan {
+            let phases: Vec<&str> = plan.plan.phases.iter().map(|p| p.kind.name()).collect();
+            eprintln!(
+                "plan: health {}, phases {}, up to {} epochs each, batch {}",
+                plan.plan.health.name(),
+                phases.join(" -> "),
+                plan.plan.epochs,
+                plan.plan.batch_size
+            );
+        }
+    }
+    writing.run_phases(quiet)?;
+    writing.complete_training()?;
+    writing.evaluate_test()?;
+    let test = writing.state.test.clone().expect("the test was just evaluated");
+    if json {
+        print_json(&test)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let line = |r: &exp::events::TestResult| {
+        println!(
+            "{:<11} test accuracy {:.4} (95% CI {:.4}..{:.4}), macro-F1 {:.4}, {} samples",
+            r.model,
+            r.accuracy,
+            r.accuracy_ci95.0,
+            r.accuracy_ci95.1,
+            r.metrics.macro_f1,
+            r.samples
+        )
+    };
+    println!("sealed test split, evaluated once:");
+    line(&test.baseline);
+    line(&test.candidate);
+    println!(
+        "flips       fixed {}, broken {}, still wrong {}; McNemar exact p = {:.3e}",
+        test.flips.fixed, test.flips.broken, test.flips.still_wrong, test.mcnemar_p
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,599 @@
+//! `exp train`: baseline (fitted when the model is an encoder), analysis, plan, the plan's
+//! phases with a checkpoint after every epoch, the fine-tuned model, and the sealed test.
+//! Every step is an event; a killed run resumes from the last recorded checkpoint.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+use candle_core::Device;
+
+use crate::analysis::plan::{LrBand, PhaseKind, Plan};
+use crate::analysis::stats::{flips, mcnemar_exact, wilson_interval};
+use crate::analysis::{compute_metrics, Metrics};
+use crate::assets;
+use crate::events::{
+    ArtifactFile, CheckpointSaved, EarlyStopped, EpochCompleted, Event, LrReduced,
+    PhaseCompleted, PhaseStarted, TestEvaluated, TestResult, TrainPriorities, TrainingCompleted,
+};
+use crate::model::{
+    hf_dir::save_hf_dir, safetensors_out::write_safetensors, BertClassifier, BertConfig,
+    BertTokenizer, Mode, TrainableBert, Weights,
+};
+use crate::onnx;
+use crate::runtime::{OnnxClassifier, OnnxSession, SessionOptions};
+use crate::store::{Store, WriterLock};
+use crate::train::checkpoint::TrainerCheckpoint;
+use crate::train::focus::focus_indices;
+use crate::train::report::{EarlyStop, EpochReport, NoObserver, PhaseObserver, PhaseStart};
+use crate::train::spec::{EvalSet, PhaseSpec, TrainSet};
+use crate::train::trainer::run_phase;
+
+use super::analyze::train_priorities;
+use super::baseline::{self, load_experiment_model, MAX_LENGTH, PREDICT_BATCH};
+use super::context::{write_atomic, ExperimentData};
+use super::{PipelineError, Writing};
+
+/// How the plain baseline of an encoder is fitted (DESIGN: 1 epoch, lr 5e-5, no weighting).
+#[derive(Clone, Debug)]
+pub struct BaselineFit {
+    pub epochs: usize,
+    pub lr: f64,
+    pub batch_size: usize,
+}
+
+impl Default for BaselineFit {
+    fn default() -> Self {
+        BaselineFit {
+            epochs: 1,
+            lr: 5e-5,
+            batch_size: 32,
+        }
+    }
+}
+
+/// Factor on the base weight of samples of the plan's target classes in the WEIGHTED phase.
+pub const CLASS_FOCUS: f64 = 1.25;
+
+fn io(context: String) -> impl FnOnce(std::io::Error) -> PipelineError {
+    move |source| PipelineError::Io { context, source }
+}
+
+fn artifact(path: &Path) -> Result<ArtifactFile, PipelineError> {
+    let bytes = std::fs::metadata(path)
+        .map_err(io(format!("reading {}", path.display())))?
+        .len();
+    Ok(ArtifactFile {
+        path: path.display().to_string(),
+        sha256: assets::sha256_file(path)?,
+        bytes,
+    })
+}
+
+/// Checks that a recorded artifact is still the file the log describes.
+fn verify_artifact(file: &ArtifactFile) -> Result<PathBuf, PipelineError> {
+    let path = PathBuf::from(&file.path);
+    let found = assets::sha256_file(&path)?;
+    if found != file.sha256 {
+        return Err(PipelineError::ArtifactChanged {
+            path,
+            recorded: file.sha256.clone(),
+            found,
+        });
+    }
+    Ok(path)
+}
+
+fn train_set(data: &ExperimentData, indices: &[usize], weights: Vec<f64>) -> TrainSet {
+    TrainSet {
+        texts: data.texts(indices).iter().map(|t| t.to_string()).collect(),
+        labels: data.label_ids(indices),
+        ids: data.ids(indices),
+        weights,
+    }
+}
+
+fn eval_set(data: &ExperimentData, indices: &[usize]) -> EvalSet {
+    EvalSet {
+        texts: data.texts(indices).iter().map(|t| t.to_string()).collect(),
+        labels: data.label_ids(indices),
+    }
+}
+
+/// Records each epoch (report + checkpoint) as events, atomically, and prints progress.
+struct EventObserver<'a> {
+    store: &'a mut Store,
+    lock: &'a WriterLock,
+    index: usize,
+    samples: usize,
+    checkpoints: PathBuf,
+    previous: Option<String>,
+    quiet: bool,
+}
+
+impl PhaseObserver for EventObserver<'_> {
+    fn phase_started(&mut self, start: &PhaseStart) -> anyhow::Result<()> {
+        if !self.quiet {
+            eprintln!(
+                "phase {} ({}): {} samples, {} steps/epoch, up to {} epochs, peak lr {:e}{}",
+                self.index + 1,
+                start.spec.kind.name(),
+                start.train_samples,
+                start.steps_per_epoch,
+                start.spec.epochs,
+                start.spec.start_lr,
+                start
+                    .resumed_at_epoch
+                    .map_or(String::new(), |e| format!(", resumed at epoch {}", e + 1))
+            );
+        }
+        self.store.append(
+            self.lock,
+            &[Event::PhaseStarted(PhaseStarted {
+                index: self.index,
+                start: start.clone(),
+                samples: self.samples,
+            })],
+        )?;
+        Ok(())
+    }
+
+    fn epoch_completed(
+        &mut self,
+        report: &EpochReport,
+        checkpoint: &TrainerCheckpoint,
+    ) -> anyhow::Result<()> {
+        let phase = report.phase.name().to_string();
+        let dir = self
+            .checkpoints
+            .join(format!("{}-{}-e{}", self.index, phase.to_lowercase(), report.epoch));
+        let files = checkpoint.save(&dir)?;
+        let files = files
+            .iter()
+            .map(|f| artifact(f))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut events = vec![
+            Event::EpochCompleted(EpochCompleted {
+                index: self.index,
+                report: report.clone(),
+            }),
+            Event::CheckpointSaved(CheckpointSaved {
+                index: self.index,
+                phase: phase.clone(),
+                epoch: report.epoch,
+                dir: dir.display().to_string(),
+                files,
+                removed: self.previous.clone(),
+            }),
+        ];
+        if let Some((from, to)) = report.lr_reduced {
+            events.push(Event::LrReduced(LrReduced {
+                index: self.index,
+                phase: phase.clone(),
+                epoch: report.epoch,
+                from,
+                to,
+            }));
+        }
+        self.store.append(self.lock, &events)?;
+        // Only after the new checkpoint is recorded may the old one go.
+        if let Some(old) = self.previous.replace(dir.display().to_string()) {
+            let _ = std::fs::remove_dir_all(old);
+        }
+        if !self.quiet {
+            let v = &report.validation;
+            eprintln!(
+                "  {} epoch {}: loss {:.4}, validation accuracy {:.4}, macro-F1 {:.4}, {:.1} samples/s, {:.0} s{}",
+                phase,
+                report.epoch + 1,
+                report.train_loss,
+                v.accuracy,
+                v.macro_f1,
+                report.samples_per_sec,
+                report.duration_s,
+                report
+                    .lr_reduced
+                    .map_or(String::new(), |(a, b)| format!(", lr {a:e} -> {b:e}"))
+            );
+        }
+        Ok(())
+    }
+
+    fn early_stopped(&mut self, stop: &EarlyStop) -> anyhow::Result<()> {
+        if !self.quiet {
+            eprintln!(
+                "  early stop after epoch {}: best macro-F1 {:.4} at epoch {}",
+                stop.epoch + 1,
+                stop.best_macro_f1,
+                stop.best_epoch + 1
+            );
+        }
+        self.store.append(
+            self.lock,
+            &[Event::EarlyStopped(EarlyStopped {
+                index: self.index,
+                stop: stop.clone(),
+            })],
+        )?;
+        Ok(())
+    }
+}
+
+/// Loads weights written by `write_safetensors`.
+fn load_weights(path: &Path) -> Result<Weights, PipelineError> {
+    let map = candle_core::safetensors::load(path, &Device::Cpu)
+        .map_err(|e| crate::model::ModelError::Candle(e))
+        .map_err(|e| PipelineError::Engine(Box::new(e.into())))?;
+    Ok(map.into_iter().collect())
+}
+
+impl Writing {
+    fn seed(&self) -> u64 {
+        self.state.created.as_ref().map_or(42, |c| c.seed)
+    }
+
+    fn tokenizer_for_training(&self) -> Result<BertTokenizer, PipelineError> {
+        Ok(BertTokenizer::from_file(&self.tokenizer_path()?)?)
+    }
+
+    /// The baseline: the model as it is when it has a trained head, else a plain fine-tune of it.
+    pub fn ensure_trainable_baseline(
+        &mut self,
+        fit: &BaselineFit,
+        quiet: bool,
+    ) -> Result<(), PipelineError> {
+        if self.state.baseline.is_some() {
+            return Ok(());
+        }
+        let model = load_experiment_model(&self.state, &self.data)?;
+        if model.initialised.is_empty() {
+            return self.ensure_baseline();
+        }
+        if !quiet {
+            eprintln!(
+                "baseline: {} has no trained head ({}); fitting a plain baseline ({} epoch, lr {:e}, batch {}, unweighted)",
+                model.source.spec,
+                model.initialised.join(", "),
+                fit.epochs,
+                fit.lr,
+                fit.batch_size
+            );
+        }
+        let tokenizer = self.tokenizer_for_training()?;
+        let mut trainable = TrainableBert::from_weights(&model.config, &model.weights, &Device::Cpu)?;
+        let band = LrBand {
+            low: fit.lr,
+            high: fit.lr,
+        };
+        let spec = PhaseSpec::new(
+            PhaseKind::Full,
+            fit.epochs,
+            band,
+            fit.lr,
+            fit.batch_size,
+            self.seed() ^ 0xBA5E,
+        );
+        let n = self.data.train.len();
+        let train = train_set(&self.data, &self.data.train, vec![1.0; n]);
+        let validation = eval_set(&self.data, &self.data.validation);
+        run_phase(
+            &mut trainable,
+            &tokenizer,
+            &train,
+            &validation,
+            &spec,
+            None,
+            &mut NoObserver,
+        )
+        .map_err(|e| PipelineError::Training(Box::new(e)))?;
+        let weights = trainable.weights()?;
+        let onnx_path = self.artifacts.join("baseline").join("model.onnx");
+        write_atomic(&onnx_path, &onnx::write_bert_onnx(trainable.config(), &weights)?)?;
+        let captured = baseline::measure_baseline(
+            "fitted",
+            &onnx_path,
+            &self.tokenizer_path()?,
+            &self.data.labels,
+            &self.data,
+        )?;
+        if !quiet {
+            eprintln!(
+                "baseline: validation accuracy {:.4}, macro-F1 {:.4}",
+                captured.validation.accuracy, captured.validation.macro_f1
+            );
+        }
+        self.record(Event::BaselineCaptured(captured))
+    }
+
+    /// Misclassified and low-confidence training samples of the baseline, as training-set indices.
+    fn priorities(&self) -> Result<(Vec<usize>, Vec<usize>), PipelineError> {
+        let recorded = self
+            .state
+            .analysis
+            .as_ref()
+            .and_then(|(_, a)| a.train_priorities.clone());
+        let priorities: TrainPriorities = match recorded {
+            Some(p) => p,
+            None => {
+                let baseline = self.state.baseline.clone().expect("baseline ensured");
+                let mut classifier = OnnxClassifier::open(
+                    Path::new(&baseline.onnx_path),
+                    &self.tokenizer_path()?,
+                    MAX_LENGTH,
+                    &SessionOptions::default(),
+                )?;
+                train_priorities(&mut classifier, &self.data)?
+            }
+        };
+        let position: HashMap<String, usize> = self
+            .data
+            .ids(&self.data.train)
+            .into_iter()
+            .enumerate()
+            .map(|(i, id)| (id, i))
+            .collect();
+        let map = |ids: &[String]| -> Vec<usize> {
+            ids.iter().filter_map(|id| position.get(id).copied()).collect()
+        };
+        Ok((
+            map(&priorities.misclassified_ids),
+            map(&priorities.low_confidence_ids),
+        ))
+    }
+
+    /// The weights the next phase starts from: the last completed phase's, else the baseline's.
+    fn start_weights(&self) -> Result<(BertConfig, Weights), PipelineError> {
+        let baseline = self.state.baseline.clone().expect("baseline ensured");
+        let imported = onnx::import_bert(Path::new(&baseline.onnx_path))?;
+        let mut config = imported.config;
+        if config.labels() != self.data.labels {
+            config.set_labels(&self.data.labels);
+        }
+        match self.state.phases_completed.last() {
+            None => Ok((config, imported.weights)),
+            Some(done) => {
+                let path = verify_artifact(&done.weights)?;
+                Ok((config, load_weights(&path)?))
+            }
+        }
+    }
+
+    /// Runs the plan's phases that the log has not completed, resuming a phase in progress.
+    pub fn run_phases(&mut self, quiet: bool) -> Result<(), PipelineError> {
+        let plan: Plan = self.state.plan.clone().expect("plan ensured").plan;
+        let (misclassified, low_confidence) = self.priorities()?;
+        let priority: Vec<usize> = misclassified
+            .iter()
+            .chain(&low_confidence)
+            .copied()
+            .collect::<BTreeSet<usize>>()
+            .into_iter()
+            .collect();
+        let tokenizer = self.tokenizer_for_training()?;
+        let validation = eval_set(&self.data, &self.data.validation);
+        let n_classes = self.data.labels.len();
+        let train_labels = self.data.label_ids(&self.data.train);
+        for (index, phase) in plan.phases.iter().enumerate() {
+            if index < self.state.phases_completed.len() {
+                continue;
+            }
+            let (config, weights) = self.start_weights()?;
+            let mut spec = PhaseSpec::from_plan(&plan, phase, self.seed());
+            let train = match phase.kind {
+                PhaseKind::Focus => {
+                    let subset: Vec<usize> = focus_indices(self.data.train.len(), &priority, self.seed())
+                        .into_iter()
+                        .map(|i| self.data.train[i])
+                        .collect();
+                    let n = subset.len();
+                    train_set(&self.data, &subset, vec![1.0; n])
+                }
+                PhaseKind::Weighted => {
+                    let weights = plan.sample_weights(
+                        &train_labels,
+                        n_classes,
+                        &misclassified,
+                        &low_confidence,
+                    );
+                    spec.class_focus = Some(
+                        self.data
+                            .labels
+                            .iter()
+                            .map(|l| {
+                                if plan.target_classes.contains(l) {
+                                    CLASS_FOCUS
+                                } else {
+                                    1.0
+                                }
+                            })
+                            .collect(),
+                    );
+                    train_set(&self.data, &self.data.train, weights)
+                }
+                PhaseKind::Full => {
+                    let n = self.data.train.len();
+                    train_set(&self.data, &self.data.train, vec![1.0; n])
+                }
+            };
+            let resume = match &self.state.checkpoint {
+                Some(c) if c.index == index => {
+                    for file in &c.files {
+                        verify_artifact(file)?;
+                    }
+                    Some(
+                        TrainerCheckpoint::load(Path::new(&c.dir))
+                            .map_err(|e| PipelineError::Training(Box::new(e)))?,
+                    )
+                }
+                _ => None,
+            };
+            let mut model = TrainableBert::from_weights(&config, &weights, &Device::Cpu)?;
+            let mut observer = EventObserver {
+                store: &mut self.store,
+                lock: &self.lock,
+                index,
+                samples: train.texts.len(),
+                checkpoints: self.artifacts.join("checkpoints"),
+                previous: self.state.checkpoint.as_ref().map(|c| c.dir.clone()),
+                quiet,
+            };
+            let outcome = run_phase(
+                &mut model,
+                &tokenizer,
+                &train,
+                &validation,
+                &spec,
+                resume.as_ref(),
+                &mut observer,
+            )
+            .map_err(|e| PipelineError::Training(Box::new(e)))?;
+            let previous = observer.previous.take();
+            let weights_path = self
+                .artifacts
+                .join("phases")
+                .join(format!("{index}-{}.safetensors", phase.kind.name().to_lowercase()));
+            let best = model.weights()?;
+            write_weights(&weights_path, &best)?;
+            let epochs_run = self
+                .state
+                .epochs
+                .iter()
+                .filter(|e| e.index == index)
+                .count()
+                + outcome.reports.len();
+            self.record(Event::PhaseCompleted(PhaseCompleted {
+                index,
+                phase: phase.kind.name().to_string(),
+                epochs_run,
+                best_epoch: outcome.best_epoch,
+                best_macro_f1: outcome.best_macro_f1,
+                early_stopped: outcome.early_stopped,
+                weights: artifact(&weights_path)?,
+            }))?;
+            if let Some(old) = previous {
+                let _ = std::fs::remove_dir_all(old);
+            }
+        }
+        Ok(())
+    }
+
+    /// Saves the fine-tuned model (weights, config, ONNX) and checks the ONNX file against candle.
+    pub fn complete_training(&mut self) -> Result<(), PipelineError> {
+        if self.state.training.is_some() {
+            return Ok(());
+        }
+        let (config, weights) = self.start_weights()?;
+        let dir = self.artifacts.join("final");
+        save_hf_dir(&dir, &config, &weights).map_err(|e| PipelineError::Engine(Box::new(e.into())))?;
+        let onnx_path = dir.join("model.onnx");
+        write_atomic(&onnx_path, &onnx::write_bert_onnx(&config, &weights)?)?;
+
+        let tokenizer = self.tokenizer_for_training()?.with_max_length(MAX_LENGTH)?;
+        let model = BertClassifier::from_weights(&config, &weights, &Device::Cpu)?;
+        let mut session = OnnxSession::open(&onnx_path, &SessionOptions::default())?;
+        let texts = self.data.texts(&self.data.validation);
+        let mut probs = Vec::with_capacity(texts.len());
+        let mut max_diff = 0f32;
+        for chunk in texts.chunks(PREDICT_BATCH) {
+            let batch = tokenizer.encode_batch(chunk)?;
+            let (rows, classes, ort) = session.logits(&batch)?;
+            let candle: Vec<f32> = model
+                .forward(&batch, Mode::Eval)?
+                .flatten_all()?
+                .to_vec1::<f32>()?;
+            for (a, b) in ort.iter().zip(&candle) {
+                max_diff = max_diff.max((a - b).abs());
+            }
+            for r in 0..rows {
+                probs.push(crate::runtime::softmax(&ort[r * classes..(r + 1) * classes]));
+            }
+        }
+        if max_diff > 1e-4 {
+            return Err(PipelineError::ExportMismatch {
+                path: onnx_path,
+                max_abs_diff: max_diff,
+            });
+        }
+        let validation = compute_metrics(
+            &self.data.labels,
+            &self.data.label_ids(&self.data.validation),
+            &probs,
+        )?;
+        self.record(Event::TrainingCompleted(TrainingCompleted {
+            weights: artifact(&dir.join("model.safetensors"))?,
+            config: artifact(&dir.join("config.json"))?,
+            onnx: artifact(&onnx_path)?,
+            validation,
+            onnx_max_abs_diff: max_diff,
+        }))
+    }
+
+    /// The sealed test split, read once: baseline and fine-tuned model side by side.
+    pub fn evaluate_test(&mut self) -> Result<(), PipelineError> {
+        if self.state.test.is_some() {
+            return Ok(());
+        }
+        let baseline = self.state.baseline.clone().expect("baseline ensured");
+        let training = self.state.training.clone().expect("training completed");
+        let test = self.data.sealed_test().to_vec();
+        let truth = self.data.label_ids(&test);
+        let texts = self.data.texts(&test);
+        let tokenizer = self.tokenizer_path()?;
+        let evaluate = |name: &str, onnx_path: &str, sha256: &str| -> Result<(TestResult, Vec<bool>), PipelineError> {
+            let mut classifier = OnnxClassifier::open(
+                Path::new(onnx_path),
+                &tokenizer,
+                MAX_LENGTH,
+                &SessionOptions::default(),
+            )?;
+            let probs = classifier.probabilities(&texts, PREDICT_BATCH)?;
+            let metrics: Metrics = compute_metrics(&self.data.labels, &truth, &probs)?;
+            let wrong: BTreeSet<usize> = metrics.misclassified.iter().copied().collect();
+            let correct: Vec<bool> = (0..test.len()).map(|i| !wrong.contains(&i)).collect();
+            let n_correct = correct.iter().filter(|c| **c).count();
+            Ok((
+                TestResult {
+                    model: name.to_string(),
+                    onnx_path: onnx_path.to_string(),
+                    onnx_sha256: sha256.to_string(),
+                    samples: test.len(),
+                    correct: n_correct,
+                    accuracy: metrics.accuracy,
+                    accuracy_ci95: wilson_interval(n_correct, test.len()),
+                    metrics,
+                },
+                correct,
+            ))
+        };
+        let (base, base_correct) =
+            evaluate("baseline", &baseline.onnx_path, &baseline.onnx_sha256)?;
+        let (cand, cand_correct) =
+            evaluate("fine-tuned", &training.onnx.path, &training.onnx.sha256)?;
+        let f = flips(&base_correct, &cand_correct);
+        let ids = self.data.ids(&test);
+        let pick = |want: (bool, bool)| -> Vec<String> {
+            (0..test.len())
+                .filter(|&i| (base_correct[i], cand_correct[i]) == want)
+                .map(|i| ids[i].clone())
+                .collect()
+        };
+        let event = TestEvaluated {
+            fixed_ids: pick((false, true)),
+            broken_ids: pick((true, false)),
+            mcnemar_p: mcnemar_exact(f.fixed, f.broken),
+            flips: f,
+            baseline: base,
+            candidate: cand,
+        };
+        self.record(Event::TestEvaluated(event))
+    }
+}
+
+fn write_weights(path: &Path, weights: &Weights) -> Result<(), PipelineError> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(io(format!("creating {}", parent.display())))?;
+    }
+    let tmp = path.with_extension("safetensors.tmp");
+    write_safetensors(&tmp, weights).map_err(io(format!("writing {}", tmp.display())))?;
+    std::fs::rename(&tmp, path).map_err(io(format!("renaming to {}", path.display())))?;
+    Ok(())
+}
