@@ -13,7 +13,14 @@ fn train_runs_every_stage_and_records_it() {
     let data = small_fpb(dir.path(), 300);
     let out = exp(
         &db,
-        &["new", "t", "--model", model.to_str().unwrap(), "--data", data.to_str().unwrap()],
+        &[
+            "new",
+            "t",
+            "--model",
+            model.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+        ],
     );
     assert!(out.status.success(), "{}", stderr(&out));
     let out = exp(&db, &["train", "t", "--json"]);
@@ -58,4 +65,94 @@ fn train_runs_every_stage_and_records_it() {
     let out = exp(&db, &["train", "t", "--quiet"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(event_count(&db), before);
+}
+
+fn count_kind(db: &std::path::Path, kind: &str) -> i64 {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .unwrap();
+    conn.query_row("select count(*) from events where kind = ?1", [kind], |r| {
+        r.get(0)
+    })
+    .unwrap_or(0)
+}
+
+fn payload(db: &std::path::Path, kind: &str) -> serde_json::Value {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let text: String = conn
+        .query_row(
+            "select payload from events where kind = ?1 order by seq desc limit 1",
+            [kind],
+            |r| r.get(0),
+        )
+        .unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn a_killed_run_resumes_and_ends_exactly_like_an_uninterrupted_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_encoder_dir(dir.path(), 5);
+    let data = small_fpb(dir.path(), 600);
+    let new = |db: &std::path::Path| {
+        let out = exp(
+            db,
+            &[
+                "new",
+                "t",
+                "--model",
+                model.to_str().unwrap(),
+                "--data",
+                data.to_str().unwrap(),
+            ],
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+    };
+
+    let straight = dir.path().join("straight.db");
+    new(&straight);
+    assert!(exp(&straight, &["train", "t", "--quiet"]).status.success());
+
+    let killed = dir.path().join("killed.db");
+    new(&killed);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_exp"))
+        .args(["--db", killed.to_str().unwrap(), "train", "t", "--quiet"])
+        .spawn()
+        .unwrap();
+    // Kill it once two epochs are recorded: it is then inside a later epoch.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while count_kind(&killed, "EpochCompleted") < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "training made no progress"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "finished before it could be killed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(
+        count_kind(&killed, "TestEvaluated") == 0,
+        "killed before the end"
+    );
+    let out = exp(&killed, &["train", "t", "--quiet"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(exp(&killed, &["verify", "t"]).status.success());
+
+    // No epoch is recorded twice, and the results are identical.
+    assert_eq!(
+        count_kind(&killed, "EpochCompleted"),
+        count_kind(&straight, "EpochCompleted")
+    );
+    let a = payload(&straight, "TrainingCompleted");
+    let b = payload(&killed, "TrainingCompleted");
+    assert_eq!(a["weights"]["sha256"], b["weights"]["sha256"]);
+    assert_eq!(a["validation"], b["validation"]);
+    let a = payload(&straight, "TestEvaluated");
+    let b = payload(&killed, "TestEvaluated");
+    assert_eq!(a["candidate"]["metrics"], b["candidate"]["metrics"]);
+    assert_eq!(a["flips"], b["flips"]);
 }

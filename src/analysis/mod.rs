@@ -13,8 +13,8 @@ pub mod metrics;
 pub mod plan;
 pub mod read;
 pub mod recommend;
-pub mod stats;
 pub mod report;
+pub mod stats;
 pub mod stop_words;
 pub mod tfidf;
 

@@ -77,11 +77,17 @@ mod tests {
     fn wilson_matches_published_values() {
         // 81 of 263 (a textbook example): 0.2553 .. 0.3662.
         let (lo, hi) = wilson_interval(81, 263);
-        assert!((lo - 0.2553).abs() < 5e-4 && (hi - 0.3662).abs() < 5e-4, "{lo} {hi}");
+        assert!(
+            (lo - 0.2553).abs() < 5e-4 && (hi - 0.3662).abs() < 5e-4,
+            "{lo} {hi}"
+        );
         assert_eq!(wilson_interval(0, 0), (0.0, 1.0));
         let (lo, hi) = wilson_interval(10, 10);
         // All successes: the lower bound is n / (n + z^2).
-        assert!((hi - 1.0).abs() < 1e-12 && (lo - 10.0 / (10.0 + Z95 * Z95)).abs() < 1e-12, "{lo}");
+        assert!(
+            (hi - 1.0).abs() < 1e-12 && (lo - 10.0 / (10.0 + Z95 * Z95)).abs() < 1e-12,
+            "{lo}"
+        );
     }
 
     #[test]

@@ -46,7 +46,11 @@ pub fn run(db: &Path, args: TrainArgs, json: bool) -> anyhow::Result<ExitCode> {
     writing.run_phases(quiet)?;
     writing.complete_training()?;
     writing.evaluate_test()?;
-    let test = writing.state.test.clone().expect("the test was just evaluated");
+    let test = writing
+        .state
+        .test
+        .clone()
+        .expect("the test was just evaluated");
     if json {
         print_json(&test)?;
         return Ok(ExitCode::SUCCESS);

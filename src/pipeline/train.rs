@@ -12,8 +12,8 @@ use crate::analysis::stats::{flips, mcnemar_exact, wilson_interval};
 use crate::analysis::{compute_metrics, Metrics};
 use crate::assets;
 use crate::events::{
-    ArtifactFile, CheckpointSaved, EarlyStopped, EpochCompleted, Event, LrReduced,
-    PhaseCompleted, PhaseStarted, TestEvaluated, TestResult, TrainPriorities, TrainingCompleted,
+    ArtifactFile, CheckpointSaved, EarlyStopped, EpochCompleted, Event, LrReduced, PhaseCompleted,
+    PhaseStarted, TestEvaluated, TestResult, TrainPriorities, TrainingCompleted,
 };
 use crate::model::{
     hf_dir::save_hf_dir, safetensors_out::write_safetensors, BertClassifier, BertConfig,
@@ -143,9 +143,12 @@ impl PhaseObserver for EventObserver<'_> {
         checkpoint: &TrainerCheckpoint,
     ) -> anyhow::Result<()> {
         let phase = report.phase.name().to_string();
-        let dir = self
-            .checkpoints
-            .join(format!("{}-{}-e{}", self.index, phase.to_lowercase(), report.epoch));
+        let dir = self.checkpoints.join(format!(
+            "{}-{}-e{}",
+            self.index,
+            phase.to_lowercase(),
+            report.epoch
+        ));
         let files = checkpoint.save(&dir)?;
         let files = files
             .iter()
@@ -259,7 +262,8 @@ impl Writing {
             );
         }
         let tokenizer = self.tokenizer_for_training()?;
-        let mut trainable = TrainableBert::from_weights(&model.config, &model.weights, &Device::Cpu)?;
+        let mut trainable =
+            TrainableBert::from_weights(&model.config, &model.weights, &Device::Cpu)?;
         let band = LrBand {
             low: fit.lr,
             high: fit.lr,
@@ -287,7 +291,10 @@ impl Writing {
         .map_err(|e| PipelineError::Training(Box::new(e)))?;
         let weights = trainable.weights()?;
         let onnx_path = self.artifacts.join("baseline").join("model.onnx");
-        write_atomic(&onnx_path, &onnx::write_bert_onnx(trainable.config(), &weights)?)?;
+        write_atomic(
+            &onnx_path,
+            &onnx::write_bert_onnx(trainable.config(), &weights)?,
+        )?;
         let captured = baseline::measure_baseline(
             "fitted",
             &onnx_path,
@@ -332,7 +339,9 @@ impl Writing {
             .map(|(i, id)| (id, i))
             .collect();
         let map = |ids: &[String]| -> Vec<usize> {
-            ids.iter().filter_map(|id| position.get(id).copied()).collect()
+            ids.iter()
+                .filter_map(|id| position.get(id).copied())
+                .collect()
         };
         Ok((
             map(&priorities.misclassified_ids),
@@ -380,10 +389,11 @@ impl Writing {
             let mut spec = PhaseSpec::from_plan(&plan, phase, self.seed());
             let train = match phase.kind {
                 PhaseKind::Focus => {
-                    let subset: Vec<usize> = focus_indices(self.data.train.len(), &priority, self.seed())
-                        .into_iter()
-                        .map(|i| self.data.train[i])
-                        .collect();
+                    let subset: Vec<usize> =
+                        focus_indices(self.data.train.len(), &priority, self.seed())
+                            .into_iter()
+                            .map(|i| self.data.train[i])
+                            .collect();
                     let n = subset.len();
                     train_set(&self.data, &subset, vec![1.0; n])
                 }
@@ -447,10 +457,10 @@ impl Writing {
             )
             .map_err(|e| PipelineError::Training(Box::new(e)))?;
             let previous = observer.previous.take();
-            let weights_path = self
-                .artifacts
-                .join("phases")
-                .join(format!("{index}-{}.safetensors", phase.kind.name().to_lowercase()));
+            let weights_path = self.artifacts.join("phases").join(format!(
+                "{index}-{}.safetensors",
+                phase.kind.name().to_lowercase()
+            ));
             let best = model.weights()?;
             write_weights(&weights_path, &best)?;
             let epochs_run = self
@@ -483,7 +493,8 @@ impl Writing {
         }
         let (config, weights) = self.start_weights()?;
         let dir = self.artifacts.join("final");
-        save_hf_dir(&dir, &config, &weights).map_err(|e| PipelineError::Engine(Box::new(e.into())))?;
+        save_hf_dir(&dir, &config, &weights)
+            .map_err(|e| PipelineError::Engine(Box::new(e.into())))?;
         let onnx_path = dir.join("model.onnx");
         write_atomic(&onnx_path, &onnx::write_bert_onnx(&config, &weights)?)?;
 
@@ -504,7 +515,9 @@ impl Writing {
                 max_diff = max_diff.max((a - b).abs());
             }
             for r in 0..rows {
-                probs.push(crate::runtime::softmax(&ort[r * classes..(r + 1) * classes]));
+                probs.push(crate::runtime::softmax(
+                    &ort[r * classes..(r + 1) * classes],
+                ));
             }
         }
         if max_diff > 1e-4 {
@@ -538,7 +551,10 @@ impl Writing {
         let truth = self.data.label_ids(&test);
         let texts = self.data.texts(&test);
         let tokenizer = self.tokenizer_path()?;
-        let evaluate = |name: &str, onnx_path: &str, sha256: &str| -> Result<(TestResult, Vec<bool>), PipelineError> {
+        let evaluate = |name: &str,
+                        onnx_path: &str,
+                        sha256: &str|
+         -> Result<(TestResult, Vec<bool>), PipelineError> {
             let mut classifier = OnnxClassifier::open(
                 Path::new(onnx_path),
                 &tokenizer,

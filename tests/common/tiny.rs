@@ -21,7 +21,10 @@ pub fn tiny_encoder_dir(dir: &Path, seed: u64) -> PathBuf {
 pub fn small_fpb(dir: &Path, n: usize) -> PathBuf {
     let bytes = std::fs::read(super::fpb("Sentences_AllAgree.txt")).unwrap();
     let text: String = bytes.iter().map(|&b| b as char).collect();
-    let lines: Vec<&str> = text.split(['\r', '\n']).filter(|l| !l.trim().is_empty()).collect();
+    let lines: Vec<&str> = text
+        .split(['\r', '\n'])
+        .filter(|l| !l.trim().is_empty())
+        .collect();
     // Every k-th line, so all three labels are present.
     let step = lines.len() / n;
     let picked: Vec<&str> = lines.iter().step_by(step.max(1)).take(n).copied().collect();
