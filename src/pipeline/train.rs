@@ -24,7 +24,7 @@ use crate::runtime::{OnnxClassifier, OnnxSession, SessionOptions};
 use crate::store::{Store, WriterLock};
 use crate::train::checkpoint::TrainerCheckpoint;
 use crate::train::focus::focus_indices;
-use crate::train::report::{EarlyStop, EpochReport, NoObserver, PhaseObserver, PhaseStart};
+use crate::train::report::{EarlyStop, EpochReport, PhaseObserver, PhaseStart, StepProgress};
 use crate::train::spec::{EvalSet, PhaseSpec, TrainSet};
 use crate::train::trainer::run_phase;
 
@@ -108,9 +108,88 @@ struct EventObserver<'a> {
     checkpoints: PathBuf,
     previous: Option<String>,
     quiet: bool,
+    progress: EpochProgress,
+}
+
+/// A bar with ETA and running loss while an epoch runs, on terminals only (plain epoch lines
+/// are printed elsewhere, so logs stay readable).
+#[derive(Default)]
+struct EpochProgress {
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl EpochProgress {
+    fn step(&mut self, quiet: bool, progress: &StepProgress) {
+        if quiet || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            return;
+        }
+        let bar = self.bar.get_or_insert_with(|| {
+            epoch_bar(progress.steps, progress.phase.name(), progress.epoch)
+        });
+        bar.set_position(progress.step as u64);
+        bar.set_message(format!("loss {:.4}", progress.running_loss));
+    }
+
+    fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Progress of the plain baseline fit, which records no events of its own.
+struct FitObserver {
+    quiet: bool,
+    progress: EpochProgress,
+}
+
+impl PhaseObserver for FitObserver {
+    fn step_completed(&mut self, progress: &StepProgress) -> anyhow::Result<()> {
+        self.progress.step(self.quiet, progress);
+        Ok(())
+    }
+
+    fn epoch_completed(
+        &mut self,
+        report: &EpochReport,
+        _: &TrainerCheckpoint,
+    ) -> anyhow::Result<()> {
+        self.progress.finish();
+        if !self.quiet {
+            eprintln!(
+                "  baseline epoch {}: loss {:.4}, validation accuracy {:.4}, {:.1} samples/s, {:.0} s",
+                report.epoch + 1,
+                report.train_loss,
+                report.validation.accuracy,
+                report.samples_per_sec,
+                report.duration_s
+            );
+        }
+        Ok(())
+    }
+}
+
+fn epoch_bar(steps: usize, phase: &str, epoch: usize) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(steps as u64),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    let style = indicatif::ProgressStyle::with_template(
+        "  {prefix} [{bar:30}] {pos}/{len} steps, {msg}, ETA {eta}",
+    )
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+    .progress_chars("=> ");
+    bar.set_style(style);
+    bar.set_prefix(format!("{phase} epoch {}", epoch + 1));
+    bar
 }
 
 impl PhaseObserver for EventObserver<'_> {
+    fn step_completed(&mut self, progress: &StepProgress) -> anyhow::Result<()> {
+        self.progress.step(self.quiet, progress);
+        Ok(())
+    }
+
     fn phase_started(&mut self, start: &PhaseStart) -> anyhow::Result<()> {
         if !self.quiet {
             eprintln!(
@@ -142,6 +221,7 @@ impl PhaseObserver for EventObserver<'_> {
         report: &EpochReport,
         checkpoint: &TrainerCheckpoint,
     ) -> anyhow::Result<()> {
+        self.progress.finish();
         let phase = report.phase.name().to_string();
         let dir = self.checkpoints.join(format!(
             "{}-{}-e{}",
@@ -286,7 +366,10 @@ impl Writing {
             &validation,
             &spec,
             None,
-            &mut NoObserver,
+            &mut FitObserver {
+                quiet,
+                progress: EpochProgress::default(),
+            },
         )
         .map_err(|e| PipelineError::Training(Box::new(e)))?;
         let weights = trainable.weights()?;
@@ -445,6 +528,7 @@ impl Writing {
                 checkpoints: self.artifacts.join("checkpoints"),
                 previous: self.state.checkpoint.as_ref().map(|c| c.dir.clone()),
                 quiet,
+                progress: EpochProgress::default(),
             };
             let outcome = run_phase(
                 &mut model,

@@ -98,7 +98,22 @@ pub struct EarlyStop {
 }
 
 /// Receives the phase's progress; an error aborts the phase (returned as `TrainError::Observer`).
+/// Progress inside an epoch, after each optimiser step (for progress bars).
+#[derive(Clone, Debug, PartialEq)]
+pub struct StepProgress {
+    pub phase: PhaseKind,
+    pub epoch: usize,
+    /// 1-based step within the epoch.
+    pub step: usize,
+    pub steps: usize,
+    /// Mean training loss of the epoch so far.
+    pub running_loss: f64,
+}
+
 pub trait PhaseObserver {
+    fn step_completed(&mut self, _progress: &StepProgress) -> anyhow::Result<()> {
+        Ok(())
+    }
     fn phase_started(&mut self, _start: &PhaseStart) -> anyhow::Result<()> {
         Ok(())
     }

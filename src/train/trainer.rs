@@ -26,7 +26,7 @@ use crate::model::{BertTokenizer, Mode, TrainableBert, Weights};
 
 pub use super::report::{
     EarlyStop, EpochReport, GroupInfo, NoObserver, PhaseObserver, PhaseOutcome, PhaseStart,
-    ValidationSummary,
+    StepProgress, ValidationSummary,
 };
 pub use super::spec::{EvalSet, PhaseSpec, TrainSet, REWEIGHT_FACTOR};
 
@@ -243,7 +243,8 @@ pub fn run_phase(
         );
         let mut wrong = vec![false; n];
         let mut loss_sum = 0f64;
-        for b in &batches {
+        let mut samples_done = 0usize;
+        for (step, b) in batches.iter().enumerate() {
             let factor = linear_warmup_decay(state.global_step as usize, total_steps, warmup);
             for (g, info) in group_info.iter().enumerate() {
                 opt.set_lr(g, peak_lr * factor * info.lr_scale);
@@ -270,6 +271,16 @@ pub fn run_phase(
                 wrong[i] = p != train.labels[i];
             }
             state.global_step += 1;
+            samples_done += b.indices.len();
+            observer
+                .step_completed(&StepProgress {
+                    phase: spec.kind,
+                    epoch,
+                    step: step + 1,
+                    steps: batches.len(),
+                    running_loss: loss_sum / samples_done as f64,
+                })
+                .map_err(TrainError::Observer)?;
         }
         let train_secs = started.elapsed().as_secs_f64();
         let lr: Vec<(String, f64)> = group_info
