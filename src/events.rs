@@ -15,6 +15,8 @@ use crate::train::report::{EarlyStop, EpochReport, PhaseStart};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "payload")]
+// Events are built and written one at a time, so the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Event {
     ExperimentCreated(ExperimentCreated),
     DatasetLoaded(DatasetLoaded),

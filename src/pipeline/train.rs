@@ -304,7 +304,7 @@ impl PhaseObserver for EventObserver<'_> {
 /// Loads weights written by `write_safetensors`.
 fn load_weights(path: &Path) -> Result<Weights, PipelineError> {
     let map = candle_core::safetensors::load(path, &Device::Cpu)
-        .map_err(|e| crate::model::ModelError::Candle(e))
+        .map_err(crate::model::ModelError::Candle)
         .map_err(|e| PipelineError::Engine(Box::new(e.into())))?;
     Ok(map.into_iter().collect())
 }
