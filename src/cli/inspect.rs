@@ -104,15 +104,20 @@ fn summary(state: &Experiment) -> Summary {
     }
 }
 
+/// The folded state as JSON, without the split's id lists (long; `exp events NAME --kind
+/// SplitMade` prints them).
+pub fn print_state_json(state: &Experiment) -> anyhow::Result<()> {
+    let mut value = serde_json::to_value(state)?;
+    if let Some(split) = value.get_mut("split").and_then(|s| s.as_object_mut()) {
+        split.remove("ids");
+    }
+    print_json(&value)
+}
+
 pub fn show(db: &Path, name: &str, json: bool) -> anyhow::Result<ExitCode> {
     let (_, state) = load(db, name)?;
     if json {
-        // The split's id lists are long; `exp events NAME --kind SplitMade` prints them.
-        let mut value = serde_json::to_value(&state)?;
-        if let Some(split) = value.get_mut("split").and_then(|s| s.as_object_mut()) {
-            split.remove("ids");
-        }
-        print_json(&value)?;
+        print_state_json(&state)?;
         return Ok(ExitCode::SUCCESS);
     }
     println!("experiment  {}", state.name);

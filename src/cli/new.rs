@@ -11,8 +11,6 @@ use exp::pipeline::{self, NewExperiment};
 use exp::state::Experiment;
 use exp::store::Store;
 
-use super::output::print_json;
-
 #[derive(Debug, Args)]
 pub struct NewArgs {
     /// Experiment name (letters, digits, '.', '_', '-').
@@ -109,11 +107,7 @@ pub fn run(db: &Path, args: NewArgs, json: bool) -> anyhow::Result<ExitCode> {
     }
     let state = Experiment::replay(&args.name, &stored)?;
     if json {
-        let mut value = serde_json::to_value(&state)?;
-        if let Some(split) = value.get_mut("split").and_then(|s| s.as_object_mut()) {
-            split.remove("ids");
-        }
-        print_json(&value)?;
+        super::inspect::print_state_json(&state)?;
         return Ok(ExitCode::SUCCESS);
     }
     let (Some(data), Some(split)) = (&state.dataset, &state.split) else {

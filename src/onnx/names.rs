@@ -1,6 +1,6 @@
 //! Hugging Face parameter names: mapping exporter names onto them, and the full list a config implies.
 
-use crate::model::BertConfig;
+use crate::model::{shapes, BertConfig};
 use crate::onnx::error::OnnxError;
 
 /// The linear layers of one encoder layer, as `bert.encoder.layer.{i}.` suffixes (without `.weight`).
@@ -79,56 +79,19 @@ pub fn is_linear(name: &str) -> bool {
         || split_layer(module).is_some_and(|(_, rest)| LAYER_LINEARS.contains(&rest))
 }
 
-/// Every parameter a model with this config has, with its shape (linear weights `[out, in]`).
+/// Every parameter a model with this config has, with its shape (linear weights `[out, in]`):
+/// the model's own list, with the pooler and classifier left out when the file has none.
 pub fn param_shapes(
     config: &BertConfig,
     pooler: bool,
     classifier: bool,
 ) -> Vec<(String, Vec<usize>)> {
-    let h = config.hidden_size;
-    let d = config.head_dim();
-    let mut out: Vec<(String, Vec<usize>)> = vec![
-        (
-            "bert.embeddings.word_embeddings.weight".into(),
-            vec![config.vocab_size, h],
-        ),
-        (
-            "bert.embeddings.position_embeddings.weight".into(),
-            vec![config.max_position_embeddings, h],
-        ),
-        (
-            "bert.embeddings.token_type_embeddings.weight".into(),
-            vec![config.type_vocab_size, h],
-        ),
-        ("bert.embeddings.LayerNorm.weight".into(), vec![h]),
-        ("bert.embeddings.LayerNorm.bias".into(), vec![h]),
-    ];
-    for i in 0..config.num_hidden_layers {
-        let a = config.heads_in_layer(i) * d;
-        let f = config.intermediate_in_layer(i);
-        let p = format!("bert.encoder.layer.{i}.");
-        for qkv in ["query", "key", "value"] {
-            out.push((format!("{p}attention.self.{qkv}.weight"), vec![a, h]));
-            out.push((format!("{p}attention.self.{qkv}.bias"), vec![a]));
-        }
-        out.push((format!("{p}attention.output.dense.weight"), vec![h, a]));
-        out.push((format!("{p}attention.output.dense.bias"), vec![h]));
-        out.push((format!("{p}attention.output.LayerNorm.weight"), vec![h]));
-        out.push((format!("{p}attention.output.LayerNorm.bias"), vec![h]));
-        out.push((format!("{p}intermediate.dense.weight"), vec![f, h]));
-        out.push((format!("{p}intermediate.dense.bias"), vec![f]));
-        out.push((format!("{p}output.dense.weight"), vec![h, f]));
-        out.push((format!("{p}output.dense.bias"), vec![h]));
-        out.push((format!("{p}output.LayerNorm.weight"), vec![h]));
-        out.push((format!("{p}output.LayerNorm.bias"), vec![h]));
-    }
+    let mut out = shapes::encoder_shapes(config);
     if pooler {
-        out.push(("bert.pooler.dense.weight".into(), vec![h, h]));
-        out.push(("bert.pooler.dense.bias".into(), vec![h]));
+        out.extend(shapes::pooler_shapes(config));
     }
     if classifier {
-        out.push(("classifier.weight".into(), vec![config.num_labels(), h]));
-        out.push(("classifier.bias".into(), vec![config.num_labels()]));
+        out.extend(shapes::classifier_shapes(config));
     }
     out
 }
