@@ -1,14 +1,20 @@
 //! Training-step throughput of minilm-l6 on CPU: forward + cross-entropy + backward + AdamW step,
 //! batch 32 of real FinancialPhraseBank sentences, dynamic padding, max length 64.
 //!
+//! Two paths run side by side, alternating on the same batches so that machine noise hits both:
+//! `old` = basic-op LayerNorm/softmax/GELU + `candle_nn::AdamW`, `new` = fused kernels + fused
+//! AdamW. Each step is timed by phase (forward + loss, backward, optimizer).
+//!
 //! Run with `cargo bench --bench train_step`. `EXP_FPB` overrides the data file.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use candle_core::{Device, Tensor};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use candle_nn::{Optimizer, ParamsAdamW};
+use exp::model::layers::set_fused_kernels;
 use exp::model::{load_hf_dir, BertTokenizer, Mode, TrainableBert};
+use exp::train::optim::{AdamW, ParamGroup};
 
 const BATCH: usize = 32;
 const MAX_LENGTH: usize = 64;
@@ -49,6 +55,55 @@ fn read_fpb(n: usize) -> Vec<(String, u32)> {
         .collect()
 }
 
+/// Seconds per phase, summed over timed steps.
+#[derive(Default, Clone, Copy)]
+struct Phases {
+    forward: f64,
+    backward: f64,
+    optimizer: f64,
+}
+
+impl Phases {
+    fn total(&self) -> f64 {
+        self.forward + self.backward + self.optimizer
+    }
+}
+
+enum Opt {
+    Candle(candle_nn::AdamW),
+    Fused(AdamW),
+}
+
+/// One training step; returns the loss and the seconds of each phase.
+fn step(
+    model: &TrainableBert,
+    opt: &mut Opt,
+    batch: &exp::model::EncodedBatch,
+    labels: &Tensor,
+    seed: u64,
+) -> anyhow::Result<(f32, Phases)> {
+    set_fused_kernels(matches!(opt, Opt::Fused(_)));
+    let t0 = Instant::now();
+    let logits = model.forward(batch, Mode::Train { dropout_seed: seed })?;
+    let loss = candle_nn::loss::cross_entropy(&logits, labels)?;
+    let t1 = Instant::now();
+    let grads = loss.backward()?;
+    let t2 = Instant::now();
+    match opt {
+        Opt::Candle(o) => o.step(&grads)?,
+        Opt::Fused(o) => o.step(&grads)?,
+    }
+    let t3 = Instant::now();
+    Ok((
+        loss.to_scalar::<f32>()?,
+        Phases {
+            forward: (t1 - t0).as_secs_f64(),
+            backward: (t2 - t1).as_secs_f64(),
+            optimizer: (t3 - t2).as_secs_f64(),
+        },
+    ))
+}
+
 fn main() -> anyhow::Result<()> {
     let labels: Vec<String> = ["negative", "neutral", "positive"]
         .iter()
@@ -59,16 +114,26 @@ fn main() -> anyhow::Result<()> {
     let tokenizer =
         BertTokenizer::from_file(&dir.join("tokenizer.json"))?.with_max_length(MAX_LENGTH)?;
     let device = Device::Cpu;
-    let model = TrainableBert::from_weights(&config, &weights, &device)?;
-    let vars = model.named_vars().into_iter().map(|(_, v)| v).collect();
-    let mut opt = AdamW::new(
-        vars,
+    let old_model = TrainableBert::from_weights(&config, &weights, &device)?;
+    let new_model = TrainableBert::from_weights(&config, &weights, &device)?;
+    let (lr, weight_decay) = (2e-5, 0.01);
+    let mut old_opt = Opt::Candle(candle_nn::AdamW::new(
+        old_model.named_vars().into_iter().map(|(_, v)| v).collect(),
         ParamsAdamW {
-            lr: 2e-5,
-            weight_decay: 0.01,
+            lr,
+            weight_decay,
             ..Default::default()
         },
-    )?;
+    )?);
+    let mut new_opt = Opt::Fused(AdamW::new(
+        vec![ParamGroup {
+            vars: new_model.named_vars(),
+            lr,
+            weight_decay,
+        }],
+        (0.9, 0.999),
+        1e-8,
+    )?);
 
     let samples = read_fpb(BATCH * (WARMUP_STEPS + TIMED_STEPS));
     let batches: Vec<_> = samples
@@ -82,42 +147,58 @@ fn main() -> anyhow::Result<()> {
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
 
-    let mut timed = 0.0f64;
+    let mut totals = [Phases::default(); 2];
     let mut tokens = 0usize;
-    for (step, (batch, labels)) in batches.iter().enumerate() {
-        let start = Instant::now();
-        let logits = model.forward(
-            batch,
-            Mode::Train {
-                dropout_seed: step as u64,
-            },
-        )?;
-        let loss = candle_nn::loss::cross_entropy(&logits, labels)?;
-        opt.backward_step(&loss)?;
-        let loss = loss.to_scalar::<f32>()?;
-        let secs = start.elapsed().as_secs_f64();
-        let phase = if step < WARMUP_STEPS {
-            "warm-up"
-        } else {
-            "timed"
-        };
-        println!(
-            "step {step:2} ({phase}): seq_len {:2}, loss {loss:.4}, {:.0} ms",
-            batch.seq_len,
-            secs * 1e3
-        );
-        if step >= WARMUP_STEPS {
-            timed += secs;
+    for (i, (batch, labels)) in batches.iter().enumerate() {
+        let phase = if i < WARMUP_STEPS { "warm-up" } else { "timed" };
+        let mut line = format!("step {i:2} ({phase}): seq_len {:2}", batch.seq_len);
+        for (k, (name, model, opt)) in [
+            ("old", &old_model, &mut old_opt),
+            ("new", &new_model, &mut new_opt),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let (loss, p) = step(model, opt, batch, labels, i as u64)?;
+            line += &format!(
+                " | {name}: loss {loss:.4}, {:.0} ms (fwd {:.0}, bwd {:.0}, opt {:.0})",
+                p.total() * 1e3,
+                p.forward * 1e3,
+                p.backward * 1e3,
+                p.optimizer * 1e3
+            );
+            if i >= WARMUP_STEPS {
+                let t = &mut totals[k];
+                t.forward += p.forward;
+                t.backward += p.backward;
+                t.optimizer += p.optimizer;
+            }
+        }
+        if i >= WARMUP_STEPS {
             tokens += batch.batch * batch.seq_len;
         }
+        println!("{line}");
     }
     let n = (TIMED_STEPS * BATCH) as f64;
+    let steps = TIMED_STEPS as f64;
     println!(
-        "minilm-l6 train step, batch {BATCH}, max_length {MAX_LENGTH}, {} threads: {:.1} samples/s ({:.0} ms/step, {:.0} padded tokens/s)",
+        "minilm-l6 train step, batch {BATCH}, max_length {MAX_LENGTH}, {} threads, {:.0} padded tokens/step:",
         candle_core::utils::get_num_threads(),
-        n / timed,
-        timed / TIMED_STEPS as f64 * 1e3,
-        tokens as f64 / timed
+        tokens as f64 / steps
+    );
+    for (name, t) in ["old", "new"].iter().zip(&totals) {
+        println!(
+            "  {name}: {:.1} samples/s ({:.0} ms/step: forward+loss {:.0}, backward {:.0}, optimizer {:.0})",
+            n / t.total(),
+            t.total() / steps * 1e3,
+            t.forward / steps * 1e3,
+            t.backward / steps * 1e3,
+            t.optimizer / steps * 1e3
+        );
+    }
+    println!(
+        "  speed-up new/old: {:.2}x",
+        totals[0].total() / totals[1].total()
     );
     Ok(())
 }

@@ -9,3 +9,4 @@ pub mod pipeline;
 pub mod runtime;
 pub mod state;
 pub mod store;
+pub mod train;

@@ -7,7 +7,7 @@ use candle_core::{bail, DType, Device, Module, Result, Tensor};
 use candle_nn::VarBuilder;
 
 use super::dropout::{Dropout, Mode};
-use super::layers::{softmax_last, LayerNorm, Linear};
+use super::layers::{gelu_erf, masked_softmax, use_fused, LayerNorm, Linear};
 use super::{BertConfig, EncodedBatch};
 
 /// The three `[batch, seq_len]` inputs as tensors, plus the additive attention mask `[b, 1, 1, s]`.
@@ -157,8 +157,16 @@ impl Attention {
         let k = self.split_heads(&self.key.forward(hidden)?)?;
         let v = self.split_heads(&self.value.forward(hidden)?)?;
         let scale = 1.0 / (self.head_dim as f64).sqrt();
-        let scores = (q.matmul(&k.t()?.contiguous()?)? * scale)?.broadcast_add(mask)?;
-        let probs = self.probs_dropout.forward(&softmax_last(&scores)?, mode)?;
+        // gemm reads the transposed view directly; the copy is kept only on the reference path.
+        let kt = if use_fused(&k) {
+            k.t()?
+        } else {
+            k.t()?.contiguous()?
+        };
+        let scores = q.matmul(&kt)?;
+        let probs = self
+            .probs_dropout
+            .forward(&masked_softmax(&scores, mask, scale)?, mode)?;
         let context =
             probs
                 .matmul(&v)?
@@ -195,7 +203,7 @@ impl Layer {
 
     fn forward(&self, hidden: &Tensor, mask: &Tensor, mode: Mode) -> Result<Tensor> {
         let attended = self.attention.forward(hidden, mask, mode)?;
-        let inner = self.intermediate.forward(&attended)?.gelu_erf()?;
+        let inner = gelu_erf(&self.intermediate.forward(&attended)?)?;
         let out = self.dropout.forward(&self.output.forward(&inner)?, mode)?;
         self.norm.forward(&(out + attended)?)
     }

@@ -14,6 +14,9 @@ pub mod bert;
 mod bert_tests;
 pub mod config;
 pub mod dropout;
+pub mod fused;
+#[cfg(test)]
+mod fused_tests;
 pub mod hf_dir;
 pub mod init;
 pub mod layers;

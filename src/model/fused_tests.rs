@@ -1,0 +1,181 @@
+//! The fused kernels against finite differences (f64) and against the basic-op compositions (f32).
+
+use candle_core::{DType, Device, Result, Tensor, Var};
+
+use super::dropout::mix64;
+use super::fused;
+use super::layers::{softmax_last, LayerNorm};
+
+/// Deterministic values in `[-scale, scale)`.
+fn values(n: usize, seed: u64, scale: f64) -> Vec<f64> {
+    (0..n)
+        .map(|i| {
+            let u = (mix64(seed ^ mix64(i as u64 + 1)) >> 11) as f64 / (1u64 << 53) as f64;
+            (2.0 * u - 1.0) * scale
+        })
+        .collect()
+}
+
+fn tensor(shape: &[usize], seed: u64, scale: f64, dtype: DType) -> Result<Tensor> {
+    let n = shape.iter().product();
+    Tensor::from_vec(values(n, seed, scale), shape, &Device::Cpu)?.to_dtype(dtype)
+}
+
+/// Additive mask `[b, 1, 1, s]` where batch row `i` keeps its first `s - i` positions.
+fn additive_mask(b: usize, s: usize, dtype: DType) -> Result<Tensor> {
+    let v: Vec<f64> = (0..b)
+        .flat_map(|i| (0..s).map(move |j| if j < s - i { 0.0 } else { f32::MIN as f64 }))
+        .collect();
+    Tensor::from_vec(v, (b, 1, 1, s), &Device::Cpu)?.to_dtype(dtype)
+}
+
+/// Checks d(loss)/d(var) from backprop against central differences for every element of every var.
+fn grad_check(vars: &[Var], loss: impl Fn() -> Result<Tensor>) -> Result<()> {
+    let grads = loss()?.backward()?;
+    let h = 1e-6;
+    for (k, var) in vars.iter().enumerate() {
+        let analytic: Vec<f64> = grads
+            .get(var.as_tensor())
+            .expect("every var gets a gradient")
+            .flatten_all()?
+            .to_vec1()?;
+        let base: Vec<f64> = var.as_tensor().flatten_all()?.to_vec1()?;
+        for i in 0..base.len() {
+            let mut plus = base.clone();
+            plus[i] += h;
+            var.set(&Tensor::from_vec(plus, var.shape(), &Device::Cpu)?)?;
+            let lp = loss()?.to_scalar::<f64>()?;
+            let mut minus = base.clone();
+            minus[i] -= h;
+            var.set(&Tensor::from_vec(minus, var.shape(), &Device::Cpu)?)?;
+            let lm = loss()?.to_scalar::<f64>()?;
+            var.set(&Tensor::from_vec(base.clone(), var.shape(), &Device::Cpu)?)?;
+            let numeric = (lp - lm) / (2.0 * h);
+            let err =
+                (numeric - analytic[i]).abs() / numeric.abs().max(analytic[i].abs()).max(1e-3);
+            assert!(
+                err < 1e-6,
+                "var {k} element {i}: backprop {} vs finite difference {numeric}",
+                analytic[i]
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Max |a - b| over all elements.
+fn max_diff(a: &Tensor, b: &Tensor) -> Result<f64> {
+    (a - b)?
+        .abs()?
+        .flatten_all()?
+        .max(0)?
+        .to_dtype(DType::F64)?
+        .to_scalar::<f64>()
+}
+
+#[test]
+fn layer_norm_gradients_match_finite_differences() -> Result<()> {
+    let x = Var::from_tensor(&tensor(&[2, 3, 5], 1, 2.0, DType::F64)?)?;
+    let w = Var::from_tensor(&(tensor(&[5], 2, 0.5, DType::F64)? + 1.0)?)?;
+    let b = Var::from_tensor(&tensor(&[5], 3, 0.5, DType::F64)?)?;
+    let r = tensor(&[2, 3, 5], 4, 1.0, DType::F64)?;
+    grad_check(&[x.clone(), w.clone(), b.clone()], || {
+        (fused::layer_norm(x.as_tensor(), w.as_tensor(), b.as_tensor(), 1e-12)? * &r)?.sum_all()
+    })
+}
+
+#[test]
+fn masked_softmax_gradients_match_finite_differences() -> Result<()> {
+    let x = Var::from_tensor(&tensor(&[3, 2, 4, 4], 5, 3.0, DType::F64)?)?;
+    let mask = additive_mask(3, 4, DType::F64)?;
+    let r = tensor(&[3, 2, 4, 4], 6, 1.0, DType::F64)?;
+    grad_check(&[x.clone()], || {
+        (fused::masked_softmax(x.as_tensor(), &mask, 0.125)? * &r)?.sum_all()
+    })
+}
+
+#[test]
+fn gelu_gradients_match_finite_differences() -> Result<()> {
+    let x = Var::from_tensor(&tensor(&[4, 9], 7, 4.0, DType::F64)?)?;
+    let r = tensor(&[4, 9], 8, 1.0, DType::F64)?;
+    grad_check(&[x.clone()], || {
+        (fused::gelu_erf(x.as_tensor())? * &r)?.sum_all()
+    })
+}
+
+/// Large enough to take the parallel path (more than 2^15 elements).
+const ROWS: usize = 2 * 64;
+const HIDDEN: usize = 384;
+
+#[test]
+fn fused_layer_norm_agrees_with_composite_in_f32() -> Result<()> {
+    let x = Var::from_tensor(&tensor(&[2, ROWS / 2, HIDDEN], 11, 3.0, DType::F32)?)?;
+    let ln = LayerNorm {
+        weight: Var::from_tensor(&(tensor(&[HIDDEN], 12, 0.5, DType::F32)? + 1.0)?)?
+            .as_tensor()
+            .clone(),
+        bias: Var::from_tensor(&tensor(&[HIDDEN], 13, 0.5, DType::F32)?)?
+            .as_tensor()
+            .clone(),
+        eps: 1e-12,
+    };
+    let r = tensor(&[2, ROWS / 2, HIDDEN], 14, 1.0, DType::F32)?;
+    let fused_y = fused::layer_norm(x.as_tensor(), &ln.weight, &ln.bias, ln.eps)?;
+    let comp_y = ln.forward_composite(x.as_tensor())?;
+    assert!(max_diff(&fused_y, &comp_y)? < 1e-5);
+    let gf = (fused_y * &r)?.sum_all()?.backward()?;
+    let gc = (comp_y * &r)?.sum_all()?.backward()?;
+    for t in [x.as_tensor(), &ln.weight, &ln.bias] {
+        let d = max_diff(gf.get(t).expect("grad"), gc.get(t).expect("grad"))?;
+        assert!(d < 2e-4, "gradient differs by {d}");
+    }
+    Ok(())
+}
+
+#[test]
+fn fused_masked_softmax_agrees_with_composite_in_f32() -> Result<()> {
+    let (b, h, s) = (4, 12, 40);
+    let x = Var::from_tensor(&tensor(&[b, h, s, s], 21, 20.0, DType::F32)?)?;
+    let mask = additive_mask(b, s, DType::F32)?;
+    let r = tensor(&[b, h, s, s], 22, 1.0, DType::F32)?;
+    let scale = 0.125;
+    let fused_y = fused::masked_softmax(x.as_tensor(), &mask, scale)?;
+    let comp_y = softmax_last(&(x.as_tensor() * scale)?.broadcast_add(&mask)?)?;
+    assert!(max_diff(&fused_y, &comp_y)? < 1e-6);
+    // Masked keys get exactly zero probability.
+    let last_row: Vec<f32> = fused_y.get(3)?.get(0)?.get(0)?.to_vec1()?;
+    assert!(last_row[s - 3..].iter().all(|&p| p == 0.0));
+    let gf = (fused_y * &r)?.sum_all()?.backward()?;
+    let gc = (comp_y * &r)?.sum_all()?.backward()?;
+    let d = max_diff(
+        gf.get(x.as_tensor()).expect("grad"),
+        gc.get(x.as_tensor()).expect("grad"),
+    )?;
+    assert!(d < 1e-6, "gradient differs by {d}");
+    Ok(())
+}
+
+#[test]
+fn fused_gelu_agrees_with_candle_in_f32() -> Result<()> {
+    let x = Var::from_tensor(&tensor(&[ROWS, 1536], 31, 5.0, DType::F32)?)?;
+    let r = tensor(&[ROWS, 1536], 32, 1.0, DType::F32)?;
+    let fused_y = fused::gelu_erf(x.as_tensor())?;
+    let comp_y = x.as_tensor().gelu_erf()?;
+    // Same formula, same erf: bit-identical forward.
+    assert_eq!(max_diff(&fused_y, &comp_y)?, 0.0);
+    let gf = (fused_y * &r)?.sum_all()?.backward()?;
+    let gc = (comp_y * &r)?.sum_all()?.backward()?;
+    let d = max_diff(
+        gf.get(x.as_tensor()).expect("grad"),
+        gc.get(x.as_tensor()).expect("grad"),
+    )?;
+    assert!(d < 1e-5, "gradient differs by {d}");
+    Ok(())
+}
+
+#[test]
+fn fused_ops_reject_unsupported_dtypes() {
+    let x = Tensor::zeros((2, 4), DType::U32, &Device::Cpu).expect("zeros");
+    let err = fused::gelu_erf(&x).expect_err("u32 is not a float");
+    assert!(err.to_string().contains("fused-gelu-erf"), "{err}");
+}

@@ -1,0 +1,3 @@
+//! Training utilities: the fused AdamW optimizer and gradient clipping.
+
+pub mod optim;
