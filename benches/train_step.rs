@@ -147,6 +147,8 @@ fn main() -> anyhow::Result<()> {
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
 
+    // EXP_BENCH_ONLY=old|new runs one path (e.g. under a profiler).
+    let only = std::env::var("EXP_BENCH_ONLY").ok();
     let mut totals = [Phases::default(); 2];
     let mut tokens = 0usize;
     for (i, (batch, labels)) in batches.iter().enumerate() {
@@ -159,6 +161,9 @@ fn main() -> anyhow::Result<()> {
         .into_iter()
         .enumerate()
         {
+            if only.as_deref().is_some_and(|o| o != name) {
+                continue;
+            }
             let (loss, p) = step(model, opt, batch, labels, i as u64)?;
             line += &format!(
                 " | {name}: loss {loss:.4}, {:.0} ms (fwd {:.0}, bwd {:.0}, opt {:.0})",

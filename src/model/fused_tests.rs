@@ -4,7 +4,8 @@ use candle_core::{DType, Device, Result, Tensor, Var};
 
 use super::dropout::mix64;
 use super::fused;
-use super::layers::{softmax_last, LayerNorm};
+use super::fused_linear;
+use super::layers::{softmax_last, LayerNorm, Linear};
 
 /// Deterministic values in `[-scale, scale)`.
 fn values(n: usize, seed: u64, scale: f64) -> Vec<f64> {
@@ -178,4 +179,40 @@ fn fused_ops_reject_unsupported_dtypes() {
     let x = Tensor::zeros((2, 4), DType::U32, &Device::Cpu).expect("zeros");
     let err = fused::gelu_erf(&x).expect_err("u32 is not a float");
     assert!(err.to_string().contains("fused-gelu-erf"), "{err}");
+}
+
+#[test]
+fn linear_gradients_match_finite_differences() -> Result<()> {
+    let x = Var::from_tensor(&tensor(&[2, 3, 4], 41, 2.0, DType::F64)?)?;
+    let w = Var::from_tensor(&tensor(&[5, 4], 42, 1.0, DType::F64)?)?;
+    let b = Var::from_tensor(&tensor(&[5], 43, 1.0, DType::F64)?)?;
+    let r = tensor(&[2, 3, 5], 44, 1.0, DType::F64)?;
+    grad_check(&[x.clone(), w.clone(), b.clone()], || {
+        (fused_linear::linear(x.as_tensor(), w.as_tensor(), b.as_tensor())? * &r)?.sum_all()
+    })
+}
+
+#[test]
+fn fused_linear_agrees_with_composite_in_f32() -> Result<()> {
+    let x = Var::from_tensor(&tensor(&[4, 33, HIDDEN], 51, 1.0, DType::F32)?)?;
+    let lin = Linear {
+        weight: Var::from_tensor(&tensor(&[1536, HIDDEN], 52, 0.1, DType::F32)?)?
+            .as_tensor()
+            .clone(),
+        bias: Var::from_tensor(&tensor(&[1536], 53, 0.1, DType::F32)?)?
+            .as_tensor()
+            .clone(),
+    };
+    let r = tensor(&[4, 33, 1536], 54, 1.0, DType::F32)?;
+    let fused_y = fused_linear::linear(x.as_tensor(), &lin.weight, &lin.bias)?;
+    let comp_y = lin.forward_composite(x.as_tensor())?;
+    assert_eq!(fused_y.dims(), &[4, 33, 1536]);
+    assert!(max_diff(&fused_y, &comp_y)? < 1e-5);
+    let gf = (fused_y * &r)?.sum_all()?.backward()?;
+    let gc = (comp_y * &r)?.sum_all()?.backward()?;
+    for t in [x.as_tensor(), &lin.weight, &lin.bias] {
+        let d = max_diff(gf.get(t).expect("grad"), gc.get(t).expect("grad"))?;
+        assert!(d < 1e-4, "gradient differs by {d}");
+    }
+    Ok(())
 }

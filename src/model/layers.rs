@@ -40,6 +40,17 @@ impl Linear {
 
 impl Module for Linear {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        if use_fused(xs) {
+            super::fused_linear::linear(xs, &self.weight, &self.bias)
+        } else {
+            self.forward_composite(xs)
+        }
+    }
+}
+
+impl Linear {
+    /// The basic-op composition (reference for the fused kernel).
+    pub fn forward_composite(&self, xs: &Tensor) -> Result<Tensor> {
         let dims = xs.dims().to_vec();
         let in_dim = *dims
             .last()
