@@ -105,6 +105,10 @@ fn step(
 }
 
 fn main() -> anyhow::Result<()> {
+    // EXP_BENCH_NO_TUNE=1 keeps glibc's default allocator settings (to measure their cost).
+    if std::env::var_os("EXP_BENCH_NO_TUNE").is_none() {
+        println!("{:?}", exp::model::alloc::tune_for_training());
+    }
     let labels: Vec<String> = ["negative", "neutral", "positive"]
         .iter()
         .map(|s| s.to_string())
@@ -201,9 +205,11 @@ fn main() -> anyhow::Result<()> {
             t.optimizer / steps * 1e3
         );
     }
-    println!(
-        "  speed-up new/old: {:.2}x",
-        totals[0].total() / totals[1].total()
-    );
+    if only.is_none() {
+        println!(
+            "  speed-up new/old: {:.2}x",
+            totals[0].total() / totals[1].total()
+        );
+    }
     Ok(())
 }

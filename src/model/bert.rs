@@ -203,7 +203,12 @@ impl Layer {
 
     fn forward(&self, hidden: &Tensor, mask: &Tensor, mode: Mode) -> Result<Tensor> {
         let attended = self.attention.forward(hidden, mask, mode)?;
-        let inner = gelu_erf(&self.intermediate.forward(&attended)?)?;
+        let inner = if use_fused(&attended) {
+            let dense = &self.intermediate;
+            super::fused_linear::linear_gelu(&attended, &dense.weight, &dense.bias)?
+        } else {
+            gelu_erf(&self.intermediate.forward(&attended)?)?
+        };
         let out = self.dropout.forward(&self.output.forward(&inner)?, mode)?;
         self.norm.forward(&(out + attended)?)
     }

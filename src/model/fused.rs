@@ -24,6 +24,8 @@ pub(crate) trait Real: WithDType + Copy + Send + Sync {
     fn gelu_erf(self) -> Self;
     /// The derivative of [`Real::gelu_erf`].
     fn gelu_erf_grad(self) -> Self;
+    /// `(gelu_erf(x), gelu_erf_grad(x))` with one erf.
+    fn gelu_erf_and_grad(self) -> (Self, Self);
 }
 
 impl Real for f32 {
@@ -46,6 +48,15 @@ impl Real for f32 {
             0.5 * (1.0 + candle_core::cpu::erf::erf_f32(self * std::f32::consts::FRAC_1_SQRT_2));
         cdf + self * INV_SQRT_2PI * (-0.5 * self * self).exp()
     }
+    fn gelu_erf_and_grad(self) -> (Self, Self) {
+        const INV_SQRT_2PI: f32 = 0.398_942_3;
+        let erf = candle_core::cpu::erf::erf_f32(self * std::f32::consts::FRAC_1_SQRT_2);
+        let y = (erf + 1.) * 0.5 * self;
+        (
+            y,
+            0.5 * (1.0 + erf) + self * INV_SQRT_2PI * (-0.5 * self * self).exp(),
+        )
+    }
 }
 
 impl Real for f64 {
@@ -66,6 +77,15 @@ impl Real for f64 {
         let cdf =
             0.5 * (1.0 + candle_core::cpu::erf::erf_f64(self * std::f64::consts::FRAC_1_SQRT_2));
         cdf + self * INV_SQRT_2PI * (-0.5 * self * self).exp()
+    }
+    fn gelu_erf_and_grad(self) -> (Self, Self) {
+        const INV_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
+        let erf = candle_core::cpu::erf::erf_f64(self * std::f64::consts::FRAC_1_SQRT_2);
+        let y = (erf + 1.) * 0.5 * self;
+        (
+            y,
+            0.5 * (1.0 + erf) + self * INV_SQRT_2PI * (-0.5 * self * self).exp(),
+        )
     }
 }
 

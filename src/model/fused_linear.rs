@@ -4,11 +4,14 @@
 //! (reshape, transpose, matmul, broadcast add, reshape) costs five backward nodes, each of which
 //! allocates a zeroed gradient and adds into it.
 
+use std::sync::Mutex;
+
 use candle_core::backend::BackendStorage;
 use candle_core::{bail, CpuStorage, CustomOp3, DType, Layout, Result, Shape, Tensor, WithDType};
 use gemm::Parallelism;
+use rayon::prelude::*;
 
-use super::fused::with_data;
+use super::fused::{with_data, Real};
 
 struct LinearOp;
 
@@ -113,6 +116,14 @@ fn out_shape(x: &Shape, out: usize) -> Shape {
     Shape::from(d)
 }
 
+/// Operand offsets of a contiguous layout, or an error naming `op`.
+fn range(op: &str, l: &Layout) -> Result<(usize, usize)> {
+    match l.contiguous_offsets() {
+        Some(r) => Ok(r),
+        None => bail!("{op}: operand is not contiguous"),
+    }
+}
+
 impl CustomOp3 for LinearOp {
     fn name(&self) -> &'static str {
         "fused-linear"
@@ -194,4 +205,144 @@ impl CustomOp3 for LinearOp {
 pub fn linear(xs: &Tensor, weight: &Tensor, bias: &Tensor) -> Result<Tensor> {
     xs.contiguous()?
         .apply_op3(&weight.contiguous()?, &bias.contiguous()?, LinearOp)
+}
+
+/// `gelu_erf(x W^T + b)` as one node: the forward keeps `gelu'` of the pre-activation (computed
+/// with the same erf as the value), so the backward needs neither erf nor the pre-activation.
+struct LinearGeluOp {
+    /// `gelu'(x W^T + b)`, stored by the forward when a backward may follow.
+    derivative: Mutex<Option<CpuStorage>>,
+    keep_derivative: bool,
+}
+
+/// Replaces `h` by `gelu(h)`, writing `gelu'(h)` into `d` when given.
+fn gelu_in_place<T: Real>(h: &mut [T], d: Option<&mut [T]>) {
+    const CHUNK: usize = 1 << 14;
+    match d {
+        Some(d) => h
+            .par_chunks_mut(CHUNK)
+            .zip(d.par_chunks_mut(CHUNK))
+            .for_each(|(h, d)| {
+                for (hv, dv) in h.iter_mut().zip(d.iter_mut()) {
+                    let (y, g) = hv.gelu_erf_and_grad();
+                    *hv = y;
+                    *dv = g;
+                }
+            }),
+        None => h.par_chunks_mut(CHUNK).for_each(|h| {
+            for hv in h.iter_mut() {
+                *hv = hv.gelu_erf();
+            }
+        }),
+    }
+}
+
+fn linear_gelu_fwd<T: Real>(
+    x: &[T],
+    w: &[T],
+    b: &[T],
+    out: usize,
+    inp: usize,
+    keep: bool,
+) -> (Vec<T>, Option<Vec<T>>) {
+    let mut y = linear_fwd(x, w, b, out, inp);
+    let mut d = keep.then(|| vec![T::zero(); y.len()]);
+    gelu_in_place(&mut y, d.as_deref_mut());
+    (y, d)
+}
+
+impl CustomOp3 for LinearGeluOp {
+    fn name(&self) -> &'static str {
+        "fused-linear-gelu"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let op = self.name();
+        let (out, inp) = dims(op, l1.shape(), l2.shape(), l3.shape())?;
+        let ((a, b), (c, d), (e, f)) = (range(op, l1)?, range(op, l2)?, range(op, l3)?);
+        let keep = self.keep_derivative;
+        let (y, deriv) = match (s1, s2, s3) {
+            (CpuStorage::F32(x), CpuStorage::F32(w), CpuStorage::F32(bias)) => {
+                let (y, d) = linear_gelu_fwd(&x[a..b], &w[c..d], &bias[e..f], out, inp, keep);
+                (CpuStorage::F32(y), d.map(CpuStorage::F32))
+            }
+            (CpuStorage::F64(x), CpuStorage::F64(w), CpuStorage::F64(bias)) => {
+                let (y, d) = linear_gelu_fwd(&x[a..b], &w[c..d], &bias[e..f], out, inp, keep);
+                (CpuStorage::F64(y), d.map(CpuStorage::F64))
+            }
+            _ => bail!(
+                "{op}: operands must all be f32 or all f64, got {:?}",
+                s1.dtype()
+            ),
+        };
+        *self.derivative.lock().expect("derivative lock") = deriv;
+        Ok((y, out_shape(l1.shape(), out)))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        b: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let op = self.name();
+        let (out, inp) = dims(op, x.shape(), w.shape(), b.shape())?;
+        let saved = self.derivative.lock().expect("derivative lock");
+        let Some(deriv) = saved.as_ref() else {
+            bail!("{op}: backward without a stored derivative (forward ran without gradients)")
+        };
+        fn run<T: Real>(
+            op: &str,
+            x: &Tensor,
+            w: &Tensor,
+            g: &Tensor,
+            deriv: &[T],
+            out: usize,
+            inp: usize,
+        ) -> Result<(Tensor, Tensor, Tensor)> {
+            let dh: Vec<T> = with_data::<T, _>(op, g, |gs| {
+                gs.iter().zip(deriv).map(|(&g, &d)| g * d).collect()
+            })?;
+            let (dx, dw, db) = with_data::<T, _>(op, x, |xs| {
+                with_data::<T, _>(op, w, |ws| linear_bwd(xs, ws, &dh, out, inp))
+            })??;
+            let dev = x.device();
+            Ok((
+                Tensor::from_vec(dx, x.shape(), dev)?,
+                Tensor::from_vec(dw, w.shape(), dev)?,
+                Tensor::from_vec(db, out, dev)?,
+            ))
+        }
+        let (dx, dw, db) = match x.dtype() {
+            DType::F32 => run::<f32>(op, x, w, grad, deriv.as_slice()?, out, inp)?,
+            DType::F64 => run::<f64>(op, x, w, grad, deriv.as_slice()?, out, inp)?,
+            dt => bail!("{op}: unsupported dtype {dt:?}"),
+        };
+        Ok((Some(dx), Some(dw), Some(db)))
+    }
+}
+
+/// `gelu_erf(x W^T + b)` (exact erf GELU) over the last dimension of `x`.
+pub fn linear_gelu(xs: &Tensor, weight: &Tensor, bias: &Tensor) -> Result<Tensor> {
+    let keep = xs.track_op() || weight.track_op() || bias.track_op();
+    let op = LinearGeluOp {
+        derivative: Mutex::new(None),
+        keep_derivative: keep,
+    };
+    let (x, w, b) = (xs.contiguous()?, weight.contiguous()?, bias.contiguous()?);
+    if keep {
+        x.apply_op3(&w, &b, op)
+    } else {
+        x.apply_op3_no_bwd(&w, &b, &op)
+    }
 }

@@ -216,3 +216,45 @@ fn fused_linear_agrees_with_composite_in_f32() -> Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn linear_gelu_gradients_match_finite_differences() -> Result<()> {
+    let x = Var::from_tensor(&tensor(&[3, 4], 61, 2.0, DType::F64)?)?;
+    let w = Var::from_tensor(&tensor(&[6, 4], 62, 1.0, DType::F64)?)?;
+    let b = Var::from_tensor(&tensor(&[6], 63, 1.0, DType::F64)?)?;
+    let r = tensor(&[3, 6], 64, 1.0, DType::F64)?;
+    grad_check(&[x.clone(), w.clone(), b.clone()], || {
+        (fused_linear::linear_gelu(x.as_tensor(), w.as_tensor(), b.as_tensor())? * &r)?.sum_all()
+    })
+}
+
+#[test]
+fn fused_linear_gelu_agrees_with_composite_in_f32() -> Result<()> {
+    let x = Var::from_tensor(&tensor(&[2, 40, HIDDEN], 71, 1.0, DType::F32)?)?;
+    let lin = Linear {
+        weight: Var::from_tensor(&tensor(&[1536, HIDDEN], 72, 0.2, DType::F32)?)?
+            .as_tensor()
+            .clone(),
+        bias: Var::from_tensor(&tensor(&[1536], 73, 0.5, DType::F32)?)?
+            .as_tensor()
+            .clone(),
+    };
+    let r = tensor(&[2, 40, 1536], 74, 1.0, DType::F32)?;
+    let fused_y = fused_linear::linear_gelu(x.as_tensor(), &lin.weight, &lin.bias)?;
+    let comp_y = lin.forward_composite(x.as_tensor())?.gelu_erf()?;
+    assert!(max_diff(&fused_y, &comp_y)? < 1e-5);
+    let gf = (fused_y * &r)?.sum_all()?.backward()?;
+    let gc = (&comp_y * &r)?.sum_all()?.backward()?;
+    for t in [x.as_tensor(), &lin.weight, &lin.bias] {
+        let d = max_diff(gf.get(t).expect("grad"), gc.get(t).expect("grad"))?;
+        assert!(d < 1e-4, "gradient differs by {d}");
+    }
+    // Without gradients (inference) the op records nothing and gives the same values.
+    let plain = x.as_tensor().detach();
+    let w = lin.weight.detach();
+    let b = lin.bias.detach();
+    let y = fused_linear::linear_gelu(&plain, &w, &b)?;
+    assert!(!y.track_op());
+    assert!(max_diff(&y, &comp_y)? < 1e-5);
+    Ok(())
+}

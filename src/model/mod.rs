@@ -9,6 +9,7 @@
 //! `bert.encoder.layer.{i}.intermediate.dense.{weight,bias}`, `bert.encoder.layer.{i}.output.dense.{weight,bias}`,
 //! `bert.encoder.layer.{i}.output.LayerNorm.{weight,bias}`, `bert.pooler.dense.{weight,bias}`, `classifier.{weight,bias}`.
 
+pub mod alloc;
 pub mod bert;
 #[cfg(test)]
 mod bert_tests;
