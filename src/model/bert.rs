@@ -152,30 +152,47 @@ impl Attention {
     }
 
     fn forward(&self, hidden: &Tensor, mask: &Tensor, mode: Mode) -> Result<Tensor> {
-        let (b, s, _) = hidden.dims3()?;
-        let q = self.split_heads(&self.query.forward(hidden)?)?;
-        let k = self.split_heads(&self.key.forward(hidden)?)?;
-        let v = self.split_heads(&self.value.forward(hidden)?)?;
         let scale = 1.0 / (self.head_dim as f64).sqrt();
-        // gemm reads the transposed view directly; the copy is kept only on the reference path.
-        let kt = if use_fused(&k) {
-            k.t()?
+        let context = if use_fused(hidden) {
+            // One node for scores, softmax, dropout and context, in [b, s, H*d] layout throughout.
+            super::fused_attention::attention(
+                &self.query.forward(hidden)?,
+                &self.key.forward(hidden)?,
+                &self.value.forward(hidden)?,
+                mask,
+                self.heads,
+                scale,
+                self.probs_dropout.mask(mode),
+            )?
         } else {
-            k.t()?.contiguous()?
+            self.context_composite(hidden, mask, scale, mode)?
         };
-        let scores = q.matmul(&kt)?;
-        let probs = self
-            .probs_dropout
-            .forward(&masked_softmax(&scores, mask, scale)?, mode)?;
-        let context =
-            probs
-                .matmul(&v)?
-                .transpose(1, 2)?
-                .reshape((b, s, self.heads * self.head_dim))?;
         let out = self
             .output_dropout
             .forward(&self.output.forward(&context)?, mode)?;
         self.norm.forward(&(out + hidden)?)
+    }
+
+    /// Scores, softmax, dropout and context from basic ops (the reference path).
+    fn context_composite(
+        &self,
+        hidden: &Tensor,
+        mask: &Tensor,
+        scale: f64,
+        mode: Mode,
+    ) -> Result<Tensor> {
+        let (b, s, _) = hidden.dims3()?;
+        let q = self.split_heads(&self.query.forward(hidden)?)?;
+        let k = self.split_heads(&self.key.forward(hidden)?)?;
+        let v = self.split_heads(&self.value.forward(hidden)?)?;
+        let scores = q.matmul(&k.t()?.contiguous()?)?;
+        let probs = self
+            .probs_dropout
+            .forward(&masked_softmax(&scores, mask, scale)?, mode)?;
+        probs
+            .matmul(&v)?
+            .transpose(1, 2)?
+            .reshape((b, s, self.heads * self.head_dim))
     }
 }
 

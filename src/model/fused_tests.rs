@@ -3,7 +3,9 @@
 use candle_core::{DType, Device, Result, Tensor, Var};
 
 use super::dropout::mix64;
+use super::dropout::{Dropout, Mode};
 use super::fused;
+use super::fused_attention;
 use super::fused_linear;
 use super::layers::{softmax_last, LayerNorm, Linear};
 
@@ -256,5 +258,82 @@ fn fused_linear_gelu_agrees_with_composite_in_f32() -> Result<()> {
     let y = fused_linear::linear_gelu(&plain, &w, &b)?;
     assert!(!y.track_op());
     assert!(max_diff(&y, &comp_y)? < 1e-5);
+    Ok(())
+}
+
+/// The reference: split heads, matmul, scaled masked softmax, dropout, matmul, merge heads.
+fn attention_composite(
+    (q, k, v): (&Tensor, &Tensor, &Tensor),
+    mask: &Tensor,
+    heads: usize,
+    dropout: &Dropout,
+    mode: Mode,
+) -> Result<Tensor> {
+    let (b, s, w) = q.dims3()?;
+    let d = w / heads;
+    let split = |x: &Tensor| x.reshape((b, s, heads, d))?.transpose(1, 2)?.contiguous();
+    let (qh, kh, vh) = (split(q)?, split(k)?, split(v)?);
+    let scale = 1.0 / (d as f64).sqrt();
+    let scores = (qh.matmul(&kh.t()?.contiguous()?)? * scale)?.broadcast_add(mask)?;
+    let probs = dropout.forward(&softmax_last(&scores)?, mode)?;
+    probs.matmul(&vh)?.transpose(1, 2)?.reshape((b, s, w))
+}
+
+#[test]
+fn attention_gradients_match_finite_differences_with_dropout() -> Result<()> {
+    let (b, s, heads, d) = (2, 5, 2, 3);
+    let q = Var::from_tensor(&tensor(&[b, s, heads * d], 81, 1.5, DType::F64)?)?;
+    let k = Var::from_tensor(&tensor(&[b, s, heads * d], 82, 1.5, DType::F64)?)?;
+    let v = Var::from_tensor(&tensor(&[b, s, heads * d], 83, 1.5, DType::F64)?)?;
+    let mask = additive_mask(b, s, DType::F64)?;
+    let r = tensor(&[b, s, heads * d], 84, 1.0, DType::F64)?;
+    let drop_mask = Dropout::new(0.3, 7).mask(Mode::Train { dropout_seed: 5 });
+    assert!(drop_mask.is_some());
+    let scale = 1.0 / (d as f64).sqrt();
+    grad_check(&[q.clone(), k.clone(), v.clone()], || {
+        let ctx = fused_attention::attention(
+            q.as_tensor(),
+            k.as_tensor(),
+            v.as_tensor(),
+            &mask,
+            heads,
+            scale,
+            drop_mask,
+        )?;
+        (ctx * &r)?.sum_all()
+    })
+}
+
+#[test]
+fn fused_attention_agrees_with_composite_in_f32() -> Result<()> {
+    let (b, s, heads, d) = (3, 24, 12, 32);
+    let w = heads * d;
+    let q = Var::from_tensor(&tensor(&[b, s, w], 91, 2.0, DType::F32)?)?;
+    let k = Var::from_tensor(&tensor(&[b, s, w], 92, 2.0, DType::F32)?)?;
+    let v = Var::from_tensor(&tensor(&[b, s, w], 93, 2.0, DType::F32)?)?;
+    let qkv = (q.as_tensor(), k.as_tensor(), v.as_tensor());
+    let mask = additive_mask(b, s, DType::F32)?;
+    let r = tensor(&[b, s, w], 94, 1.0, DType::F32)?;
+    let dropout = Dropout::new(0.1, 4);
+    let scale = 1.0 / (d as f64).sqrt();
+    let fused = |mode: Mode| {
+        fused_attention::attention(qkv.0, qkv.1, qkv.2, &mask, heads, scale, dropout.mask(mode))
+    };
+    for mode in [Mode::Eval, Mode::Train { dropout_seed: 11 }] {
+        let fused_y = fused(mode)?;
+        let comp_y = attention_composite(qkv, &mask, heads, &dropout, mode)?;
+        let fd = max_diff(&fused_y, &comp_y)?;
+        assert!(fd < 1e-5, "{mode:?}: forward differs by {fd}");
+        let gf = (fused_y * &r)?.sum_all()?.backward()?;
+        let gc = (comp_y * &r)?.sum_all()?.backward()?;
+        for t in [qkv.0, qkv.1, qkv.2] {
+            let gd = max_diff(gf.get(t).expect("grad"), gc.get(t).expect("grad"))?;
+            assert!(gd < 1e-4, "{mode:?}: gradient differs by {gd}");
+        }
+    }
+    // Dropout really changes the result (otherwise the Train case above would prove nothing).
+    let eval = fused(Mode::Eval)?;
+    let train = fused(Mode::Train { dropout_seed: 11 })?;
+    assert!(max_diff(&eval, &train)? > 1e-2);
     Ok(())
 }

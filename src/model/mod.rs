@@ -16,6 +16,7 @@ mod bert_tests;
 pub mod config;
 pub mod dropout;
 pub mod fused;
+pub mod fused_attention;
 pub mod fused_linear;
 #[cfg(test)]
 mod fused_tests;
