@@ -229,9 +229,10 @@ fn gelu_in_place<T: Real>(h: &mut [T], d: Option<&mut [T]>) {
                     *dv = g;
                 }
             }),
+        // Same value formula with or without the derivative, so training and inference agree.
         None => h.par_chunks_mut(CHUNK).for_each(|h| {
             for hv in h.iter_mut() {
-                *hv = hv.gelu_erf();
+                *hv = hv.gelu_erf_and_grad().0;
             }
         }),
     }

@@ -166,6 +166,7 @@ fn fused_gelu_agrees_with_candle_in_f32() -> Result<()> {
     let comp_y = x.as_tensor().gelu_erf()?;
     // Same formula, same erf: bit-identical forward.
     assert_eq!(max_diff(&fused_y, &comp_y)?, 0.0);
+
     let gf = (fused_y * &r)?.sum_all()?.backward()?;
     let gc = (comp_y * &r)?.sum_all()?.backward()?;
     let d = max_diff(
@@ -336,4 +337,23 @@ fn fused_attention_agrees_with_composite_in_f32() -> Result<()> {
     let train = fused(Mode::Train { dropout_seed: 11 })?;
     assert!(max_diff(&eval, &train)? > 1e-2);
     Ok(())
+}
+
+#[test]
+fn fast_f32_gelu_stays_within_f32_rounding_of_exact_erf() {
+    use super::fused::Real;
+    let mut worst = (0.0f64, 0.0f64);
+    for i in -20_000..=20_000 {
+        let x = i as f32 * 5e-4; // [-10, 10]
+        let (y, g) = x.gelu_erf_and_grad();
+        let xd = x as f64;
+        let cdf = 0.5 * (1.0 + candle_core::cpu::erf::erf_f64(xd / std::f64::consts::SQRT_2));
+        let exact_y = xd * cdf;
+        let exact_g = cdf + xd * (-0.5 * xd * xd).exp() / (2.0 * std::f64::consts::PI).sqrt();
+        worst.0 = worst.0.max((y as f64 - exact_y).abs());
+        worst.1 = worst.1.max((g as f64 - exact_g).abs());
+    }
+    // 1.5e-7 erf error times |x| / 2 <= 10 / 2, plus f32 rounding of values up to 10.
+    assert!(worst.0 < 2e-6, "gelu error {}", worst.0);
+    assert!(worst.1 < 1e-6, "gelu' error {}", worst.1);
 }
