@@ -55,12 +55,32 @@ fn read_fpb(n: usize) -> Vec<(String, u32)> {
         .collect()
 }
 
+/// CPU seconds (user + system, all threads) this process has used so far, from /proc/self/stat;
+/// on a shared machine this moves less with other people's load than wall time does.
+fn process_cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return f64::NAN;
+    };
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
+    // Kernel clock ticks are 100 per second on Linux.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 /// Seconds per phase, summed over timed steps.
 #[derive(Default, Clone, Copy)]
 struct Phases {
     forward: f64,
     backward: f64,
     optimizer: f64,
+    cpu: f64,
 }
 
 impl Phases {
@@ -83,6 +103,7 @@ fn step(
     seed: u64,
 ) -> anyhow::Result<(f32, Phases)> {
     set_fused_kernels(matches!(opt, Opt::Fused(_)));
+    let cpu0 = process_cpu_seconds();
     let t0 = Instant::now();
     let logits = model.forward(batch, Mode::Train { dropout_seed: seed })?;
     let loss = candle_nn::loss::cross_entropy(&logits, labels)?;
@@ -100,6 +121,7 @@ fn step(
             forward: (t1 - t0).as_secs_f64(),
             backward: (t2 - t1).as_secs_f64(),
             optimizer: (t3 - t2).as_secs_f64(),
+            cpu: process_cpu_seconds() - cpu0,
         },
     ))
 }
@@ -181,6 +203,7 @@ fn main() -> anyhow::Result<()> {
                 t.forward += p.forward;
                 t.backward += p.backward;
                 t.optimizer += p.optimizer;
+                t.cpu += p.cpu;
             }
         }
         if i >= WARMUP_STEPS {
@@ -197,12 +220,13 @@ fn main() -> anyhow::Result<()> {
     );
     for (name, t) in ["old", "new"].iter().zip(&totals) {
         println!(
-            "  {name}: {:.1} samples/s ({:.0} ms/step: forward+loss {:.0}, backward {:.0}, optimizer {:.0})",
+            "  {name}: {:.1} samples/s ({:.0} ms/step: forward+loss {:.0}, backward {:.0}, optimizer {:.0}; {:.2} CPU-s/step)",
             n / t.total(),
             t.total() / steps * 1e3,
             t.forward / steps * 1e3,
             t.backward / steps * 1e3,
-            t.optimizer / steps * 1e3
+            t.optimizer / steps * 1e3,
+            t.cpu / steps
         );
     }
     if only.is_none() {

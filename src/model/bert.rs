@@ -167,6 +167,17 @@ impl Attention {
         } else {
             self.context_composite(hidden, mask, scale, mode)?
         };
+        if use_fused(hidden) {
+            let n = &self.norm;
+            return super::fused_norm::dropout_add_layer_norm(
+                &self.output.forward(&context)?,
+                hidden,
+                &n.weight,
+                &n.bias,
+                n.eps,
+                self.output_dropout.mask(mode),
+            );
+        }
         let out = self
             .output_dropout
             .forward(&self.output.forward(&context)?, mode)?;
@@ -226,6 +237,17 @@ impl Layer {
         } else {
             gelu_erf(&self.intermediate.forward(&attended)?)?
         };
+        if use_fused(&attended) {
+            let n = &self.norm;
+            return super::fused_norm::dropout_add_layer_norm(
+                &self.output.forward(&inner)?,
+                &attended,
+                &n.weight,
+                &n.bias,
+                n.eps,
+                self.dropout.mask(mode),
+            );
+        }
         let out = self.dropout.forward(&self.output.forward(&inner)?, mode)?;
         self.norm.forward(&(out + attended)?)
     }

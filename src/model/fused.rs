@@ -152,7 +152,7 @@ struct LayerNormOp {
     eps: f64,
 }
 
-fn layer_norm_fwd<T: Real>(x: &[T], w: &[T], b: &[T], eps: f64) -> Vec<T> {
+pub(crate) fn layer_norm_fwd<T: Real>(x: &[T], w: &[T], b: &[T], eps: f64) -> Vec<T> {
     let n = w.len();
     let inv_n = T::from_f64(1.0 / n as f64);
     let eps = T::from_f64(eps);
@@ -178,7 +178,12 @@ fn layer_norm_fwd<T: Real>(x: &[T], w: &[T], b: &[T], eps: f64) -> Vec<T> {
 }
 
 /// `(dx, dgamma, dbeta)` for rows of `x` given the upstream gradient `g`.
-fn layer_norm_bwd<T: Real>(x: &[T], w: &[T], g: &[T], eps: f64) -> (Vec<T>, Vec<T>, Vec<T>) {
+pub(crate) fn layer_norm_bwd<T: Real>(
+    x: &[T],
+    w: &[T],
+    g: &[T],
+    eps: f64,
+) -> (Vec<T>, Vec<T>, Vec<T>) {
     let n = w.len();
     let rows = x.len() / n;
     let inv_n = T::from_f64(1.0 / n as f64);

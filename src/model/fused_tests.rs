@@ -7,6 +7,7 @@ use super::dropout::{Dropout, Mode};
 use super::fused;
 use super::fused_attention;
 use super::fused_linear;
+use super::fused_norm;
 use super::layers::{softmax_last, LayerNorm, Linear};
 
 /// Deterministic values in `[-scale, scale)`.
@@ -356,4 +357,64 @@ fn fast_f32_gelu_stays_within_f32_rounding_of_exact_erf() {
     // 1.5e-7 erf error times |x| / 2 <= 10 / 2, plus f32 rounding of values up to 10.
     assert!(worst.0 < 2e-6, "gelu error {}", worst.0);
     assert!(worst.1 < 1e-6, "gelu' error {}", worst.1);
+}
+
+#[test]
+fn dropout_add_norm_gradients_match_finite_differences() -> Result<()> {
+    let a = Var::from_tensor(&tensor(&[2, 3, 6], 101, 2.0, DType::F64)?)?;
+    let res = Var::from_tensor(&tensor(&[2, 3, 6], 102, 2.0, DType::F64)?)?;
+    let w = Var::from_tensor(&(tensor(&[6], 103, 0.5, DType::F64)? + 1.0)?)?;
+    let b = Var::from_tensor(&tensor(&[6], 104, 0.5, DType::F64)?)?;
+    let r = tensor(&[2, 3, 6], 105, 1.0, DType::F64)?;
+    let drop = Dropout::new(0.25, 3).mask(Mode::Train { dropout_seed: 9 });
+    grad_check(&[a.clone(), res.clone(), w.clone(), b.clone()], || {
+        let y = fused_norm::dropout_add_layer_norm(
+            a.as_tensor(),
+            res.as_tensor(),
+            w.as_tensor(),
+            b.as_tensor(),
+            1e-12,
+            drop,
+        )?;
+        (y * &r)?.sum_all()
+    })
+}
+
+#[test]
+fn fused_dropout_add_norm_agrees_with_composite_in_f32() -> Result<()> {
+    let shape = [4, 33, HIDDEN];
+    let a = Var::from_tensor(&tensor(&shape, 111, 2.0, DType::F32)?)?;
+    let res = Var::from_tensor(&tensor(&shape, 112, 2.0, DType::F32)?)?;
+    let ln = LayerNorm {
+        weight: Var::from_tensor(&(tensor(&[HIDDEN], 113, 0.5, DType::F32)? + 1.0)?)?
+            .as_tensor()
+            .clone(),
+        bias: Var::from_tensor(&tensor(&[HIDDEN], 114, 0.5, DType::F32)?)?
+            .as_tensor()
+            .clone(),
+        eps: 1e-12,
+    };
+    let r = tensor(&shape, 115, 1.0, DType::F32)?;
+    let dropout = Dropout::new(0.1, 5);
+    for mode in [Mode::Eval, Mode::Train { dropout_seed: 3 }] {
+        let fused_y = fused_norm::dropout_add_layer_norm(
+            a.as_tensor(),
+            res.as_tensor(),
+            &ln.weight,
+            &ln.bias,
+            ln.eps,
+            dropout.mask(mode),
+        )?;
+        let comp_y =
+            ln.forward_composite(&(dropout.forward(a.as_tensor(), mode)? + res.as_tensor())?)?;
+        let fd = max_diff(&fused_y, &comp_y)?;
+        assert!(fd < 1e-5, "{mode:?}: forward differs by {fd}");
+        let gf = (fused_y * &r)?.sum_all()?.backward()?;
+        let gc = (comp_y * &r)?.sum_all()?.backward()?;
+        for t in [a.as_tensor(), res.as_tensor(), &ln.weight, &ln.bias] {
+            let gd = max_diff(gf.get(t).expect("grad"), gc.get(t).expect("grad"))?;
+            assert!(gd < 2e-4, "{mode:?}: gradient differs by {gd}");
+        }
+    }
+    Ok(())
 }

@@ -18,6 +18,7 @@ pub mod dropout;
 pub mod fused;
 pub mod fused_attention;
 pub mod fused_linear;
+pub mod fused_norm;
 #[cfg(test)]
 mod fused_tests;
 pub mod hf_dir;
