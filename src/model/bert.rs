@@ -7,7 +7,7 @@ use candle_core::{bail, DType, Device, Module, Result, Tensor};
 use candle_nn::VarBuilder;
 
 use super::dropout::{Dropout, Mode};
-use super::layers::{softmax_last, LayerNorm, Linear};
+use super::layers::{gelu_erf, masked_softmax, use_fused, LayerNorm, Linear};
 use super::{BertConfig, EncodedBatch};
 
 /// The three `[batch, seq_len]` inputs as tensors, plus the additive attention mask `[b, 1, 1, s]`.
@@ -152,22 +152,58 @@ impl Attention {
     }
 
     fn forward(&self, hidden: &Tensor, mask: &Tensor, mode: Mode) -> Result<Tensor> {
-        let (b, s, _) = hidden.dims3()?;
-        let q = self.split_heads(&self.query.forward(hidden)?)?;
-        let k = self.split_heads(&self.key.forward(hidden)?)?;
-        let v = self.split_heads(&self.value.forward(hidden)?)?;
         let scale = 1.0 / (self.head_dim as f64).sqrt();
-        let scores = (q.matmul(&k.t()?.contiguous()?)? * scale)?.broadcast_add(mask)?;
-        let probs = self.probs_dropout.forward(&softmax_last(&scores)?, mode)?;
-        let context =
-            probs
-                .matmul(&v)?
-                .transpose(1, 2)?
-                .reshape((b, s, self.heads * self.head_dim))?;
+        let context = if use_fused(hidden) {
+            // One node for scores, softmax, dropout and context, in [b, s, H*d] layout throughout.
+            super::fused_attention::attention(
+                &self.query.forward(hidden)?,
+                &self.key.forward(hidden)?,
+                &self.value.forward(hidden)?,
+                mask,
+                self.heads,
+                scale,
+                self.probs_dropout.mask(mode),
+            )?
+        } else {
+            self.context_composite(hidden, mask, scale, mode)?
+        };
+        if use_fused(hidden) {
+            let n = &self.norm;
+            return super::fused_norm::dropout_add_layer_norm(
+                &self.output.forward(&context)?,
+                hidden,
+                &n.weight,
+                &n.bias,
+                n.eps,
+                self.output_dropout.mask(mode),
+            );
+        }
         let out = self
             .output_dropout
             .forward(&self.output.forward(&context)?, mode)?;
         self.norm.forward(&(out + hidden)?)
+    }
+
+    /// Scores, softmax, dropout and context from basic ops (the reference path).
+    fn context_composite(
+        &self,
+        hidden: &Tensor,
+        mask: &Tensor,
+        scale: f64,
+        mode: Mode,
+    ) -> Result<Tensor> {
+        let (b, s, _) = hidden.dims3()?;
+        let q = self.split_heads(&self.query.forward(hidden)?)?;
+        let k = self.split_heads(&self.key.forward(hidden)?)?;
+        let v = self.split_heads(&self.value.forward(hidden)?)?;
+        let scores = q.matmul(&k.t()?.contiguous()?)?;
+        let probs = self
+            .probs_dropout
+            .forward(&masked_softmax(&scores, mask, scale)?, mode)?;
+        probs
+            .matmul(&v)?
+            .transpose(1, 2)?
+            .reshape((b, s, self.heads * self.head_dim))
     }
 }
 
@@ -195,7 +231,23 @@ impl Layer {
 
     fn forward(&self, hidden: &Tensor, mask: &Tensor, mode: Mode) -> Result<Tensor> {
         let attended = self.attention.forward(hidden, mask, mode)?;
-        let inner = self.intermediate.forward(&attended)?.gelu_erf()?;
+        let inner = if use_fused(&attended) {
+            let dense = &self.intermediate;
+            super::fused_linear::linear_gelu(&attended, &dense.weight, &dense.bias)?
+        } else {
+            gelu_erf(&self.intermediate.forward(&attended)?)?
+        };
+        if use_fused(&attended) {
+            let n = &self.norm;
+            return super::fused_norm::dropout_add_layer_norm(
+                &self.output.forward(&inner)?,
+                &attended,
+                &n.weight,
+                &n.bias,
+                n.eps,
+                self.dropout.mask(mode),
+            );
+        }
         let out = self.dropout.forward(&self.output.forward(&inner)?, mode)?;
         self.norm.forward(&(out + attended)?)
     }

@@ -43,30 +43,59 @@ impl Dropout {
         Self { p, site }
     }
 
-    pub fn forward(&self, xs: &Tensor, mode: Mode) -> Result<Tensor> {
+    /// The keep/scale rule of this site for `mode`, or None when nothing is dropped.
+    pub fn mask(&self, mode: Mode) -> Option<DropoutMask> {
         let seed = match mode {
-            Mode::Eval => return Ok(xs.clone()),
+            Mode::Eval => return None,
             Mode::Train { dropout_seed } => dropout_seed,
         };
         if self.p <= 0.0 {
-            return Ok(xs.clone());
+            return None;
         }
-        let n = xs.elem_count();
-        let key = mix64(seed ^ mix64(self.site.wrapping_add(1).wrapping_mul(GOLDEN)));
-        // Keep an element when its uniform draw in [0, 1) is >= p; kept values are scaled by 1/(1-p).
-        let threshold = (self.p * (1u64 << 53) as f64) as u64;
-        let scale = 1.0 / (1.0 - self.p);
-        let keep = |i: usize| -> bool {
-            (mix64(key.wrapping_add((i as u64).wrapping_mul(GOLDEN))) >> 11) >= threshold
+        Some(DropoutMask {
+            key: mix64(seed ^ mix64(self.site.wrapping_add(1).wrapping_mul(GOLDEN))),
+            // Keep an element when its uniform draw in [0, 1) is >= p; kept values are scaled by 1/(1-p).
+            threshold: (self.p * (1u64 << 53) as f64) as u64,
+            scale: 1.0 / (1.0 - self.p),
+        })
+    }
+
+    pub fn forward(&self, xs: &Tensor, mode: Mode) -> Result<Tensor> {
+        let Some(mask) = self.mask(mode) else {
+            return Ok(xs.clone());
         };
+        let n = xs.elem_count();
         let mask = if xs.dtype() == DType::F64 {
-            let v: Vec<f64> = (0..n).map(|i| if keep(i) { scale } else { 0.0 }).collect();
+            let v: Vec<f64> = (0..n).map(|i| mask.factor(i)).collect();
             Tensor::from_vec(v, xs.shape(), xs.device())?
         } else {
-            let s = scale as f32;
-            let v: Vec<f32> = (0..n).map(|i| if keep(i) { s } else { 0.0 }).collect();
+            let v: Vec<f32> = (0..n).map(|i| mask.factor(i) as f32).collect();
             Tensor::from_vec(v, xs.shape(), xs.device())?.to_dtype(xs.dtype())?
         };
         xs.mul(&mask)
+    }
+}
+
+/// The dropout mask of one site in one pass: element `i` (row-major index in the tensor) is kept
+/// and scaled by `1/(1-p)`, or zeroed, as a pure function of `i`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DropoutMask {
+    key: u64,
+    threshold: u64,
+    scale: f64,
+}
+
+impl DropoutMask {
+    pub fn keep(&self, i: usize) -> bool {
+        (mix64(self.key.wrapping_add((i as u64).wrapping_mul(GOLDEN))) >> 11) >= self.threshold
+    }
+
+    /// `1/(1-p)` for kept elements, 0 for dropped ones.
+    pub fn factor(&self, i: usize) -> f64 {
+        if self.keep(i) {
+            self.scale
+        } else {
+            0.0
+        }
     }
 }

@@ -9,11 +9,18 @@
 //! `bert.encoder.layer.{i}.intermediate.dense.{weight,bias}`, `bert.encoder.layer.{i}.output.dense.{weight,bias}`,
 //! `bert.encoder.layer.{i}.output.LayerNorm.{weight,bias}`, `bert.pooler.dense.{weight,bias}`, `classifier.{weight,bias}`.
 
+pub mod alloc;
 pub mod bert;
 #[cfg(test)]
 mod bert_tests;
 pub mod config;
 pub mod dropout;
+pub mod fused;
+pub mod fused_attention;
+pub mod fused_linear;
+pub mod fused_norm;
+#[cfg(test)]
+mod fused_tests;
 pub mod hf_dir;
 pub mod init;
 pub mod layers;

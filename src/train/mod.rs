@@ -1,7 +1,7 @@
 //! The training loop for analysis-driven phased fine-tuning (DESIGN 5): parameter groups with
-//! layer-wise LR decay, schedules, losses, length-bucketed batching, evaluation and the phase
-//! trainer with resumable checkpoints. Events are the pipeline's job: the trainer reports
-//! through a [`trainer::PhaseObserver`].
+//! layer-wise LR decay, schedules, losses, length-bucketed batching, evaluation, the fused AdamW
+//! and the phase trainer with resumable checkpoints. Events are the pipeline's job: the trainer
+//! reports through a [`trainer::PhaseObserver`].
 
 pub mod batching;
 pub mod checkpoint;
@@ -10,7 +10,8 @@ pub mod evaluate;
 pub mod focus;
 pub mod groups;
 pub mod loss;
-pub mod optim_fallback;
+pub mod optim;
+pub mod optimizer;
 pub mod report;
 pub mod schedule;
 pub mod spec;
@@ -20,6 +21,3 @@ pub mod trainer;
 mod tests;
 #[cfg(test)]
 mod trainer_tests;
-
-/// The optimiser used by the trainer (swap for the fused `optim` module when it lands).
-pub use optim_fallback as optimizer;

@@ -18,7 +18,7 @@ use super::error::TrainError;
 use super::evaluate::{argmax_rows, predict_probs};
 use super::groups::build_groups;
 use super::loss::{labels_tensor, weighted_cross_entropy, weights_tensor};
-use super::optimizer::{clip_grad_norm, AdamW};
+use super::optimizer::AdamW;
 use super::schedule::{linear_warmup_decay, plateau_update, warmup_steps, Plateau};
 use crate::analysis::compute_metrics;
 use crate::analysis::plan::MAX_SAMPLE_WEIGHT;
@@ -139,6 +139,7 @@ pub fn run_phase(
     let pad = pad_id(tokenizer);
 
     let vars = model.named_vars();
+    let plain_vars: Vec<candle_core::Var> = vars.iter().map(|(_, v)| v.clone()).collect();
     let specs = build_groups(
         &vars,
         model.config().num_hidden_layers,
@@ -263,9 +264,9 @@ pub fn run_phase(
                 &weights_tensor(&w, dtype, &device)?,
                 spec.reduction,
             )?;
-            let mut grads = loss.backward()?;
-            clip_grad_norm(&mut grads, &vars, spec.grad_clip).map_err(TrainError::optimizer)?;
-            opt.step(&grads).map_err(TrainError::optimizer)?;
+            let grads = loss.backward()?;
+            opt.step_clipped(&grads, &plain_vars, spec.grad_clip)
+                .map_err(TrainError::optimizer)?;
             loss_sum += loss_value(&loss)? * b.indices.len() as f64;
             for (&i, p) in b.indices.iter().zip(argmax_rows(&logits.detach())?) {
                 wrong[i] = p != train.labels[i];
