@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use candle_core::{DType, Device, Tensor};
 
-use super::synonyms::{polarity, same_lemma, shape};
+use super::synonyms::{in_compound, polarity, same_lemma, shape};
 use super::words::{alnum_spans, is_plain_word, match_case, splice, Rng};
 use super::AugmentError;
 
@@ -346,7 +346,11 @@ pub fn contextual_substitute(
     let mut seen: BTreeSet<String> = BTreeSet::new();
     for (s, e) in alnum_spans(text) {
         let w = &text[s..e];
-        if is_plain_word(w) && index.nearest(w).is_some() && seen.insert(w.to_ascii_lowercase()) {
+        if is_plain_word(w)
+            && !in_compound(text, s, e)
+            && index.nearest(w).is_some()
+            && seen.insert(w.to_ascii_lowercase())
+        {
             positions.push((s, e));
         }
     }
