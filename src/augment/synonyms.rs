@@ -435,11 +435,14 @@ const NEGATIVE: &[&str] = &[
     "drops",
 ];
 
-/// Where each surface form occurs: (group, lemma, form).
-fn index() -> &'static HashMap<&'static str, Vec<(usize, usize, usize)>> {
-    static INDEX: OnceLock<HashMap<&'static str, Vec<(usize, usize, usize)>>> = OnceLock::new();
+/// Surface form -> every (group, lemma, form) where it occurs.
+type FormIndex = HashMap<&'static str, Vec<(usize, usize, usize)>>;
+
+/// Where each surface form occurs.
+fn index() -> &'static FormIndex {
+    static INDEX: OnceLock<FormIndex> = OnceLock::new();
     INDEX.get_or_init(|| {
-        let mut map: HashMap<&'static str, Vec<(usize, usize, usize)>> = HashMap::new();
+        let mut map: FormIndex = HashMap::new();
         for (g, group) in GROUPS.iter().enumerate() {
             for (l, lemma) in group.lemmas.iter().enumerate() {
                 for (f, form) in lemma.forms.iter().enumerate() {
