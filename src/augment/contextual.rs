@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use candle_core::{DType, Device, Tensor};
 
-use super::synonyms::{in_compound, polarity, same_lemma, shape};
+use super::synonyms::{in_compound, polarity, same_lemma, shape, Shape};
 use super::words::{alnum_spans, is_plain_word, match_case, splice, Rng};
 use super::AugmentError;
 
@@ -247,6 +247,23 @@ fn tensor_err(what: &'static str) -> impl Fn(candle_core::Error) -> AugmentError
     move |source| AugmentError::Tensor { what, source }
 }
 
+/// The best `top_k` + 32 candidates by similarity (ties: lower id), sorted; the caller drops the
+/// word's own family from them (so a word with more than 32 relatives among its nearest tokens
+/// may get fewer than `top_k` neighbours). Only the head of the list is sorted: a full sort per query
+/// word would cost 30522 log 30522 comparisons each.
+fn head_sorted(mut scored: Vec<(f32, usize)>, top_k: usize) -> Vec<(f32, usize)> {
+    let order = |a: &(f32, usize), b: &(f32, usize)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
+    // A word's family rarely has more than a dozen members among its nearest tokens.
+    let slack = 32;
+    let keep = top_k + slack;
+    if scored.len() > keep {
+        scored.select_nth_unstable_by(keep - 1, order);
+        scored.truncate(keep);
+    }
+    scored.sort_by(order);
+    scored
+}
+
 /// Precomputes the `top_k` nearest neighbours of the words of `texts`, from `embeddings`
 /// ([vocab, hidden], e.g. `bert.embeddings.word_embeddings.weight`) and the tokenizer's
 /// vocabulary (token -> id). Ties go to the lower token id.
@@ -284,11 +301,11 @@ pub fn build_neighbours(
         .and_then(|t| t.contiguous())
         .map_err(tensor_err("transpose"))?;
 
-    // Token of each id, for the candidates only.
-    let mut candidates: Vec<Option<&str>> = vec![None; rows];
+    // Token, polarity and shape of each candidate id, computed once (not per query).
+    let mut candidates: Vec<Option<(&str, i8, Shape)>> = vec![None; rows];
     for (token, &id) in vocab {
         if is_candidate_token(token) {
-            candidates[id as usize] = Some(token.as_str());
+            candidates[id as usize] = Some((token.as_str(), polarity(token), shape(token)));
         }
     }
     let queries: Vec<String> = query_words(texts, vocab).into_iter().collect();
@@ -302,28 +319,23 @@ pub fn build_neighbours(
             .and_then(|s| s.to_vec2())
             .map_err(tensor_err("query x vocabulary similarities"))?;
         for (word, row) in chunk.iter().zip(sims) {
-            let want = polarity(word);
-            let want_shape = shape(word);
-            let mut scored: Vec<(f32, usize)> = row
+            let want = (polarity(word), shape(word));
+            let scored: Vec<(f32, usize)> = row
                 .iter()
                 .enumerate()
                 .filter_map(|(id, &sim)| {
-                    let token = candidates[id]?;
-                    (!same_family(word, token)
-                        && polarity(token) == want
-                        && shape(token) == want_shape
-                        && sim.is_finite())
-                    .then_some((sim, id))
+                    let (_, p, sh) = candidates[id]?;
+                    ((p, sh) == want && sim.is_finite()).then_some((sim, id))
                 })
                 .collect();
-            scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-            let best: Vec<Neighbour> = scored
+            let best: Vec<Neighbour> = head_sorted(scored, top_k)
                 .into_iter()
-                .take(top_k)
                 .map(|(similarity, id)| Neighbour {
-                    word: candidates[id].unwrap_or_default().to_string(),
+                    word: candidates[id].map(|c| c.0).unwrap_or_default().to_string(),
                     similarity,
                 })
+                .filter(|n| !same_family(word, &n.word))
+                .take(top_k)
                 .collect();
             if !best.is_empty() {
                 index.neighbours.insert(word.clone(), best);
@@ -518,6 +530,20 @@ mod tests {
         assert_ne!(index.nearest("profit").unwrap().word, "profit");
         assert_ne!(index.nearest("profit").unwrap().word, "profits");
         assert!(!index.neighbours.contains_key("the"));
+        // Cost at the scale of a training set: every 4th whole word of the vocabulary as a query.
+        let mut words: Vec<(&String, &u32)> = vocab.iter().collect();
+        words.sort_by_key(|(_, &id)| id);
+        let mut many: Vec<&str> = words.iter().step_by(4).map(|(w, _)| w.as_str()).collect();
+        many.push("profit");
+        let started = std::time::Instant::now();
+        let big = build_neighbours(emb, &vocab, &many, 5).unwrap();
+        println!(
+            "neighbours for {} query words in {:.2} s",
+            big.neighbours.len(),
+            started.elapsed().as_secs_f64()
+        );
+        assert!(big.neighbours.len() > 3000);
+        assert_eq!(big.neighbours["profit"], index.neighbours["profit"]);
         let (out, detail) = contextual_substitute(texts[0], &index, 1, 2).unwrap();
         println!("contextual: {out} [{detail}]");
         assert_ne!(out, texts[0]);
