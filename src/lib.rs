@@ -2,6 +2,7 @@
 
 pub mod analysis;
 pub mod assets;
+pub mod augment;
 pub mod data;
 pub mod engine;
 pub mod events;
