@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::analysis::metrics::Metrics;
 use crate::analysis::plan::Plan;
 use crate::analysis::stats::Flips;
+use crate::augment::AugmentationResult;
 use crate::runtime::LatencyStats;
 use crate::train::report::{EarlyStop, EpochReport, PhaseStart};
 
@@ -24,6 +25,7 @@ pub enum Event {
     BaselineCaptured(BaselineCaptured),
     AnalysisRecorded(AnalysisRecorded),
     PlanDerived(PlanDerived),
+    AugmentationApplied(AugmentationApplied),
     PhaseStarted(PhaseStarted),
     EpochCompleted(EpochCompleted),
     CheckpointSaved(CheckpointSaved),
@@ -45,6 +47,7 @@ impl Event {
             Event::BaselineCaptured(_) => "BaselineCaptured",
             Event::AnalysisRecorded(_) => "AnalysisRecorded",
             Event::PlanDerived(_) => "PlanDerived",
+            Event::AugmentationApplied(_) => "AugmentationApplied",
             Event::PhaseStarted(_) => "PhaseStarted",
             Event::EpochCompleted(_) => "EpochCompleted",
             Event::CheckpointSaved(_) => "CheckpointSaved",
@@ -58,13 +61,14 @@ impl Event {
     }
 
     /// Every kind this version of `exp` writes, for `exp events --kind` validation.
-    pub const KINDS: [&'static str; 15] = [
+    pub const KINDS: [&'static str; 16] = [
         "ExperimentCreated",
         "DatasetLoaded",
         "SplitMade",
         "BaselineCaptured",
         "AnalysisRecorded",
         "PlanDerived",
+        "AugmentationApplied",
         "PhaseStarted",
         "EpochCompleted",
         "CheckpointSaved",
@@ -353,4 +357,13 @@ pub struct TestEvaluated {
     pub broken_ids: Vec<String>,
     /// Two-sided exact McNemar p-value of candidate vs baseline.
     pub mcnemar_p: f64,
+}
+
+/// Samples generated from training samples for a FOCUS phase, each with its source id and method.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AugmentationApplied {
+    /// The phase (plan position) whose training set they join.
+    pub index: usize,
+    pub priority_samples: usize,
+    pub result: AugmentationResult,
 }

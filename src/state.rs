@@ -4,9 +4,9 @@
 use serde::Serialize;
 
 use crate::events::{
-    AnalysisRecorded, BaselineCaptured, CheckpointSaved, DatasetLoaded, EpochCompleted, Event,
-    ExperimentCreated, PhaseCompleted, PlanDerived, RunFailed, SplitMade, TestEvaluated,
-    TrainingCompleted,
+    AnalysisRecorded, AugmentationApplied, BaselineCaptured, CheckpointSaved, DatasetLoaded,
+    EpochCompleted, Event, ExperimentCreated, PhaseCompleted, PlanDerived, RunFailed, SplitMade,
+    TestEvaluated, TrainingCompleted,
 };
 use crate::store::{StoreError, StoredEvent};
 
@@ -26,6 +26,7 @@ pub struct Experiment {
     /// The latest checkpoint of the phase in progress.
     pub checkpoint: Option<CheckpointSaved>,
     pub phases_completed: Vec<PhaseCompleted>,
+    pub augmentation: Option<AugmentationApplied>,
     pub training: Option<TrainingCompleted>,
     pub test: Option<TestEvaluated>,
     pub failures: Vec<RunFailed>,
@@ -64,6 +65,7 @@ impl Experiment {
             }
             Event::PlanDerived(e) => self.plan = Some(e),
             Event::PhaseStarted(_) | Event::LrReduced(_) | Event::EarlyStopped(_) => {}
+            Event::AugmentationApplied(e) => self.augmentation = Some(e),
             Event::EpochCompleted(e) => self.epochs.push(e),
             Event::CheckpointSaved(e) => self.checkpoint = Some(e),
             Event::PhaseCompleted(e) => {

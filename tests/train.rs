@@ -51,6 +51,7 @@ fn train_runs_every_stage_and_records_it() {
         "BaselineCaptured",
         "AnalysisRecorded",
         "PlanDerived",
+        "AugmentationApplied",
         "PhaseStarted",
         "EpochCompleted",
         "CheckpointSaved",
@@ -60,6 +61,40 @@ fn train_runs_every_stage_and_records_it() {
     ] {
         assert!(kinds.contains(&kind), "no {kind} in {kinds:?}");
     }
+    // Augmented samples come from training samples only, each with its source and method.
+    let applied = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "AugmentationApplied")
+        .unwrap();
+    let split = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "SplitMade")
+        .unwrap();
+    let train_ids: Vec<&str> = split["payload"]["ids"]["train"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let samples = applied["payload"]["result"]["samples"].as_array().unwrap();
+    assert!(!samples.is_empty(), "{}", applied["payload"]);
+    for sample in samples {
+        let source = sample["source_id"].as_str().unwrap();
+        assert!(
+            train_ids.contains(&source),
+            "{source} is not a training sample"
+        );
+        assert!(sample["method"].is_string() && sample["detail"].is_string());
+    }
+    assert!(applied["payload"]["result"]["back_translation"]
+        .as_str()
+        .unwrap()
+        .contains("not available"));
+
     // A second run has nothing left to do and records nothing.
     let before = event_count(&db);
     let out = exp(&db, &["train", "t", "--quiet"]);

@@ -2,6 +2,7 @@
 //! in its own module; this file decides what runs and records what happened.
 
 pub mod analyze;
+pub mod augment;
 pub mod baseline;
 pub mod context;
 pub mod plan;
@@ -94,6 +95,8 @@ pub enum PipelineError {
     ExportMismatch { path: PathBuf, max_abs_diff: f32 },
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
+    #[error(transparent)]
+    Augment(#[from] crate::augment::AugmentError),
     #[error(transparent)]
     Keywords(#[from] crate::analysis::TfidfError),
     #[error(transparent)]

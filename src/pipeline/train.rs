@@ -12,8 +12,9 @@ use crate::analysis::stats::{flips, mcnemar_exact, wilson_interval};
 use crate::analysis::{compute_metrics, Metrics};
 use crate::assets;
 use crate::events::{
-    ArtifactFile, CheckpointSaved, EarlyStopped, EpochCompleted, Event, LrReduced, PhaseCompleted,
-    PhaseStarted, TestEvaluated, TestResult, TrainPriorities, TrainingCompleted,
+    ArtifactFile, AugmentationApplied, CheckpointSaved, EarlyStopped, EpochCompleted, Event,
+    LrReduced, PhaseCompleted, PhaseStarted, TestEvaluated, TestResult, TrainPriorities,
+    TrainingCompleted,
 };
 use crate::model::{
     hf_dir::save_hf_dir, safetensors_out::write_safetensors, BertClassifier, BertConfig,
@@ -449,6 +450,54 @@ impl Writing {
         }
     }
 
+    /// The FOCUS phase's augmented samples: recorded ones on resume, else generated and recorded.
+    fn focus_augmentation(
+        &mut self,
+        index: usize,
+        priority: &[usize],
+        config: &BertConfig,
+        weights: &Weights,
+        tokenizer: &BertTokenizer,
+        quiet: bool,
+    ) -> Result<AugmentationApplied, PipelineError> {
+        if let Some(applied) = &self.state.augmentation {
+            if applied.index == index {
+                return Ok(applied.clone());
+            }
+        }
+        let keywords = self
+            .state
+            .analysis
+            .as_ref()
+            .map(|(_, a)| a.summary.problematic_keywords.clone())
+            .unwrap_or_default();
+        let applied = super::augment::augment_focus_samples(
+            index,
+            &self.data,
+            priority,
+            &keywords,
+            config,
+            weights,
+            tokenizer,
+            self.seed(),
+        )?;
+        if !quiet {
+            let counts: Vec<String> = applied
+                .result
+                .counts
+                .iter()
+                .map(|(m, n)| format!("{m:?} {n}"))
+                .collect();
+            eprintln!(
+                "augmentation of {} priority samples: {} (back-translation: not available offline)",
+                applied.priority_samples,
+                counts.join(", ")
+            );
+        }
+        self.record(Event::AugmentationApplied(applied.clone()))?;
+        Ok(applied)
+    }
+
     /// Runs the plan's phases that the log has not completed, resuming a phase in progress.
     pub fn run_phases(&mut self, quiet: bool) -> Result<(), PipelineError> {
         let plan: Plan = self.state.plan.clone().expect("plan ensured").plan;
@@ -478,7 +527,17 @@ impl Writing {
                             .map(|i| self.data.train[i])
                             .collect();
                     let n = subset.len();
-                    train_set(&self.data, &subset, vec![1.0; n])
+                    let mut set = train_set(&self.data, &subset, vec![1.0; n]);
+                    let applied = self.focus_augmentation(
+                        index, &priority, &config, &weights, &tokenizer, quiet,
+                    )?;
+                    for sample in &applied.result.samples {
+                        set.texts.push(sample.text.clone());
+                        set.labels.push(sample.label);
+                        set.ids.push(crate::data::sample_id(&sample.text));
+                        set.weights.push(1.0);
+                    }
+                    set
                 }
                 PhaseKind::Weighted => {
                     let weights = plan.sample_weights(
