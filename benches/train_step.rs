@@ -26,12 +26,14 @@ fn fpb_path() -> PathBuf {
         return PathBuf::from(p);
     }
     let local = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/data/FinancialPhraseBank/Sentences_50Agree.txt");
-    if local.is_file() {
-        local
-    } else {
-        PathBuf::from("/work/shared/data/FinancialPhraseBank/Sentences_50Agree.txt")
+        .join("../shared/data/FinancialPhraseBank/Sentences_50Agree.txt");
+    if !local.is_file() {
+        panic!(
+            "{} not found: put the FinancialPhraseBank data in ../shared/data/ beside the crate, or set EXP_FPB",
+            local.display()
+        );
     }
+    local
 }
 
 /// `(sentence, label id)` pairs: Latin-1 text, split at the last '@', labels sorted alphabetically.
