@@ -145,6 +145,6 @@ pub fn run(db: &Path, args: NewArgs, json: bool) -> anyhow::Result<ExitCode> {
             analysis.sample_sets_note
         );
     }
-    println!("next     exp plan {}", args.name);
+    println!("next     exp train {}", args.name);
     Ok(ExitCode::SUCCESS)
 }
