@@ -218,6 +218,44 @@ pub fn show(db: &Path, name: &str, json: bool) -> anyhow::Result<ExitCode> {
             state.name
         );
     }
+    if let Some(a) = &state.augmentation {
+        let counts: Vec<String> = a
+            .result
+            .counts
+            .iter()
+            .map(|(m, n)| format!("{m:?} {n}"))
+            .collect();
+        println!("augmented   {} ({} priority samples)", counts.join(", "), a.priority_samples);
+    }
+    if !state.epochs.is_empty() {
+        let last = &state.epochs[state.epochs.len() - 1].report;
+        println!(
+            "training    {} epochs in {} phases completed; last: {} epoch {}, validation accuracy {:.4}, macro-F1 {:.4}",
+            state.epochs.len(),
+            state.phases_completed.len(),
+            last.phase.name(),
+            last.epoch + 1,
+            last.validation.accuracy,
+            last.validation.macro_f1
+        );
+    }
+    if let Some(t) = &state.training {
+        println!(
+            "fine-tuned  {}: validation accuracy {:.4}, macro-F1 {:.4} (ONNX vs candle max diff {:.1e})",
+            t.onnx.path, t.validation.accuracy, t.validation.macro_f1, t.onnx_max_abs_diff
+        );
+    }
+    if let Some(t) = &state.test {
+        println!(
+            "test        baseline {:.4} -> fine-tuned {:.4} on {} sealed samples; fixed {}, broken {}; McNemar p {:.2e}",
+            t.baseline.accuracy,
+            t.candidate.accuracy,
+            t.candidate.samples,
+            t.flips.fixed,
+            t.flips.broken,
+            t.mcnemar_p
+        );
+    }
     for failure in &state.failures {
         println!(
             "failed      {} at {}: {}",
