@@ -111,12 +111,14 @@ impl ExperimentData {
     }
 }
 
-/// Where an experiment's files go: `artifacts/NAME/` beside the event database.
+/// Where an experiment's files go: `artifacts/NAME/` beside the event database, as an absolute
+/// path so that events name the same files whatever directory a later command runs in.
 pub fn artifacts_dir(db: &Path, experiment: &str) -> PathBuf {
     let base = match db.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
+    let base = std::path::absolute(&base).unwrap_or(base);
     base.join("artifacts").join(experiment)
 }
 

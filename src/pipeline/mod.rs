@@ -204,9 +204,9 @@ pub fn create_experiment(
         model: ModelSource {
             spec: model.spec.clone(),
             format: model.format.as_str().to_string(),
-            path: model.path.display().to_string(),
+            path: absolute(&model.path),
             sha256: model_sha256,
-            tokenizer: model.tokenizer.as_ref().map(|t| t.display().to_string()),
+            tokenizer: model.tokenizer.as_deref().map(absolute),
         },
         data_path: request.data.display().to_string(),
         seed: request.seed,
@@ -214,7 +214,7 @@ pub fn create_experiment(
         exp_version: env!("CARGO_PKG_VERSION").to_string(),
     };
     let loaded = DatasetLoaded {
-        path: dataset.path.display().to_string(),
+        path: absolute(&dataset.path),
         sha256: dataset.sha256.clone(),
         format: format_name(dataset.format).to_string(),
         encoding: dataset.encoding.as_str().to_string(),
@@ -269,6 +269,14 @@ pub fn create_experiment(
         ],
     )?;
     Ok(stored)
+}
+
+/// Later stages re-read files from the paths the log records, from any working directory.
+fn absolute(path: &Path) -> String {
+    std::path::absolute(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string()
 }
 
 fn format_name(format: data::DataFormat) -> &'static str {
