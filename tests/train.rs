@@ -191,3 +191,49 @@ fn a_killed_run_resumes_and_ends_exactly_like_an_uninterrupted_one() {
     assert_eq!(a["candidate"]["metrics"], b["candidate"]["metrics"]);
     assert_eq!(a["flips"], b["flips"]);
 }
+
+#[test]
+fn a_failing_run_names_the_changed_artifact_and_records_run_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("exp.db");
+    let model = tiny_encoder_dir(dir.path(), 3);
+    let data = small_fpb(dir.path(), 200);
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/fixtures/comprehensive_analysis.tinybert.json");
+    let out = exp(
+        &db,
+        &[
+            "new",
+            "t",
+            "--model",
+            model.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+            "--analysis",
+            fixture.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let copy = dir
+        .path()
+        .join("artifacts/t/analysis/comprehensive_analysis.json");
+    let mut text = std::fs::read_to_string(&copy).unwrap();
+    text.push('\n');
+    std::fs::write(&copy, text).unwrap();
+
+    let out = exp(&db, &["train", "t", "--quiet"]);
+    assert_fails_with(
+        &out,
+        &[
+            "comprehensive_analysis.json",
+            "changed since it was recorded",
+        ],
+    );
+    let failed = payload(&db, "RunFailed");
+    assert_eq!(failed["command"], "exp train");
+    assert!(failed["error"]
+        .as_str()
+        .unwrap()
+        .contains("changed since it was recorded"));
+    assert!(exp(&db, &["verify", "t"]).status.success());
+}

@@ -225,7 +225,11 @@ pub fn show(db: &Path, name: &str, json: bool) -> anyhow::Result<ExitCode> {
             .iter()
             .map(|(m, n)| format!("{m:?} {n}"))
             .collect();
-        println!("augmented   {} ({} priority samples)", counts.join(", "), a.priority_samples);
+        println!(
+            "augmented   {} ({} priority samples)",
+            counts.join(", "),
+            a.priority_samples
+        );
     }
     if !state.epochs.is_empty() {
         let last = &state.epochs[state.epochs.len() - 1].report;

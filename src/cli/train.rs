@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
+use exp::events::{Event, RunFailed};
 use exp::pipeline::train::BaselineFit;
 use exp::pipeline::Writing;
 
@@ -29,23 +30,16 @@ pub fn run(db: &Path, args: TrainArgs, json: bool) -> anyhow::Result<ExitCode> {
         epochs: args.baseline_epochs,
         ..BaselineFit::default()
     };
-    writing.ensure_trainable_baseline(&fit, quiet)?;
-    writing.ensure_plan()?;
-    if !quiet {
-        if let Some(plan) = &writing.state.plan {
-            let phases: Vec<&str> = plan.plan.phases.iter().map(|p| p.kind.name()).collect();
-            eprintln!(
-                "plan: health {}, phases {}, up to {} epochs each, batch {}",
-                plan.plan.health.name(),
-                phases.join(" -> "),
-                plan.plan.epochs,
-                plan.plan.batch_size
-            );
-        }
+    if let Err(err) = run_stages(&mut writing, &fit, quiet) {
+        // The failure is a fact of the run too; the next `exp train` resumes from the last event.
+        let stage = writing.state.status().to_string();
+        let _ = writing.record(Event::RunFailed(RunFailed {
+            command: "exp train".to_string(),
+            stage,
+            error: err.to_string(),
+        }));
+        return Err(err.into());
     }
-    writing.run_phases(quiet)?;
-    writing.complete_training()?;
-    writing.evaluate_test()?;
     let test = writing
         .state
         .test
@@ -74,4 +68,29 @@ pub fn run(db: &Path, args: TrainArgs, json: bool) -> anyhow::Result<ExitCode> {
         test.flips.fixed, test.flips.broken, test.flips.still_wrong, test.mcnemar_p
     );
     Ok(ExitCode::SUCCESS)
+}
+
+fn run_stages(
+    writing: &mut Writing,
+    fit: &BaselineFit,
+    quiet: bool,
+) -> Result<(), exp::pipeline::PipelineError> {
+    writing.ensure_trainable_baseline(fit, quiet)?;
+    writing.ensure_plan()?;
+    if !quiet {
+        if let Some(plan) = &writing.state.plan {
+            let phases: Vec<&str> = plan.plan.phases.iter().map(|p| p.kind.name()).collect();
+            eprintln!(
+                "plan: health {}, phases {}, up to {} epochs each, batch {}",
+                plan.plan.health.name(),
+                phases.join(" -> "),
+                plan.plan.epochs,
+                plan.plan.batch_size
+            );
+        }
+    }
+    writing.run_phases(quiet)?;
+    writing.complete_training()?;
+    writing.evaluate_test()?;
+    Ok(())
 }
