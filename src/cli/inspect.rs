@@ -208,7 +208,7 @@ pub fn show(db: &Path, name: &str, json: bool) -> anyhow::Result<ExitCode> {
     if let Some(p) = &state.plan {
         let phases: Vec<&str> = p.plan.phases.iter().map(|ph| ph.kind.name()).collect();
         println!(
-            "plan        health {}, {} epochs/phase, batch {}, lr {:e}..{:e}, phases {}; `exp plan {}` shows it",
+            "plan        health {}, {} epochs/phase, batch {}, lr {:.1e}..{:.1e}, phases {}; `exp plan {}` shows it",
             p.plan.health.name(),
             p.plan.epochs,
             p.plan.batch_size,

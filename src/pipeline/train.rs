@@ -194,7 +194,7 @@ impl PhaseObserver for EventObserver<'_> {
     fn phase_started(&mut self, start: &PhaseStart) -> anyhow::Result<()> {
         if !self.quiet {
             eprintln!(
-                "phase {} ({}): {} samples, {} steps/epoch, up to {} epochs, peak lr {:e}{}",
+                "phase {} ({}): {} samples, {} steps/epoch, up to {} epochs, peak lr {:.2e}{}",
                 self.index + 1,
                 start.spec.kind.name(),
                 start.train_samples,
@@ -276,7 +276,7 @@ impl PhaseObserver for EventObserver<'_> {
                 report.duration_s,
                 report
                     .lr_reduced
-                    .map_or(String::new(), |(a, b)| format!(", lr {a:e} -> {b:e}"))
+                    .map_or(String::new(), |(a, b)| format!(", lr {a:.2e} -> {b:.2e}"))
             );
         }
         Ok(())
@@ -334,7 +334,7 @@ impl Writing {
         }
         if !quiet {
             eprintln!(
-                "baseline: {} has no trained head ({}); fitting a plain baseline ({} epoch, lr {:e}, batch {}, unweighted)",
+                "baseline: {} has no trained head ({}); fitting a plain baseline ({} epoch(s), lr {:.1e}, batch {}, unweighted)",
                 model.source.spec,
                 model.initialised.join(", "),
                 fit.epochs,
