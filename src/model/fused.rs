@@ -98,11 +98,17 @@ impl Real for f64 {
     }
 }
 
+/// The storage offsets of a contiguous operand, or an error naming `op`.
+pub(crate) fn contiguous_range(op: &str, l: &Layout) -> Result<(usize, usize)> {
+    match l.contiguous_offsets() {
+        Some(r) => Ok(r),
+        None => bail!("{op}: operand is not contiguous"),
+    }
+}
+
 /// The contiguous data of a CPU storage, or an error naming `op`.
 fn slice<'a, T: WithDType>(op: &str, s: &'a CpuStorage, l: &Layout) -> Result<&'a [T]> {
-    let Some((start, end)) = l.contiguous_offsets() else {
-        bail!("{op}: input is not contiguous")
-    };
+    let (start, end) = contiguous_range(op, l)?;
     Ok(&s.as_slice::<T>()?[start..end])
 }
 

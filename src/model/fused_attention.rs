@@ -351,13 +351,6 @@ impl AttentionOp {
     }
 }
 
-fn range(l: &Layout) -> Result<(usize, usize)> {
-    match l.contiguous_offsets() {
-        Some(r) => Ok(r),
-        None => bail!("fused-attention: operand is not contiguous"),
-    }
-}
-
 impl CustomOp3 for AttentionOp {
     fn name(&self) -> &'static str {
         "fused-attention"
@@ -376,6 +369,7 @@ impl CustomOp3 for AttentionOp {
         if l2.shape() != l1.shape() || l3.shape() != l1.shape() {
             bail!("fused-attention: q, k, v shapes differ")
         }
+        let range = |l: &Layout| super::fused::contiguous_range(self.name(), l);
         let ((a, b), (c, d), (e, f)) = (range(l1)?, range(l2)?, range(l3)?);
         let (ctx, probs) = match (s1, s2, s3) {
             (CpuStorage::F32(q), CpuStorage::F32(k), CpuStorage::F32(v)) => {

@@ -116,13 +116,7 @@ fn out_shape(x: &Shape, out: usize) -> Shape {
     Shape::from(d)
 }
 
-/// Operand offsets of a contiguous layout, or an error naming `op`.
-fn range(op: &str, l: &Layout) -> Result<(usize, usize)> {
-    match l.contiguous_offsets() {
-        Some(r) => Ok(r),
-        None => bail!("{op}: operand is not contiguous"),
-    }
-}
+use super::fused::contiguous_range as range;
 
 impl CustomOp3 for LinearOp {
     fn name(&self) -> &'static str {

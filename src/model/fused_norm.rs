@@ -31,13 +31,6 @@ fn add<T: Real>(a: &[T], r: &[T], dropout: Option<DropoutMask>) -> Vec<T> {
     }
 }
 
-fn range(l: &Layout) -> Result<(usize, usize)> {
-    match l.contiguous_offsets() {
-        Some(r) => Ok(r),
-        None => bail!("fused-add-norm: operand is not contiguous"),
-    }
-}
-
 impl CustomOp3 for AddNormOp {
     fn name(&self) -> &'static str {
         "fused-add-norm"
@@ -66,6 +59,7 @@ impl CustomOp3 for AddNormOp {
                 l3.shape()
             )
         }
+        let range = |l: &Layout| super::fused::contiguous_range(op, l);
         let ((a0, a1), (r0, r1), (p0, p1)) = (range(l1)?, range(l2)?, range(l3)?);
         let (y, sum) = match (s1, s2, s3) {
             (CpuStorage::F32(a), CpuStorage::F32(r), CpuStorage::F32(p)) => {
