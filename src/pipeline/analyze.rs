@@ -13,7 +13,7 @@ use crate::events::{AnalysisRecorded, AnalysisSummary, BaselineCaptured, TrainPr
 use crate::runtime::{OnnxClassifier, SessionOptions};
 
 use super::baseline::{MAX_LENGTH, PREDICT_BATCH};
-use super::context::{write_atomic, ExperimentData};
+use super::context::{io_error, write_atomic, ExperimentData};
 use super::PipelineError;
 
 pub const ANALYSIS_FILE: &str = "comprehensive_analysis.json";
@@ -168,10 +168,7 @@ pub fn import_analysis(
     } else {
         "the file's sample ids are not this experiment's validation samples: its recommendations are used and the sample sets are recomputed from this experiment's baseline".to_string()
     };
-    let bytes = std::fs::read(file).map_err(|source| PipelineError::Io {
-        context: format!("reading {}", file.display()),
-        source,
-    })?;
+    let bytes = std::fs::read(file).map_err(io_error(format!("reading {}", file.display())))?;
     let (path, sha256, summary_path) = write_files(&analysis, &bytes, &artifacts.join("analysis"))?;
     let train_priorities = match baseline {
         Some((baseline, tokenizer)) => {

@@ -11,7 +11,7 @@ use crate::onnx;
 use crate::runtime::{measure_latency, LatencyConfig, OnnxClassifier, SessionOptions};
 use crate::state::Experiment;
 
-use super::context::{write_atomic, ExperimentData};
+use super::context::{io_error, write_atomic, ExperimentData};
 use super::PipelineError;
 
 /// Texts per inference batch when predicting a whole split.
@@ -79,10 +79,8 @@ pub fn capture_baseline(
     let onnx_path = artifacts.join("baseline").join("model.onnx");
     let as_is = model.onnx.as_ref().is_some_and(|i| i.has_classifier);
     let bytes = if as_is {
-        std::fs::read(&model.source.path).map_err(|source| PipelineError::Io {
-            context: format!("reading {}", model.source.path.display()),
-            source,
-        })?
+        std::fs::read(&model.source.path)
+            .map_err(io_error(format!("reading {}", model.source.path.display())))?
     } else {
         onnx::write_bert_onnx(&model.config, &model.weights)?
     };
@@ -136,10 +134,7 @@ pub fn measure_baseline(
         },
     )?;
     let size_bytes = std::fs::metadata(onnx_path)
-        .map_err(|source| PipelineError::Io {
-            context: format!("reading {}", onnx_path.display()),
-            source,
-        })?
+        .map_err(io_error(format!("reading {}", onnx_path.display())))?
         .len();
     Ok(BaselineCaptured {
         origin: origin.to_string(),

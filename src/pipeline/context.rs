@@ -122,18 +122,31 @@ pub fn artifacts_dir(db: &Path, experiment: &str) -> PathBuf {
     base.join("artifacts").join(experiment)
 }
 
+/// Maps an I/O error to `PipelineError::Io` with what was being done.
+pub(crate) fn io_error(context: String) -> impl FnOnce(std::io::Error) -> PipelineError {
+    move |source| PipelineError::Io { context, source }
+}
+
 /// Writes a file under a temporary name and renames it, so a crash never leaves half a file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PipelineError> {
-    let io = |context: String| move |source| PipelineError::Io { context, source };
+    write_atomic_with(path, |tmp| std::fs::write(tmp, bytes))
+}
+
+/// As [`write_atomic`], for writers that take a path (`write` must create the file it is given).
+pub fn write_atomic_with(
+    path: &Path,
+    write: impl FnOnce(&Path) -> std::io::Result<()>,
+) -> Result<(), PipelineError> {
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(io(format!("creating {}", parent.display())))?;
+        std::fs::create_dir_all(parent)
+            .map_err(io_error(format!("creating {}", parent.display())))?;
     }
     let tmp = path.with_extension(format!(
         "{}.tmp-{}",
         path.extension().and_then(|e| e.to_str()).unwrap_or(""),
         std::process::id()
     ));
-    std::fs::write(&tmp, bytes).map_err(io(format!("writing {}", tmp.display())))?;
-    std::fs::rename(&tmp, path).map_err(io(format!("renaming to {}", path.display())))?;
+    write(&tmp).map_err(io_error(format!("writing {}", tmp.display())))?;
+    std::fs::rename(&tmp, path).map_err(io_error(format!("renaming to {}", path.display())))?;
     Ok(())
 }

@@ -31,7 +31,7 @@ use crate::train::trainer::run_phase;
 
 use super::analyze::train_priorities;
 use super::baseline::{self, load_experiment_model, MAX_LENGTH, PREDICT_BATCH};
-use super::context::{write_atomic, ExperimentData};
+use super::context::{io_error, write_atomic, write_atomic_with, ExperimentData};
 use super::{PipelineError, Writing};
 
 /// How the plain baseline of an encoder is fitted (DESIGN: 1 epoch, lr 5e-5, no weighting).
@@ -55,13 +55,9 @@ impl Default for BaselineFit {
 /// Factor on the base weight of samples of the plan's target classes in the WEIGHTED phase.
 pub const CLASS_FOCUS: f64 = 1.25;
 
-fn io(context: String) -> impl FnOnce(std::io::Error) -> PipelineError {
-    move |source| PipelineError::Io { context, source }
-}
-
 fn artifact(path: &Path) -> Result<ArtifactFile, PipelineError> {
     let bytes = std::fs::metadata(path)
-        .map_err(io(format!("reading {}", path.display())))?
+        .map_err(io_error(format!("reading {}", path.display())))?
         .len();
     Ok(ArtifactFile {
         path: path.display().to_string(),
@@ -748,11 +744,5 @@ impl Writing {
 }
 
 fn write_weights(path: &Path, weights: &Weights) -> Result<(), PipelineError> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(io(format!("creating {}", parent.display())))?;
-    }
-    let tmp = path.with_extension("safetensors.tmp");
-    write_safetensors(&tmp, weights).map_err(io(format!("writing {}", tmp.display())))?;
-    std::fs::rename(&tmp, path).map_err(io(format!("renaming to {}", path.display())))?;
-    Ok(())
+    write_atomic_with(path, |tmp| write_safetensors(tmp, weights))
 }
