@@ -35,6 +35,12 @@ pub enum Event {
     TrainingCompleted(TrainingCompleted),
     TestEvaluated(TestEvaluated),
     RunFailed(RunFailed),
+    PruningStep(PruningStep),
+    PruningCompleted(PruningCompleted),
+    ModelExported(ModelExported),
+    ExportValidated(ExportValidated),
+    BenchmarkMeasured(BenchmarkMeasured),
+    ReportGenerated(ReportGenerated),
 }
 
 impl Event {
@@ -57,11 +63,17 @@ impl Event {
             Event::TrainingCompleted(_) => "TrainingCompleted",
             Event::TestEvaluated(_) => "TestEvaluated",
             Event::RunFailed(_) => "RunFailed",
+            Event::PruningStep(_) => "PruningStep",
+            Event::PruningCompleted(_) => "PruningCompleted",
+            Event::ModelExported(_) => "ModelExported",
+            Event::ExportValidated(_) => "ExportValidated",
+            Event::BenchmarkMeasured(_) => "BenchmarkMeasured",
+            Event::ReportGenerated(_) => "ReportGenerated",
         }
     }
 
     /// Every kind this version of `exp` writes, for `exp events --kind` validation.
-    pub const KINDS: [&'static str; 16] = [
+    pub const KINDS: [&'static str; 22] = [
         "ExperimentCreated",
         "DatasetLoaded",
         "SplitMade",
@@ -78,6 +90,12 @@ impl Event {
         "TrainingCompleted",
         "TestEvaluated",
         "RunFailed",
+        "PruningStep",
+        "PruningCompleted",
+        "ModelExported",
+        "ExportValidated",
+        "BenchmarkMeasured",
+        "ReportGenerated",
     ];
 
     /// The payload alone, as JSON.
@@ -366,4 +384,120 @@ pub struct AugmentationApplied {
     pub index: usize,
     pub priority_samples: usize,
     pub result: AugmentationResult,
+}
+
+/// Heads and FFN neurons per layer of a (possibly pruned) model, and its parameter counts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelShape {
+    pub heads: Vec<usize>,
+    pub ffn_neurons: Vec<usize>,
+    /// Attention (Q, K, V, output) plus FFN parameters of all layers, biases included.
+    pub encoder_parameters: usize,
+    /// Every parameter, embeddings and head included.
+    pub parameters: usize,
+}
+
+/// One iterative structured-pruning step, followed by recovery training with distillation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PruningStep {
+    /// 1-based position in the schedule.
+    pub step: usize,
+    /// Target fraction of the unpruned model's encoder parameters removed at this step (cumulative).
+    pub target_fraction: f64,
+    /// `gradient` or `magnitude`.
+    pub importance: String,
+    /// Heads and FFN neurons removed in this step, per layer.
+    pub heads_removed: Vec<usize>,
+    pub neurons_removed: Vec<usize>,
+    /// The model after this step, and the unpruned fine-tuned model it is measured against.
+    pub shape: ModelShape,
+    pub reference_shape: ModelShape,
+    pub recovery_epochs: usize,
+    pub temperature: f64,
+    pub alpha: f64,
+    pub validation: Metrics,
+    /// Validation accuracy of the unpruned fine-tuned model.
+    pub reference_accuracy: f64,
+    /// Whether the step stayed within the tolerance (validation accuracy drop <= 1 point by default).
+    pub kept: bool,
+    /// ONNX Runtime latency of the step's model at batch 1 and 8.
+    pub latency: Vec<LatencyStats>,
+    /// The step's weights and config (recorded whether or not the step is kept).
+    pub weights: ArtifactFile,
+    pub config: ArtifactFile,
+}
+
+/// The pruning stage ended: the model that goes on to export.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PruningCompleted {
+    /// `structured` or `magnitude`.
+    pub method: String,
+    pub steps_run: usize,
+    /// The last kept step; `None` when no step stayed within tolerance (the fine-tuned model goes on).
+    pub kept_step: Option<usize>,
+    pub weights: ArtifactFile,
+    pub config: ArtifactFile,
+    pub shape: ModelShape,
+    pub reference_shape: ModelShape,
+    /// Fraction of encoder weights that are zero (magnitude pruning; no dense speed-up is claimed).
+    pub sparsity: Option<f64>,
+    pub validation: Metrics,
+}
+
+/// The production model directory was written (files relative to `dir`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelExported {
+    pub dir: String,
+    /// The model the directory holds: `pruned` or `fine-tuned`.
+    pub source: String,
+    pub files: Vec<ArtifactFile>,
+    pub metadata_sha256: String,
+}
+
+/// One exported file checked on the validation split.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExportValidated {
+    /// Path relative to the export directory, e.g. `onnx/model.int8.onnx`.
+    pub file: String,
+    /// `safetensors`, `onnx` or `onnx-int8`.
+    pub format: String,
+    pub sha256: String,
+    pub size_bytes: u64,
+    /// Max |logit difference| against the candle model (None where not comparable).
+    pub max_abs_diff: Option<f32>,
+    pub validation: Metrics,
+}
+
+/// Inference measured for one model x format x batch size, in the benchmark notebook's terms.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BenchmarkMeasured {
+    /// `baseline`, `fine-tuned`, `pruned`, `pruned-int8`, ...
+    pub model: String,
+    /// `onnx-fp32` or `onnx-int8`.
+    pub model_type: String,
+    /// ONNX Runtime execution provider, e.g. `CPUExecutionProvider`.
+    pub provider: String,
+    pub file: String,
+    pub sha256: String,
+    pub model_size_mb: f64,
+    /// Latency statistics; carries the batch size.
+    pub latency: LatencyStats,
+    pub peak_memory_mb: f64,
+    pub avg_memory_mb: f64,
+    /// Resident memory added by loading and running the model.
+    pub memory_overhead_mb: f64,
+    /// Validation split metrics of this file.
+    pub accuracy: f64,
+    pub f1_score: f64,
+    pub validation_samples: usize,
+}
+
+/// `exp report` wrote a report directory.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReportGenerated {
+    pub dir: String,
+    pub compare: Vec<String>,
+    /// Last seq of the events the report projects (later events are not in it).
+    pub through_seq: i64,
+    pub files: Vec<ArtifactFile>,
 }

@@ -4,9 +4,10 @@
 use serde::Serialize;
 
 use crate::events::{
-    AnalysisRecorded, AugmentationApplied, BaselineCaptured, CheckpointSaved, DatasetLoaded,
-    EpochCompleted, Event, ExperimentCreated, PhaseCompleted, PlanDerived, RunFailed, SplitMade,
-    TestEvaluated, TrainingCompleted,
+    AnalysisRecorded, AugmentationApplied, BaselineCaptured, BenchmarkMeasured, CheckpointSaved,
+    DatasetLoaded, EpochCompleted, Event, ExperimentCreated, ExportValidated, ModelExported,
+    PhaseCompleted, PlanDerived, PruningCompleted, PruningStep, ReportGenerated, RunFailed,
+    SplitMade, TestEvaluated, TrainingCompleted,
 };
 use crate::store::{StoreError, StoredEvent};
 
@@ -28,7 +29,16 @@ pub struct Experiment {
     pub phases_completed: Vec<PhaseCompleted>,
     pub augmentation: Option<AugmentationApplied>,
     pub training: Option<TrainingCompleted>,
+    /// The sealed-test comparison of the fine-tuned model with the baseline.
     pub test: Option<TestEvaluated>,
+    /// Every sealed-test comparison, the one above first, then exported files (pruned, INT8).
+    pub tests: Vec<TestEvaluated>,
+    pub pruning_steps: Vec<PruningStep>,
+    pub pruning: Option<PruningCompleted>,
+    pub export: Option<ModelExported>,
+    pub export_validations: Vec<ExportValidated>,
+    pub benchmarks: Vec<BenchmarkMeasured>,
+    pub reports: Vec<ReportGenerated>,
     pub failures: Vec<RunFailed>,
     pub events: usize,
     pub last_seq: Option<i64>,
@@ -73,8 +83,23 @@ impl Experiment {
                 self.phases_completed.push(e);
             }
             Event::TrainingCompleted(e) => self.training = Some(e),
-            Event::TestEvaluated(e) => self.test = Some(e),
+            Event::TestEvaluated(e) => {
+                if self.test.is_none() {
+                    self.test = Some(e.clone());
+                }
+                self.tests.push(e);
+            }
             Event::RunFailed(e) => self.failures.push(e),
+            Event::PruningStep(e) => self.pruning_steps.push(e),
+            Event::PruningCompleted(e) => self.pruning = Some(e),
+            Event::ModelExported(e) => {
+                // A new export supersedes the validations of an earlier one.
+                self.export_validations.clear();
+                self.export = Some(e);
+            }
+            Event::ExportValidated(e) => self.export_validations.push(e),
+            Event::BenchmarkMeasured(e) => self.benchmarks.push(e),
+            Event::ReportGenerated(e) => self.reports.push(e),
         }
     }
 
@@ -84,6 +109,12 @@ impl Experiment {
             "empty"
         } else if self.split.is_none() {
             "incomplete"
+        } else if self.export.is_some() {
+            "exported"
+        } else if self.pruning.is_some() {
+            "pruned"
+        } else if !self.pruning_steps.is_empty() {
+            "pruning"
         } else if self.test.is_some() {
             "evaluated"
         } else if self.training.is_some() {
