@@ -328,7 +328,9 @@ pub struct EarlyStopped {
     pub stop: EarlyStop,
 }
 
-/// A phase ended; its best weights are what the next phase starts from.
+/// A phase ended. Its best weights go on to the next phase only if they beat the best
+/// validation macro-F1 so far (the baseline's included); otherwise the next phase starts from
+/// that earlier model.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PhaseCompleted {
     pub index: usize,
@@ -338,6 +340,12 @@ pub struct PhaseCompleted {
     pub best_macro_f1: Option<f64>,
     pub early_stopped: bool,
     pub weights: ArtifactFile,
+    /// Validation macro-F1 of the model the phase started from.
+    #[serde(default)]
+    pub start_macro_f1: Option<f64>,
+    /// Whether this phase's weights became the best so far (absent in older logs).
+    #[serde(default)]
+    pub kept: Option<bool>,
 }
 
 /// The fine-tuned model, before compression: weights, config and ONNX, with validation metrics.
@@ -349,6 +357,21 @@ pub struct TrainingCompleted {
     pub validation: Metrics,
     /// Max |logit difference| between the ONNX file in ONNX Runtime and candle on the validation split.
     pub onnx_max_abs_diff: f32,
+    /// The average of the kept phases, tried when two or more were kept (absent in older logs).
+    #[serde(default)]
+    pub averaging: Option<WeightAveraging>,
+}
+
+/// The uniform average of the phases that each improved on the best model so far, measured on
+/// the validation split and adopted only if its macro-F1 beats the best single phase.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WeightAveraging {
+    /// The averaged phases, in plan order.
+    pub phases: Vec<String>,
+    pub macro_f1: f64,
+    pub accuracy: f64,
+    pub best_single_macro_f1: f64,
+    pub adopted: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

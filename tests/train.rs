@@ -95,6 +95,55 @@ fn train_runs_every_stage_and_records_it() {
         .unwrap()
         .contains("not available"));
 
+    // Generated samples are capped at half the priority samples.
+    let priority = applied["payload"]["priority_samples"].as_u64().unwrap();
+    assert!(
+        samples.len() as u64 <= priority.div_ceil(2),
+        "{}",
+        samples.len()
+    );
+
+    // Each phase starts from the best model so far by validation macro-F1 and is kept only if
+    // it beats it; the averaging, when tried, is adopted only if it beats the best phase.
+    let all = events.as_array().unwrap();
+    let baseline_f1 = all
+        .iter()
+        .find(|e| e["kind"] == "BaselineCaptured")
+        .unwrap()["payload"]["validation"]["macro_f1"]
+        .as_f64()
+        .unwrap();
+    let mut best = baseline_f1;
+    let mut improving = Vec::new();
+    for done in all.iter().filter(|e| e["kind"] == "PhaseCompleted") {
+        let p = &done["payload"];
+        assert_eq!(p["start_macro_f1"].as_f64().unwrap(), best, "{p}");
+        let f1 = p["best_macro_f1"].as_f64().unwrap();
+        assert_eq!(p["kept"].as_bool().unwrap(), f1 > best, "{p}");
+        if f1 > best {
+            best = f1;
+            improving.push(p["phase"].as_str().unwrap().to_string());
+        }
+    }
+    let completed = &all
+        .iter()
+        .find(|e| e["kind"] == "TrainingCompleted")
+        .unwrap()["payload"];
+    let averaging = &completed["averaging"];
+    if improving.len() >= 2 {
+        let phases: Vec<String> = averaging["phases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(phases, improving);
+        assert_eq!(averaging["best_single_macro_f1"].as_f64().unwrap(), best);
+        let adopted = averaging["macro_f1"].as_f64().unwrap() > best;
+        assert_eq!(averaging["adopted"].as_bool().unwrap(), adopted);
+    } else {
+        assert!(averaging.is_null(), "{averaging}");
+    }
+
     // A second run has nothing left to do and records nothing.
     let before = event_count(&db);
     let out = exp(&db, &["train", "t", "--quiet"]);

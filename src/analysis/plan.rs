@@ -133,6 +133,13 @@ impl LrBand {
     pub fn mid(self) -> f64 {
         (self.low + self.high) / 2.0
     }
+
+    pub fn scaled(self, factor: f64) -> LrBand {
+        LrBand {
+            low: self.low * factor,
+            high: self.high * factor,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -155,7 +162,12 @@ pub struct Plan {
     pub epochs: usize,
     pub weight_multiplier: f64,
     pub batch_size: usize,
+    /// The recommendation's band, as parsed (at the reference batch size).
     pub lr_band: LrBand,
+    /// `batch_lr_scale(batch_size)`: the phases' learning rates and the plateau floor are the
+    /// band's times this (logs written before it existed read as 1).
+    #[serde(default = "unit_scale")]
+    pub lr_scale: f64,
     pub target_classes: Vec<String>,
     pub health: Health,
     pub pruning: PruningPlan,
@@ -187,6 +199,22 @@ pub fn batch_size(priority_count: usize) -> usize {
     } else {
         32
     }
+}
+
+/// The batch size the recommendation's learning-rate bands are taken to assume (the notebook's
+/// and Hugging Face's default).
+pub const LR_REFERENCE_BATCH: usize = 32;
+
+/// Factor on the band's learning rates for a smaller batch: the square-root rule for Adam
+/// (noise of the gradient grows as 1/sqrt(batch)); never above 1. Batch 8 gets 0.5, 16 gets 0.71.
+pub fn batch_lr_scale(batch_size: usize) -> f64 {
+    (batch_size as f64 / LR_REFERENCE_BATCH as f64)
+        .sqrt()
+        .min(1.0)
+}
+
+fn unit_scale() -> f64 {
+    1.0
 }
 
 /// When priority samples are more than 30% of the training set, their extra weight (the part
@@ -307,13 +335,15 @@ pub fn derive_plan_with_priorities(
     let health = Health::assess(inputs.accuracy, inputs.error_rate, inputs.avg_confidence);
     let prio = inputs.priority_count.min(train_size);
     let rest = train_size - prio;
+    let batch = batch_size(inputs.priority_count);
+    let lr_scale = batch_lr_scale(batch);
     let phases = health
         .phases()
         .iter()
         .map(|&kind| match kind {
             PhaseKind::Focus => Phase {
                 kind,
-                learning_rate: lr_band.high,
+                learning_rate: lr_band.high * lr_scale,
                 epochs,
                 weighted: false,
                 priority_samples: prio,
@@ -321,7 +351,7 @@ pub fn derive_plan_with_priorities(
             },
             PhaseKind::Weighted => Phase {
                 kind,
-                learning_rate: lr_band.mid(),
+                learning_rate: lr_band.mid() * lr_scale,
                 epochs,
                 weighted: true,
                 priority_samples: prio,
@@ -329,7 +359,7 @@ pub fn derive_plan_with_priorities(
             },
             PhaseKind::Full => Phase {
                 kind,
-                learning_rate: lr_band.low,
+                learning_rate: lr_band.low * lr_scale,
                 epochs,
                 weighted: false,
                 priority_samples: prio,
@@ -345,8 +375,9 @@ pub fn derive_plan_with_priorities(
     Ok(Plan {
         epochs,
         weight_multiplier,
-        batch_size: batch_size(inputs.priority_count),
+        batch_size: batch,
         lr_band,
+        lr_scale,
         target_classes: inputs.target_classes.clone(),
         health,
         pruning: PruningPlan {
@@ -446,6 +477,14 @@ impl Plan {
                 "learning-rate band",
                 format!("{:e} .. {:e}", self.lr_band.low, self.lr_band.high),
                 format!("{:?}", i.learning_rate_recommendation),
+            ),
+            (
+                "learning-rate scale",
+                format!("{:.4}", self.lr_scale),
+                format!(
+                    "sqrt(batch {} / {LR_REFERENCE_BATCH}), at most 1 (Adam's square-root rule)",
+                    self.batch_size
+                ),
             ),
             (
                 "target classes",

@@ -169,7 +169,10 @@ fn fixture_yields_the_plan() {
         kinds,
         vec![PhaseKind::Focus, PhaseKind::Weighted, PhaseKind::Full]
     );
-    assert_eq!(plan.phases[0].learning_rate, 1e-4);
+    // Batch 16: the band's rates times sqrt(16/32).
+    let scale = 0.5f64.sqrt();
+    assert_eq!(plan.lr_scale, scale);
+    assert_eq!(plan.phases[0].learning_rate, 1e-4 * scale);
     assert_eq!(
         (
             plan.phases[0].priority_samples,
@@ -177,8 +180,10 @@ fn fixture_yields_the_plan() {
         ),
         (352, 352)
     );
-    assert!((plan.phases[1].learning_rate - 7.5e-5).abs() < 1e-18 && plan.phases[1].weighted);
-    assert_eq!(plan.phases[2].learning_rate, 5e-5);
+    assert!(
+        (plan.phases[1].learning_rate - 7.5e-5 * scale).abs() < 1e-18 && plan.phases[1].weighted
+    );
+    assert_eq!(plan.phases[2].learning_rate, 5e-5 * scale);
     assert_eq!(plan.phases[2].other_samples, 3392 - 352);
     assert!(plan
         .augmentation

@@ -128,6 +128,9 @@ pub struct AugmentConfig {
     pub max_contextual_words: usize,
     /// Hard negatives mined per priority sample.
     pub hard_negatives_k: usize,
+    /// At most this many generated samples in all (a seeded subset is kept, in generation
+    /// order): generated text is noisier than real text and must not outweigh it.
+    pub max_samples: Option<usize>,
 }
 
 impl Default for AugmentConfig {
@@ -139,6 +142,7 @@ impl Default for AugmentConfig {
             contextual_variants: 1,
             max_contextual_words: 1,
             hard_negatives_k: 1,
+            max_samples: None,
         }
     }
 }
@@ -166,6 +170,9 @@ pub struct AugmentationResult {
     /// Generated texts dropped because they repeat a training text or an earlier generated one,
     /// and hard negatives dropped because another priority sample mined the same sample.
     pub dropped_duplicates: usize,
+    /// Generated samples left out to respect `AugmentConfig::max_samples`.
+    #[serde(default)]
+    pub dropped_over_cap: usize,
     pub back_translation: String,
 }
 
@@ -241,6 +248,7 @@ pub fn augment_priority_samples(
             }
         }
     }
+    let dropped_over_cap = cap_samples(&mut samples, config.max_samples, config.seed);
     let mut counts: BTreeMap<Method, usize> = Method::ALL.iter().map(|&m| (m, 0)).collect();
     let mut examples = Vec::new();
     for a in &samples {
@@ -270,8 +278,29 @@ pub fn augment_priority_samples(
         counts,
         examples,
         dropped_duplicates: dropped,
+        dropped_over_cap,
         back_translation: BACK_TRANSLATION_UNAVAILABLE.to_string(),
     })
+}
+
+/// Keeps at most `cap` samples: those with the smallest seeded hash of their text, in their
+/// original order. Returns how many were left out.
+fn cap_samples(samples: &mut Vec<Augmented>, cap: Option<usize>, seed: u64) -> usize {
+    let Some(cap) = cap.filter(|&c| c < samples.len()) else {
+        return 0;
+    };
+    let rank = |a: &Augmented| words::derive_seed(seed, &sample_id(&a.text), 0xCA9);
+    let mut ranks: Vec<u64> = samples.iter().map(rank).collect();
+    ranks.sort_unstable();
+    let threshold = ranks[cap - 1];
+    let before = samples.len();
+    let mut kept = 0;
+    samples.retain(|a| {
+        let keep = kept < cap && rank(a) <= threshold;
+        kept += keep as usize;
+        keep
+    });
+    before - samples.len()
 }
 
 fn generated(source: &TrainingSample, text: String, detail: String, method: Method) -> Augmented {

@@ -108,6 +108,17 @@ fn duplicates_of_training_or_generated_texts_are_dropped() {
         result.examples[1].augmented,
         "Nokia held its annual meeting."
     );
+    // A cap keeps a seeded subset of what was generated, and says how many it left out.
+    let capped = AugmentConfig {
+        max_samples: Some(1),
+        ..AugmentConfig::default()
+    };
+    let first = augment_priority_samples(&inputs, &capped).unwrap();
+    assert_eq!(first.samples.len(), 1);
+    assert_eq!(first.dropped_over_cap, 1);
+    assert_eq!(first.counts.values().sum::<usize>(), 1);
+    assert!(result.samples.contains(&first.samples[0]));
+    assert_eq!(augment_priority_samples(&inputs, &capped).unwrap(), first);
 }
 
 #[test]

@@ -60,6 +60,24 @@ pub fn run(db: &Path, args: TrainArgs, json: bool) -> anyhow::Result<ExitCode> {
             r.samples
         )
     };
+    if let Some(avg) = writing
+        .state
+        .training
+        .as_ref()
+        .and_then(|t| t.averaging.as_ref())
+    {
+        println!(
+            "average of {}: validation macro-F1 {:.4} vs {:.4} for the best phase: {}",
+            avg.phases.join(" + "),
+            avg.macro_f1,
+            avg.best_single_macro_f1,
+            if avg.adopted {
+                "adopted"
+            } else {
+                "not adopted"
+            }
+        );
+    }
     println!("sealed test split, evaluated once:");
     line(&test.baseline);
     line(&test.candidate);

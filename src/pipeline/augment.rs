@@ -19,6 +19,8 @@ use super::PipelineError;
 const NEIGHBOURS: usize = 5;
 /// Tokens per text when embedding the training split.
 const EMBED_MAX_LENGTH: usize = 64;
+/// Generated samples per priority sample, at most: the FOCUS phase stays mostly real text.
+const MAX_GENERATED_PER_PRIORITY: f64 = 0.5;
 
 /// `priority` are training-set positions (indices into `data.train`).
 #[allow(clippy::too_many_arguments)]
@@ -96,6 +98,7 @@ pub fn augment_focus_samples(
         },
         &AugmentConfig {
             seed,
+            max_samples: Some((priority.len() as f64 * MAX_GENERATED_PER_PRIORITY).ceil() as usize),
             ..AugmentConfig::default()
         },
     )?;

@@ -3,6 +3,7 @@
 
 pub mod analyze;
 pub mod augment;
+mod average;
 pub mod baseline;
 pub mod context;
 pub mod plan;

@@ -67,7 +67,7 @@ fn artifact(path: &Path) -> Result<ArtifactFile, PipelineError> {
 }
 
 /// Checks that a recorded artifact is still the file the log describes.
-fn verify_artifact(file: &ArtifactFile) -> Result<PathBuf, PipelineError> {
+pub(super) fn verify_artifact(file: &ArtifactFile) -> Result<PathBuf, PipelineError> {
     let path = PathBuf::from(&file.path);
     let found = assets::sha256_file(&path)?;
     if found != file.sha256 {
@@ -299,7 +299,7 @@ impl PhaseObserver for EventObserver<'_> {
 }
 
 /// Loads weights written by `write_safetensors`.
-fn load_weights(path: &Path) -> Result<Weights, PipelineError> {
+pub(super) fn load_weights(path: &Path) -> Result<Weights, PipelineError> {
     let map = candle_core::safetensors::load(path, &Device::Cpu)
         .map_err(crate::model::ModelError::Candle)
         .map_err(|e| PipelineError::Engine(Box::new(e.into())))?;
@@ -311,7 +311,7 @@ impl Writing {
         self.state.created.as_ref().map_or(42, |c| c.seed)
     }
 
-    fn tokenizer_for_training(&self) -> Result<BertTokenizer, PipelineError> {
+    pub(super) fn tokenizer_for_training(&self) -> Result<BertTokenizer, PipelineError> {
         Ok(BertTokenizer::from_file(&self.tokenizer_path()?)?)
     }
 
@@ -353,6 +353,11 @@ impl Writing {
             fit.batch_size,
             self.seed() ^ 0xBA5E,
         );
+        // A plain fine-tune: every layer at the same rate, as Hugging Face's Trainer does.
+        let spec = PhaseSpec {
+            layer_decay: 1.0,
+            ..spec
+        };
         let n = self.data.train.len();
         let train = train_set(&self.data, &self.data.train, vec![1.0; n]);
         let validation = eval_set(&self.data, &self.data.validation);
@@ -429,18 +434,33 @@ impl Writing {
         ))
     }
 
-    /// The weights the next phase starts from: the last completed phase's, else the baseline's.
-    fn start_weights(&self) -> Result<(BertConfig, Weights), PipelineError> {
+    /// The best model so far by validation macro-F1: `None` for the baseline, else the index
+    /// into `phases_completed`. A later phase must do strictly better to replace an earlier model.
+    pub(super) fn best_so_far(&self) -> (Option<usize>, f64) {
+        let baseline = self.state.baseline.as_ref().expect("baseline ensured");
+        let mut best = (None, baseline.validation.macro_f1);
+        for (i, done) in self.state.phases_completed.iter().enumerate() {
+            if let Some(f1) = done.best_macro_f1 {
+                if f1 > best.1 {
+                    best = (Some(i), f1);
+                }
+            }
+        }
+        best
+    }
+
+    /// The weights the next phase starts from: the best so far (`best_so_far`).
+    pub(super) fn start_weights(&self) -> Result<(BertConfig, Weights), PipelineError> {
         let baseline = self.state.baseline.clone().expect("baseline ensured");
         let imported = onnx::import_bert(Path::new(&baseline.onnx_path))?;
         let mut config = imported.config;
         if config.labels() != self.data.labels {
             config.set_labels(&self.data.labels);
         }
-        match self.state.phases_completed.last() {
+        match self.best_so_far().0 {
             None => Ok((config, imported.weights)),
-            Some(done) => {
-                let path = verify_artifact(&done.weights)?;
+            Some(i) => {
+                let path = verify_artifact(&self.state.phases_completed[i].weights)?;
                 Ok((config, load_weights(&path)?))
             }
         }
@@ -514,6 +534,7 @@ impl Writing {
                 continue;
             }
             let (config, weights) = self.start_weights()?;
+            let start_macro_f1 = self.best_so_far().1;
             let mut spec = PhaseSpec::from_plan(&plan, phase, self.seed());
             let train = match phase.kind {
                 PhaseKind::Focus => {
@@ -617,7 +638,24 @@ impl Writing {
                 best_macro_f1: outcome.best_macro_f1,
                 early_stopped: outcome.early_stopped,
                 weights: artifact(&weights_path)?,
+                start_macro_f1: Some(start_macro_f1),
+                kept: Some(outcome.best_macro_f1.is_some_and(|f1| f1 > start_macro_f1)),
             }))?;
+            if !quiet {
+                let done = self.state.phases_completed.last().expect("just recorded");
+                eprintln!(
+                    "{}: best validation macro-F1 {} vs {:.4} at the start: {}",
+                    done.phase,
+                    done.best_macro_f1
+                        .map_or("-".to_string(), |f| format!("{f:.4}")),
+                    start_macro_f1,
+                    if done.kept == Some(true) {
+                        "kept"
+                    } else {
+                        "not kept, the next stage starts from the earlier model"
+                    }
+                );
+            }
             if let Some(old) = previous {
                 let _ = std::fs::remove_dir_all(old);
             }
@@ -630,7 +668,7 @@ impl Writing {
         if self.state.training.is_some() {
             return Ok(());
         }
-        let (config, weights) = self.start_weights()?;
+        let (config, weights, averaging) = self.final_weights()?;
         let dir = self.artifacts.join("final");
         save_hf_dir(&dir, &config, &weights)
             .map_err(|e| PipelineError::Engine(Box::new(e.into())))?;
@@ -676,6 +714,7 @@ impl Writing {
             onnx: artifact(&onnx_path)?,
             validation,
             onnx_max_abs_diff: max_diff,
+            averaging,
         }))
     }
 

@@ -3,6 +3,7 @@
 //! and the phase trainer with resumable checkpoints. Events are the pipeline's job: the trainer
 //! reports through a [`trainer::PhaseObserver`].
 
+pub mod average;
 pub mod batching;
 pub mod checkpoint;
 pub mod error;

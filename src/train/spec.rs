@@ -96,7 +96,7 @@ impl PhaseSpec {
         let mut spec = Self::new(
             phase.kind,
             phase.epochs,
-            plan.lr_band,
+            plan.lr_band.scaled(plan.lr_scale),
             phase.learning_rate,
             plan.batch_size,
             seed,
