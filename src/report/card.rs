@@ -30,12 +30,17 @@ fn metric_row(out: &mut String, model: &str, split: &str, m: &Metrics, note: &st
 }
 
 /// The FinancialPhraseBank licence, or a reminder that the licence is not recorded.
-fn licence(path: &str) -> String {
+fn licence(path: &str, format: &str) -> String {
     if path.contains("FinancialPhraseBank") || path.contains("Sentences_") {
         "FinancialPhraseBank (Malo, Sinha, Korhonen, Wallenius, Takala: \"Good debt or bad debt: \
          Detecting semantic orientations in economic texts\", JASIST 2014), licensed CC BY-NC-SA 3.0: \
          non-commercial use, attribution, share-alike. A model trained on it inherits these terms."
             .to_string()
+    } else if format == "fpb" {
+        format!(
+            "The licence of `{path}` is not recorded in the log. It is in the FinancialPhraseBank format: if it is \
+             (derived from) the FinancialPhraseBank (Malo et al., 2014), CC BY-NC-SA 3.0 applies (non-commercial use)."
+        )
     } else {
         format!(
             "The licence of `{path}` is not recorded in the log; check it before using this model."
@@ -149,7 +154,7 @@ fn data(p: &Projection, out: &mut String) {
                 out,
                 "- file `{}` (sha256 `{}`, {}, {} format)\n- {} rows read, {} samples kept after collapsing {} exact duplicates and excluding {} texts with conflicting labels\n- labels (class ids in this order): {}; counts: {}\n\n{}\n",
                 d.path, d.sha256, d.encoding, d.format, d.rows_read, d.samples, d.duplicates,
-                d.conflicts.len(), d.labels.join(", "), counts.join(", "), licence(&d.path)
+                d.conflicts.len(), d.labels.join(", "), counts.join(", "), licence(&d.path, &d.read.format)
             );
         }
         None => out.push_str("No dataset recorded yet.\n\n"),

@@ -7,15 +7,18 @@ use plotters::prelude::*;
 use super::{colour, DrawResult, Plot, PlotInfo};
 use crate::report::project::Projection;
 
+/// (batch size, mean ms, p95 ms).
+type Point = (usize, f64, f64);
+
 pub struct LatencyByBatch {
-    /// (series name, (batch size, mean ms, p95 ms)).
-    series: Vec<(String, Vec<(usize, f64, f64)>)>,
+    /// (series name, points).
+    series: Vec<(String, Vec<Point>)>,
     from_baseline: bool,
 }
 
 impl LatencyByBatch {
     pub fn new(p: &Projection) -> Self {
-        let mut series: Vec<(String, Vec<(usize, f64, f64)>)> = Vec::new();
+        let mut series: Vec<(String, Vec<Point>)> = Vec::new();
         for r in &p.benchmarks {
             let name = format!("{} ({})", r.model_name, r.bench.model_type);
             let point = (
@@ -31,7 +34,7 @@ impl LatencyByBatch {
         let mut from_baseline = false;
         if series.is_empty() {
             if let Some(b) = &p.state.baseline {
-                let pts: Vec<(usize, f64, f64)> = b
+                let pts: Vec<Point> = b
                     .latency
                     .iter()
                     .map(|l| (l.batch_size, l.mean_ms, l.p95_ms))

@@ -88,7 +88,7 @@ where
         .font
         .resize(18.0)
         .color(&RGBColor(120, 120, 120));
-    let small = TextStyle::from(small).pos(centre.pos);
+    let small = small.pos(centre.pos);
     area.draw(&Text::new(
         format!("no data: {reason}"),
         (w as i32 / 2, h as i32 / 2 + 10),
