@@ -542,3 +542,60 @@ fn quickstart_without_the_dataset_says_where_it_comes_from() {
     );
     assert_eq!(event_count(&db), 0);
 }
+
+#[test]
+fn quickstart_runs_new_train_report_and_a_rerun_only_reports() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("exp.db");
+    let model = tiny_encoder_dir(tmp.path(), 7);
+    let data = small_fpb(tmp.path(), 200);
+    let args = [
+        "quickstart",
+        "--name",
+        "q",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+    ];
+    let out = exp(&db, &args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let dir = tmp.path().join("reports").join("q");
+    for f in [
+        "model_card.md",
+        "comparison.csv",
+        "comparison.json",
+        "training_summary.json",
+        "index.html",
+    ] {
+        assert!(dir.join(f).is_file(), "quickstart did not write {f}");
+    }
+    let s = state(&db, "q");
+    assert!(s.test.is_some(), "quickstart did not reach the sealed test");
+    assert_eq!(s.reports.len(), 1);
+    let first = projections(&dir);
+    let events = event_count(&db);
+    // Re-running on the existing experiment resumes (nothing left to do) and reports again.
+    let out = exp(&db, &args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("exists"), "{}", stderr(&out));
+    assert_eq!(
+        event_count(&db),
+        events + 1,
+        "only a ReportGenerated event is added"
+    );
+    assert_eq!(projections(&dir), first);
+    // A compare target the log does not have yet is a note, not a failure.
+    let out = report(&db, &["q", "--compare", "pruned"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("no pruned model evaluated on the sealed test"),
+        "{}",
+        stdout(&out)
+    );
+    let html = std::fs::read_to_string(dir.join("index.html")).unwrap();
+    assert!(
+        html.contains("No data: no pruned model evaluated"),
+        "{html}"
+    );
+}
