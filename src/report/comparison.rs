@@ -101,39 +101,48 @@ fn opt(v: Option<f64>) -> String {
     v.map(num).unwrap_or_default()
 }
 
+/// The data rows as cells (unquoted), in `COLUMNS` order.
+pub fn cells(rows: &[BenchRow]) -> Vec<Vec<String>> {
+    rows.iter()
+        .map(|row| {
+            let b = &row.bench;
+            let l = &b.latency;
+            let d = derived(row);
+            vec![
+                row.model_name.clone(),
+                b.model_type.clone(),
+                b.provider.clone(),
+                l.batch_size.to_string(),
+                num(l.mean_ms),
+                num(l.std_ms),
+                num(l.min_ms),
+                num(l.max_ms),
+                num(l.p50_ms),
+                num(l.p95_ms),
+                num(l.p99_ms),
+                num(l.throughput_samples_per_sec),
+                num(b.peak_memory_mb),
+                num(b.avg_memory_mb),
+                num(b.memory_overhead_mb),
+                num(b.model_size_mb),
+                num(b.accuracy),
+                num(b.f1_score),
+                b.validation_samples.to_string(),
+                opt(d.efficiency_score),
+                opt(d.latency_stability),
+                opt(d.memory_efficiency),
+                opt(d.efficiency),
+            ]
+        })
+        .collect()
+}
+
 pub fn csv(rows: &[BenchRow]) -> String {
     let mut out = COLUMNS.join(",");
     out.push('\n');
-    for row in rows {
-        let b = &row.bench;
-        let l = &b.latency;
-        let d = derived(row);
-        let cells: Vec<String> = vec![
-            field(&row.model_name),
-            field(&b.model_type),
-            field(&b.provider),
-            l.batch_size.to_string(),
-            num(l.mean_ms),
-            num(l.std_ms),
-            num(l.min_ms),
-            num(l.max_ms),
-            num(l.p50_ms),
-            num(l.p95_ms),
-            num(l.p99_ms),
-            num(l.throughput_samples_per_sec),
-            num(b.peak_memory_mb),
-            num(b.avg_memory_mb),
-            num(b.memory_overhead_mb),
-            num(b.model_size_mb),
-            num(b.accuracy),
-            num(b.f1_score),
-            b.validation_samples.to_string(),
-            opt(d.efficiency_score),
-            opt(d.latency_stability),
-            opt(d.memory_efficiency),
-            opt(d.efficiency),
-        ];
-        out.push_str(&cells.join(","));
+    for row in cells(rows) {
+        let quoted: Vec<String> = row.iter().map(|c| field(c)).collect();
+        out.push_str(&quoted.join(","));
         out.push('\n');
     }
     out

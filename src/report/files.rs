@@ -24,14 +24,6 @@ fn json_bytes(name: &str, value: &serde_json::Value) -> Result<Vec<u8>, ReportEr
     Ok(bytes)
 }
 
-/// The CSV's data rows as cells (for the HTML table).
-fn csv_cells(csv: &str) -> Vec<Vec<String>> {
-    csv.lines()
-        .skip(1)
-        .map(|l| l.split(',').map(str::to_string).collect())
-        .collect()
-}
-
 fn sibling(dir: &Path, tag: &str) -> PathBuf {
     let name = dir
         .file_name()
@@ -83,7 +75,7 @@ fn write_into(p: &Projection, dir: &Path) -> Result<Vec<ArtifactFile>, ReportErr
     write(
         dir,
         "index.html",
-        html::page(p, &plots, &csv_cells(&csv)).as_bytes(),
+        html::page(p, &plots, &comparison::cells(&p.benchmarks)).as_bytes(),
     )?;
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .map_err(io_err(format!("listing {}", dir.display())))?
