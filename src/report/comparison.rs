@@ -263,3 +263,56 @@ pub fn json(p: &Projection) -> Value {
         })).collect::<Vec<Value>>(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::BenchmarkMeasured;
+    use crate::runtime::LatencyStats;
+
+    fn row(name: &str, mean_ms: f64, size_mb: f64) -> BenchRow {
+        BenchRow {
+            model_name: name.to_string(),
+            bench: BenchmarkMeasured {
+                model: name.to_string(),
+                model_type: "onnx-fp32".into(),
+                provider: "CPUExecutionProvider".into(),
+                file: "onnx/model.onnx".into(),
+                sha256: String::new(),
+                model_size_mb: size_mb,
+                latency: LatencyStats {
+                    batch_size: 4,
+                    mean_ms,
+                    std_ms: 0.5,
+                    min_ms: 1.0,
+                    max_ms: 9.0,
+                    p50_ms: 2.0,
+                    p95_ms: 6.0,
+                    p99_ms: 8.0,
+                    throughput_samples_per_sec: 800.0,
+                    iterations: 10,
+                    intra_op_threads: Some(2),
+                },
+                peak_memory_mb: 100.0,
+                avg_memory_mb: 90.0,
+                memory_overhead_mb: 10.0,
+                accuracy: 0.8,
+                f1_score: 0.75,
+                validation_samples: 50,
+            },
+        }
+    }
+
+    #[test]
+    fn csv_has_the_notebook_columns_and_the_derived_values() {
+        let csv = csv(&[row("a,b", 5.0, 20.0), row("zero", 0.0, 0.0)]);
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines[0].split(',').count(), 23);
+        assert_eq!(lines[0], COLUMNS.join(","));
+        // A name with a comma is quoted; the derived columns follow the documented formulas.
+        assert!(lines[1].starts_with("\"a,b\",onnx-fp32,CPUExecutionProvider,4,5,0.5,"));
+        assert!(lines[1].ends_with(",50,0.16,0.1,0.008,40"), "{}", lines[1]);
+        // Zero denominators leave the cells empty instead of writing inf or NaN.
+        assert!(lines[2].ends_with(",50,,,0.008,"), "{}", lines[2]);
+    }
+}
