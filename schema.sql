@@ -115,3 +115,157 @@ SELECT
     json_extract(e.payload, '$.plan.pruning.level')      AS pruning
 FROM events e
 WHERE e.kind = 'PlanDerived';
+
+-- One row per completed epoch. `epoch` is 1-based within its phase (as training prints it).
+DROP VIEW IF EXISTS v_epochs;
+CREATE VIEW v_epochs AS
+SELECT
+    e.experiment                                                  AS experiment,
+    e.seq                                                         AS seq,
+    e.ts                                                          AS ts,
+    json_extract(e.payload, '$.index')                            AS phase_index,
+    json_extract(e.payload, '$.report.phase')                     AS phase,
+    json_extract(e.payload, '$.report.epoch') + 1                 AS epoch,
+    json_extract(e.payload, '$.report.train_loss')                AS train_loss,
+    json_extract(e.payload, '$.report.validation.accuracy')       AS val_accuracy,
+    json_extract(e.payload, '$.report.validation.macro_f1')       AS val_macro_f1,
+    json_extract(e.payload, '$.report.validation.mean_confidence') AS val_mean_confidence,
+    json_extract(e.payload, '$.report.peak_lr')                   AS peak_lr,
+    json_extract(e.payload, '$.report.lr_reduced[1]')             AS lr_reduced_to,
+    json_extract(e.payload, '$.report.improved')                  AS improved,
+    json_extract(e.payload, '$.report.steps')                     AS steps,
+    json_extract(e.payload, '$.report.misclassified')             AS train_misclassified,
+    json_extract(e.payload, '$.report.samples_per_sec')           AS samples_per_sec,
+    json_extract(e.payload, '$.report.duration_s')                AS duration_s
+FROM events e
+WHERE e.kind = 'EpochCompleted';
+
+-- One row per training phase (its first start; a resumed phase is not repeated), with its outcome
+-- once PhaseCompleted is recorded. `best_epoch` is 1-based like v_epochs.epoch.
+DROP VIEW IF EXISTS v_phases;
+CREATE VIEW v_phases AS
+SELECT
+    s.experiment                                          AS experiment,
+    json_extract(s.payload, '$.index')                    AS phase_index,
+    json_extract(s.payload, '$.start.spec.kind')          AS phase,
+    min(s.seq)                                            AS started_seq,
+    s.ts                                                  AS started_at,
+    json_extract(s.payload, '$.start.train_samples')      AS train_samples,
+    json_extract(s.payload, '$.start.spec.batch_size')    AS batch_size,
+    json_extract(s.payload, '$.start.spec.start_lr')      AS peak_lr,
+    json_extract(s.payload, '$.start.spec.epochs')        AS max_epochs,
+    json_extract(s.payload, '$.start.spec.weighted')      AS weighted,
+    (SELECT count(*) FROM events x
+      WHERE x.experiment = s.experiment AND x.kind = 'EpochCompleted'
+        AND json_extract(x.payload, '$.index') = json_extract(s.payload, '$.index')) AS epochs_recorded,
+    json_extract(c.payload, '$.epochs_run')               AS epochs_run,
+    json_extract(c.payload, '$.best_epoch') + 1           AS best_epoch,
+    json_extract(c.payload, '$.best_macro_f1')            AS best_macro_f1,
+    json_extract(c.payload, '$.early_stopped')            AS early_stopped,
+    c.ts                                                  AS completed_at
+FROM events s
+LEFT JOIN events c ON c.experiment = s.experiment AND c.kind = 'PhaseCompleted'
+    AND json_extract(c.payload, '$.index') = json_extract(s.payload, '$.index')
+WHERE s.kind = 'PhaseStarted'
+GROUP BY s.experiment, json_extract(s.payload, '$.index');
+
+-- One row per structured-pruning step.
+DROP VIEW IF EXISTS v_pruning_steps;
+CREATE VIEW v_pruning_steps AS
+SELECT
+    e.experiment                                              AS experiment,
+    e.seq                                                     AS seq,
+    json_extract(e.payload, '$.step')                         AS step,
+    json_extract(e.payload, '$.target_fraction')              AS target_fraction,
+    json_extract(e.payload, '$.importance')                   AS importance,
+    json_extract(e.payload, '$.shape.parameters')             AS parameters,
+    json_extract(e.payload, '$.shape.encoder_parameters')     AS encoder_parameters,
+    json_extract(e.payload, '$.reference_shape.parameters')   AS reference_parameters,
+    json_extract(e.payload, '$.validation.accuracy')          AS val_accuracy,
+    json_extract(e.payload, '$.validation.macro_f1')          AS val_macro_f1,
+    json_extract(e.payload, '$.reference_accuracy')           AS reference_accuracy,
+    json_extract(e.payload, '$.kept')                         AS kept,
+    json_extract(e.payload, '$.recovery_epochs')              AS recovery_epochs,
+    (SELECT json_extract(l.value, '$.mean_ms') FROM json_each(e.payload, '$.latency') l
+      WHERE json_extract(l.value, '$.batch_size') = 1)        AS latency_b1_ms
+FROM events e
+WHERE e.kind = 'PruningStep';
+
+-- One row per exported file checked on the validation split, with the export it belongs to
+-- (the latest ModelExported before it).
+DROP VIEW IF EXISTS v_exports;
+CREATE VIEW v_exports AS
+SELECT
+    v.experiment                                        AS experiment,
+    v.seq                                               AS seq,
+    json_extract(x.payload, '$.dir')                    AS dir,
+    json_extract(x.payload, '$.source')                 AS source,
+    json_extract(v.payload, '$.file')                   AS file,
+    json_extract(v.payload, '$.format')                 AS format,
+    json_extract(v.payload, '$.sha256')                 AS sha256,
+    json_extract(v.payload, '$.size_bytes')             AS size_bytes,
+    json_extract(v.payload, '$.max_abs_diff')           AS max_abs_diff,
+    json_extract(v.payload, '$.validation.accuracy')    AS val_accuracy,
+    json_extract(v.payload, '$.validation.macro_f1')    AS val_macro_f1
+FROM events v
+LEFT JOIN events x ON x.seq = (
+    SELECT max(m.seq) FROM events m
+    WHERE m.experiment = v.experiment AND m.kind = 'ModelExported' AND m.seq < v.seq)
+WHERE v.kind = 'ExportValidated';
+
+-- One row per BenchmarkMeasured: model x format x batch size, in the benchmark notebook's terms.
+DROP VIEW IF EXISTS v_benchmarks;
+CREATE VIEW v_benchmarks AS
+SELECT
+    e.experiment                                                  AS experiment,
+    e.seq                                                         AS seq,
+    json_extract(e.payload, '$.model')                            AS model,
+    json_extract(e.payload, '$.model_type')                       AS model_type,
+    json_extract(e.payload, '$.provider')                         AS provider,
+    json_extract(e.payload, '$.latency.batch_size')               AS batch_size,
+    json_extract(e.payload, '$.latency.mean_ms')                  AS avg_latency_ms,
+    json_extract(e.payload, '$.latency.std_ms')                   AS std_latency_ms,
+    json_extract(e.payload, '$.latency.p50_ms')                   AS p50_latency_ms,
+    json_extract(e.payload, '$.latency.p95_ms')                   AS p95_latency_ms,
+    json_extract(e.payload, '$.latency.p99_ms')                   AS p99_latency_ms,
+    json_extract(e.payload, '$.latency.throughput_samples_per_sec') AS throughput_samples_per_sec,
+    json_extract(e.payload, '$.peak_memory_mb')                   AS peak_memory_mb,
+    json_extract(e.payload, '$.model_size_mb')                    AS model_size_mb,
+    json_extract(e.payload, '$.accuracy')                         AS accuracy,
+    json_extract(e.payload, '$.f1_score')                         AS f1_score,
+    json_extract(e.payload, '$.validation_samples')               AS validation_samples,
+    json_extract(e.payload, '$.file')                             AS file
+FROM events e
+WHERE e.kind = 'BenchmarkMeasured';
+
+-- One row per model per sealed-test evaluation (role `baseline` or `candidate` of its TestEvaluated).
+DROP VIEW IF EXISTS v_tests;
+CREATE VIEW v_tests AS
+SELECT
+    e.experiment                                          AS experiment,
+    e.seq                                                 AS seq,
+    r.key                                                 AS role,
+    json_extract(r.value, '$.model')                      AS model,
+    json_extract(r.value, '$.samples')                    AS samples,
+    json_extract(r.value, '$.accuracy')                   AS accuracy,
+    json_extract(r.value, '$.accuracy_ci95[0]')           AS ci95_low,
+    json_extract(r.value, '$.accuracy_ci95[1]')           AS ci95_high,
+    json_extract(r.value, '$.metrics.macro_f1')           AS macro_f1,
+    json_extract(e.payload, '$.flips.fixed')              AS fixed,
+    json_extract(e.payload, '$.flips.broken')             AS broken,
+    json_extract(e.payload, '$.mcnemar_p')                AS mcnemar_p
+FROM events e, json_each(e.payload) r
+WHERE e.kind = 'TestEvaluated' AND r.key IN ('baseline', 'candidate');
+
+-- One row per report written by `exp report`.
+DROP VIEW IF EXISTS v_reports;
+CREATE VIEW v_reports AS
+SELECT
+    e.experiment                                   AS experiment,
+    e.seq                                          AS seq,
+    e.ts                                           AS ts,
+    json_extract(e.payload, '$.dir')               AS dir,
+    json_extract(e.payload, '$.through_seq')       AS through_seq,
+    json_array_length(e.payload, '$.files')        AS files
+FROM events e
+WHERE e.kind = 'ReportGenerated';

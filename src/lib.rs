@@ -9,6 +9,7 @@ pub mod events;
 pub mod model;
 pub mod onnx;
 pub mod pipeline;
+pub mod report;
 pub mod runtime;
 pub mod state;
 pub mod store;

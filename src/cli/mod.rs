@@ -5,6 +5,8 @@ mod inspect;
 mod new;
 mod output;
 mod predict;
+mod quickstart;
+mod report;
 mod stages;
 mod train;
 
@@ -69,6 +71,10 @@ pub enum Command {
     Bench(Box<predict::BenchArgs>),
     /// Fetch pinned assets (models, the ONNX Runtime library) into the cache ($EXP_HOME).
     Fetch(fetch::FetchArgs),
+    /// Write reports/NAME/: model card, comparison CSV/JSON, training summary, plots, index.html.
+    Report(report::ReportArgs),
+    /// Fetch assets, then new + train + report with minilm-l6; re-running resumes or reports.
+    Quickstart(quickstart::QuickstartArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -85,5 +91,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Train(args) => train::run(&cli.db, args, json),
         Command::Predict(args) => predict::predict(*args, json),
         Command::Bench(args) => predict::bench(*args, json),
+        Command::Report(args) => report::run(&cli.db, args, json),
+        Command::Quickstart(args) => quickstart::run(&cli.db, args, json),
     }
 }

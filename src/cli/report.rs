@@ -1,0 +1,59 @@
+//! `exp report`: project an experiment's log into `reports/NAME/` and print its table.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Args;
+use serde_json::json;
+
+use exp::report::{self, Recorded, ReportOptions};
+
+use super::output::print_json;
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Experiment name.
+    pub name: String,
+    /// What to compare the report's model with: baseline, fine-tuned, pruned, int8, a model name of
+    /// the experiment, or another experiment in the same database. Repeat or separate with commas;
+    /// the first is the "before" of the before/after plots.
+    #[arg(long, default_value = "baseline", value_delimiter = ',')]
+    pub compare: Vec<String>,
+    /// Directory to write (default: reports/NAME/ beside the database). It is replaced.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+pub fn run(db: &Path, args: ReportArgs, json: bool) -> anyhow::Result<ExitCode> {
+    let options = ReportOptions {
+        compare: args.compare.clone(),
+        out: args.out.clone(),
+    };
+    let output = report::generate(db, &args.name, &options)?;
+    if json {
+        print_json(&json!({
+            "dir": output.dir.display().to_string(),
+            "through_seq": output.through_seq,
+            "files": output.files,
+            "missing": output.missing,
+            "recorded": match &output.recorded {
+                Recorded::Event { seq } => json!({ "event_seq": seq }),
+                Recorded::Skipped { reason } => json!({ "skipped": reason }),
+            },
+        }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    print!("{}", output.table);
+    println!(
+        "wrote {} files to {} (open index.html in a browser)",
+        output.files.len(),
+        output.dir.display()
+    );
+    match &output.recorded {
+        Recorded::Event { seq } => println!("recorded ReportGenerated as event {seq}"),
+        Recorded::Skipped { reason } => {
+            println!("skipped recording ReportGenerated: {reason}")
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
