@@ -1,5 +1,6 @@
 //! Command-line interface: argument definitions, dispatch and printing. No pipeline logic here.
 
+mod export;
 mod fetch;
 mod inspect;
 mod new;
@@ -69,6 +70,11 @@ pub enum Command {
     Bench(Box<predict::BenchArgs>),
     /// Fetch pinned assets (models, the ONNX Runtime library) into the cache ($EXP_HOME).
     Fetch(fetch::FetchArgs),
+    /// Write the production model directory (safetensors, fp32 and INT8 ONNX, tokenizer files,
+    /// card, metadata), validate each file and test each new ONNX file on the sealed split.
+    Export(export::ExportArgs),
+    /// Benchmark every model file of an experiment side by side in ONNX Runtime (latency, memory, accuracy).
+    Benchmark(export::BenchmarkArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -85,5 +91,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Train(args) => train::run(&cli.db, args, json),
         Command::Predict(args) => predict::predict(*args, json),
         Command::Bench(args) => predict::bench(*args, json),
+        Command::Export(args) => export::export(&cli.db, args, json),
+        Command::Benchmark(args) => export::benchmark(&cli.db, args, json),
     }
 }

@@ -4,7 +4,9 @@
 pub mod analyze;
 pub mod augment;
 pub mod baseline;
+pub mod benchmark;
 pub mod context;
+pub mod export;
 pub mod plan;
 pub mod train;
 
@@ -101,6 +103,8 @@ pub enum PipelineError {
     Keywords(#[from] crate::analysis::TfidfError),
     #[error(transparent)]
     Plan(#[from] crate::analysis::PlanError),
+    #[error(transparent)]
+    Export(Box<crate::export::ExportError>),
 }
 
 /// Large error types are boxed so that `Result<_, PipelineError>` stays small.
@@ -121,6 +125,7 @@ boxed_from!(
     Classifier: crate::runtime::ClassifierError,
     Analysis: crate::analysis::AnalysisError,
     Weights: crate::model::ModelError,
+    Export: crate::export::ExportError,
 );
 
 /// What `exp new` asks for.
