@@ -15,7 +15,11 @@ fn events_of(db: &Path, name: &str, kind: &str) -> Vec<serde_json::Value> {
     let out = exp(db, &["events", name, "--kind", kind, "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    v.as_array().unwrap().iter().map(|e| e["payload"].clone()).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["payload"].clone())
+        .collect()
 }
 
 fn trained_experiment(dir: &Path) -> PathBuf {
@@ -45,9 +49,22 @@ fn export_writes_a_validated_directory_and_benchmarks_every_file() {
     let db = trained_experiment(tmp.path());
 
     // Export before training is refused with a message naming the stage.
-    let out = exp(&db, &["new", "u", "--model", tmp.path().join("tiny-encoder").to_str().unwrap(), "--data", tmp.path().join("small.txt").to_str().unwrap()]);
+    let out = exp(
+        &db,
+        &[
+            "new",
+            "u",
+            "--model",
+            tmp.path().join("tiny-encoder").to_str().unwrap(),
+            "--data",
+            tmp.path().join("small.txt").to_str().unwrap(),
+        ],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_fails_with(&exp(&db, &["export", "u"]), &["no fine-tuned model", "exp train u"]);
+    assert_fails_with(
+        &exp(&db, &["export", "u"]),
+        &["no fine-tuned model", "exp train u"],
+    );
 
     let out = exp(&db, &["export", "t", "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -98,24 +115,41 @@ fn export_writes_a_validated_directory_and_benchmarks_every_file() {
     // One ModelExported, three validations; the fp32 file agrees with candle, INT8 is smaller.
     let exported = events_of(&db, "t", "ModelExported");
     assert_eq!(exported.len(), 1);
-    let metadata_sha = hex::encode(Sha256::digest(std::fs::read(dir.join("metadata.json")).unwrap()));
-    assert_eq!(exported[0]["metadata_sha256"].as_str().unwrap(), metadata_sha);
+    let metadata_sha = hex::encode(Sha256::digest(
+        std::fs::read(dir.join("metadata.json")).unwrap(),
+    ));
+    assert_eq!(
+        exported[0]["metadata_sha256"].as_str().unwrap(),
+        metadata_sha
+    );
     let validations = events_of(&db, "t", "ExportValidated");
-    let formats: Vec<&str> = validations.iter().map(|v| v["format"].as_str().unwrap()).collect();
+    let formats: Vec<&str> = validations
+        .iter()
+        .map(|v| v["format"].as_str().unwrap())
+        .collect();
     assert_eq!(formats, ["safetensors", "onnx", "onnx-int8"]);
     let fp32 = &validations[1];
     let int8 = &validations[2];
     assert!(fp32["max_abs_diff"].as_f64().unwrap() <= 1e-4, "{fp32}");
     assert!(int8["max_abs_diff"].as_f64().unwrap() > 0.0, "{int8}");
-    let (fp32_size, int8_size) = (fp32["size_bytes"].as_u64().unwrap(), int8["size_bytes"].as_u64().unwrap());
-    assert!(int8_size * 10 <= fp32_size * 3, "int8 {int8_size} vs fp32 {fp32_size}");
+    let (fp32_size, int8_size) = (
+        fp32["size_bytes"].as_u64().unwrap(),
+        int8["size_bytes"].as_u64().unwrap(),
+    );
+    assert!(
+        int8_size * 10 <= fp32_size * 3,
+        "int8 {int8_size} vs fp32 {fp32_size}"
+    );
     let fp32_acc = fp32["validation"]["accuracy"].as_f64().unwrap();
     let candle_acc = validations[0]["validation"]["accuracy"].as_f64().unwrap();
     assert_eq!(fp32_acc, candle_acc);
 
     // The exported fp32 file is the fine-tuned ONNX file (already tested); the INT8 one is new.
     let tests = events_of(&db, "t", "TestEvaluated");
-    let models: Vec<&str> = tests.iter().map(|t| t["candidate"]["model"].as_str().unwrap()).collect();
+    let models: Vec<&str> = tests
+        .iter()
+        .map(|t| t["candidate"]["model"].as_str().unwrap())
+        .collect();
     assert_eq!(models, ["fine-tuned", "fine-tuned-int8"]);
     assert_eq!(tests[1]["baseline"], tests[0]["baseline"]);
     assert_eq!(tests[1]["candidate"]["onnx_sha256"], int8["sha256"]);
@@ -124,11 +158,28 @@ fn export_writes_a_validated_directory_and_benchmarks_every_file() {
     let before = event_count(&db);
     let out = exp(&db, &["export", "t"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("onnx/model.int8.onnx"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("onnx/model.int8.onnx"),
+        "{}",
+        stdout(&out)
+    );
     assert_eq!(event_count(&db), before);
 
     // Benchmarks: baseline, fine-tuned and INT8, each at each batch size, then nothing more.
-    let out = exp(&db, &["benchmark", "t", "--batch-sizes", "1,8", "--iterations", "3", "--warmup", "1", "--json"]);
+    let out = exp(
+        &db,
+        &[
+            "benchmark",
+            "t",
+            "--batch-sizes",
+            "1,8",
+            "--iterations",
+            "3",
+            "--warmup",
+            "1",
+            "--json",
+        ],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let rows = rows.as_array().unwrap();
@@ -141,11 +192,24 @@ fn export_writes_a_validated_directory_and_benchmarks_every_file() {
         assert!(r["avg_memory_mb"].as_f64().unwrap() > 0.0);
         assert_eq!(r["provider"], "CPUExecutionProvider");
     }
-    let int8_row = rows.iter().find(|r| r["model"] == "fine-tuned-int8").unwrap();
+    let int8_row = rows
+        .iter()
+        .find(|r| r["model"] == "fine-tuned-int8")
+        .unwrap();
     assert_eq!(int8_row["model_type"], "onnx-int8");
     assert_eq!(int8_row["accuracy"], int8["validation"]["accuracy"]);
     let before = event_count(&db);
-    let out = exp(&db, &["benchmark", "t", "--batch-sizes", "1,8", "--iterations", "3"]);
+    let out = exp(
+        &db,
+        &[
+            "benchmark",
+            "t",
+            "--batch-sizes",
+            "1,8",
+            "--iterations",
+            "3",
+        ],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(event_count(&db), before);
     assert_eq!(events_of(&db, "t", "BenchmarkMeasured").len(), 6);
@@ -215,9 +279,16 @@ fn python_loads_the_directory(db: &Path, dir: &Path) {
         cmd.env("PYTHONPATH", p);
     }
     let out = cmd.output().unwrap();
-    assert!(out.status.success(), "python: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "python: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let py: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(py["lower"], true, "the exported tokenizer lower-cases like the original");
+    assert_eq!(
+        py["lower"], true,
+        "the exported tokenizer lower-cases like the original"
+    );
 
     let onnx = dir.join("onnx/model.onnx");
     let tokenizer = dir.join("tokenizer.json");
@@ -238,14 +309,32 @@ fn python_loads_the_directory(db: &Path, dir: &Path) {
     assert_eq!(ours.len(), 50);
     let mut same = 0;
     for (i, p) in ours.iter().enumerate() {
-        let a: Vec<f64> = p["logits"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
-        let b: Vec<f64> = theirs_logits[i].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        let a: Vec<f64> = p["logits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        let b: Vec<f64> = theirs_logits[i]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
         for (x, y) in a.iter().zip(&b) {
-            assert!((x - y).abs() < 1e-3, "text {i}: logits {a:?} vs Python {b:?}");
+            assert!(
+                (x - y).abs() < 1e-3,
+                "text {i}: logits {a:?} vs Python {b:?}"
+            );
         }
         if p["label"] == theirs_labels[i] {
             same += 1;
         }
     }
-    assert_eq!(same, 50, "labels differ from Python's on {} of 50 texts", 50 - same);
+    assert_eq!(
+        same,
+        50,
+        "labels differ from Python's on {} of 50 texts",
+        50 - same
+    );
 }

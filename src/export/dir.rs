@@ -97,16 +97,13 @@ pub fn write_model_dir(spec: &ModelDirSpec) -> Result<Vec<ExportedFile>, ExportE
 }
 
 fn fill(tmp: &Path, spec: &ModelDirSpec) -> Result<Vec<ExportedFile>, ExportError> {
-    std::fs::create_dir_all(tmp.join("onnx"))
-        .map_err(io(format!("creating {}", tmp.display())))?;
+    std::fs::create_dir_all(tmp.join("onnx")).map_err(io(format!("creating {}", tmp.display())))?;
     save_hf_dir(tmp, spec.config, spec.weights).map_err(|e| ExportError::Model {
         path: tmp.to_path_buf(),
         reason: e.to_string(),
     })?;
-    std::fs::copy(spec.tokenizer_json, tmp.join("tokenizer.json")).map_err(io(format!(
-        "copying {}",
-        spec.tokenizer_json.display()
-    )))?;
+    std::fs::copy(spec.tokenizer_json, tmp.join("tokenizer.json"))
+        .map_err(io(format!("copying {}", spec.tokenizer_json.display())))?;
     let tok = tokenizer_files(spec.tokenizer_json, spec.config.max_position_embeddings)?;
     write(
         &tmp.join("tokenizer_config.json"),

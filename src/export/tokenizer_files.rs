@@ -32,7 +32,8 @@ pub fn tokenizer_files(
 ) -> Result<TokenizerFiles, ExportError> {
     let text = std::fs::read_to_string(tokenizer_json)
         .map_err(io(format!("reading {}", tokenizer_json.display())))?;
-    let value: Value = serde_json::from_str(&text).map_err(|e| bad(tokenizer_json, e.to_string()))?;
+    let value: Value =
+        serde_json::from_str(&text).map_err(|e| bad(tokenizer_json, e.to_string()))?;
     let model = &value["model"];
     if model["type"].as_str() != Some("WordPiece") {
         return Err(bad(
@@ -84,7 +85,10 @@ pub fn tokenizer_files(
     ];
     for (_, token) in specials {
         if !vocab.contains(token) {
-            return Err(bad(tokenizer_json, format!("the vocabulary has no {token}")));
+            return Err(bad(
+                tokenizer_json,
+                format!("the vocabulary has no {token}"),
+            ));
         }
     }
     let mut map = serde_json::Map::new();
@@ -136,13 +140,13 @@ mod tests {
         assert_eq!(config["model_max_length"], json!(512));
         assert_eq!(config["cls_token"], json!("[CLS]"));
 
-        // A cased tokenizer stays cased; a gap in the ids is an error naming the id.
+        // A gap in the ids is an error naming the token and its id.
         let doc = json!({
             "normalizer": {"type": "BertNormalizer", "lowercase": false},
             "model": {"type": "WordPiece", "vocab": {"[PAD]": 0, "[UNK]": 2}}
         });
         std::fs::write(&path, doc.to_string()).unwrap();
         let err = tokenizer_files(&path, 512).unwrap_err().to_string();
-        assert!(err.contains("no token has id 1"), "{err}");
+        assert!(err.contains(r#"token "[UNK]" has id 2"#), "{err}");
     }
 }

@@ -1,7 +1,7 @@
 //! Benchmarks in the benchmark notebook's terms: every model file the experiment produced
 //! (baseline, fine-tuned, the exported fp32 and INT8 files) in ONNX Runtime, side by side in one
 //! process (runs interleaved model by model, so load on the machine hits all of them alike), with
-//! resident memory and the file's validation metrics. One `BenchmarkMeasured` per model x format
+//! resident memory (per model, from /proc/self/status) and the file's validation metrics. One `BenchmarkMeasured` per model x format
 //! x batch size.
 
 use std::collections::BTreeSet;
@@ -181,19 +181,14 @@ impl Writing {
         let max_batch = options.batch_sizes.iter().copied().max().unwrap_or(1);
         let pool_texts: Vec<&str> = texts.iter().cycle().take(max_batch).copied().collect();
 
-        // Load each model in turn: resident memory before and after, and its validation metrics.
+        // The sessions timed side by side, each with its validation metrics.
         struct Loaded {
             target: BenchTarget,
             classifier: OnnxClassifier,
-            before_mb: f64,
-            samples_mb: Vec<f64>,
             metrics: Metrics,
         }
         let mut loaded: Vec<Loaded> = Vec::new();
         for target in targets {
-            let before_mb = rss();
-            let mut classifier =
-                OnnxClassifier::open(&target.path, &tokenizer, MAX_LENGTH, &SessionOptions::default())?;
             let found = assets::sha256_file(&target.path)?;
             if found != target.sha256 {
                 return Err(PipelineError::ArtifactChanged {
@@ -202,6 +197,12 @@ impl Writing {
                     found,
                 });
             }
+            let mut classifier = OnnxClassifier::open(
+                &target.path,
+                &tokenizer,
+                MAX_LENGTH,
+                &SessionOptions::default(),
+            )?;
             let metrics = match &target.validation {
                 Some(m) => m.clone(),
                 None => {
@@ -209,64 +210,80 @@ impl Writing {
                     compute_metrics(&self.data.labels, &truth, &probs)?
                 }
             };
-            let samples_mb = Vec::new();
             loaded.push(Loaded {
                 target,
                 classifier,
-                before_mb,
-                samples_mb,
                 metrics,
             });
         }
+        let encode =
+            |c: &OnnxClassifier, n: usize| -> Result<crate::model::EncodedBatch, PipelineError> {
+                let seq = c.session.fixed_sequence_length().unwrap_or(BENCH_SEQ_LEN);
+                Ok(c.tokenizer
+                    .clone()
+                    .with_padding(Padding::Fixed(seq))?
+                    .encode_batch(&pool_texts[..n])?)
+            };
 
         let mut events = Vec::new();
         for &batch_size in &options.batch_sizes {
+            // Memory, one model at a time: resident set before loading a fresh session, then
+            // sampled after each of its runs; the session is dropped before the next one.
+            let mut memory: Vec<(f64, f64, f64)> = Vec::with_capacity(loaded.len());
+            for l in &loaded {
+                let before = rss();
+                let mut fresh = OnnxClassifier::open(
+                    &l.target.path,
+                    &tokenizer,
+                    MAX_LENGTH,
+                    &SessionOptions::default(),
+                )?;
+                let prepared = fresh.session.prepare(&encode(&fresh, batch_size)?)?;
+                let mut samples = vec![rss()];
+                for _ in 0..options.warmup.max(1) {
+                    fresh.session.infer(&prepared)?;
+                    samples.push(rss());
+                }
+                drop(fresh);
+                let peak = samples.iter().copied().fold(before, f64::max);
+                let avg = samples.iter().sum::<f64>() / samples.len() as f64;
+                memory.push((peak, avg, peak - before));
+            }
+            // Latency, side by side: one timed run of each model in turn, `iterations` times.
             let mut inputs = Vec::with_capacity(loaded.len());
             for l in &mut loaded {
-                let seq = l
+                let prepared = l
                     .classifier
                     .session
-                    .fixed_sequence_length()
-                    .unwrap_or(BENCH_SEQ_LEN);
-                let batch = l
-                    .classifier
-                    .tokenizer
-                    .clone()
-                    .with_padding(Padding::Fixed(seq))?
-                    .encode_batch(&pool_texts[..batch_size])?;
-                let prepared = l.classifier.session.prepare(&batch)?;
-                // Memory of this batch size only: from just before its warm-up runs.
-                l.samples_mb.clear();
-                l.samples_mb.push(rss());
+                    .prepare(&encode(&l.classifier, batch_size)?)?;
                 for _ in 0..options.warmup {
                     l.classifier.session.infer(&prepared)?;
-                    l.samples_mb.push(rss());
                 }
                 inputs.push(prepared);
             }
-            let mut durations: Vec<Vec<f64>> = vec![Vec::with_capacity(options.iterations); loaded.len()];
+            let mut durations: Vec<Vec<f64>> =
+                vec![Vec::with_capacity(options.iterations); loaded.len()];
             for _ in 0..options.iterations {
                 for (k, l) in loaded.iter_mut().enumerate() {
                     let start = Instant::now();
                     l.classifier.session.infer(&inputs[k])?;
                     durations[k].push(start.elapsed().as_secs_f64() * 1000.0);
-                    l.samples_mb.push(rss());
                 }
             }
             for (k, l) in loaded.iter().enumerate() {
                 let threads = l.classifier.session.options().intra_op_threads;
                 let latency = latency_stats(batch_size, &durations[k], threads)?;
-                let peak = l.samples_mb.iter().copied().fold(0.0, f64::max);
-                let avg = l.samples_mb.iter().sum::<f64>() / l.samples_mb.len() as f64;
+                let (peak, avg, overhead) = memory[k];
                 if !quiet {
                     eprintln!(
-                        "  {:<16} {:<9} batch {:>3}: mean {:>9.2} ms, p95 {:>9.2} ms, {:>8.1} samples/s",
+                        "  {:<16} {:<9} batch {:>3}: mean {:>9.2} ms, p95 {:>9.2} ms, {:>8.1} samples/s, +{:.1} MB resident",
                         l.target.model,
                         l.target.model_type,
                         batch_size,
                         latency.mean_ms,
                         latency.p95_ms,
-                        latency.throughput_samples_per_sec
+                        latency.throughput_samples_per_sec,
+                        overhead
                     );
                 }
                 events.push(Event::BenchmarkMeasured(BenchmarkMeasured {
@@ -279,7 +296,7 @@ impl Writing {
                     latency,
                     peak_memory_mb: peak,
                     avg_memory_mb: avg,
-                    memory_overhead_mb: (peak - l.before_mb).max(0.0),
+                    memory_overhead_mb: overhead.max(0.0),
                     accuracy: l.metrics.accuracy,
                     f1_score: l.metrics.macro_f1,
                     validation_samples: l.metrics.sample_count,

@@ -9,7 +9,9 @@ use candle_core::Device;
 
 use crate::analysis::stats::{flips, mcnemar_exact, wilson_interval};
 use crate::analysis::{compute_metrics, Metrics};
-use crate::events::{ArtifactFile, Event, ExportValidated, ModelExported, TestEvaluated, TestResult};
+use crate::events::{
+    ArtifactFile, Event, ExportValidated, ModelExported, TestEvaluated, TestResult,
+};
 use crate::export::{card::model_card, write_model_dir, ExportError, ExportedFile, ModelDirSpec};
 use crate::model::{hf_dir::read_config, load_hf_dir, BertClassifier, BertTokenizer, Mode};
 use crate::quantize::{quantize_onnx_bytes, QuantizeOptions};
@@ -55,9 +57,10 @@ impl Writing {
                 config: p.config.clone(),
             });
         }
-        let t = self.state.training.as_ref().ok_or_else(|| {
-            PipelineError::from(ExportError::NotTrained(self.state.name.clone()))
-        })?;
+        let t =
+            self.state.training.as_ref().ok_or_else(|| {
+                PipelineError::from(ExportError::NotTrained(self.state.name.clone()))
+            })?;
         Ok(ExportSource {
             name: "fine-tuned".to_string(),
             event_kind: "TrainingCompleted",
@@ -94,8 +97,8 @@ impl Writing {
         let source = self.export_source()?;
         let config_path = verify_artifact(&source.config)?;
         let weights_path = verify_artifact(&source.weights)?;
-        let mut config = read_config(&config_path)
-            .map_err(|e| PipelineError::Engine(Box::new(e.into())))?;
+        let mut config =
+            read_config(&config_path).map_err(|e| PipelineError::Engine(Box::new(e.into())))?;
         if config.labels() != self.data.labels {
             config.set_labels(&self.data.labels);
         }
@@ -210,7 +213,10 @@ impl Writing {
         let candle_model = BertClassifier::from_weights(&config, &weights, &Device::Cpu)?;
         let mut sessions = [
             OnnxSession::open(&dir.join("onnx/model.onnx"), &SessionOptions::default())?,
-            OnnxSession::open(&dir.join("onnx/model.int8.onnx"), &SessionOptions::default())?,
+            OnnxSession::open(
+                &dir.join("onnx/model.int8.onnx"),
+                &SessionOptions::default(),
+            )?,
         ];
         let texts = self.data.texts(&self.data.validation);
         let truth = self.data.label_ids(&self.data.validation);
@@ -302,7 +308,9 @@ impl Writing {
             if !quiet {
                 eprintln!(
                     "sealed test: {model} accuracy {:.4} (baseline {:.4}), macro-F1 {:.4}",
-                    event.candidate.accuracy, event.baseline.accuracy, event.candidate.metrics.macro_f1
+                    event.candidate.accuracy,
+                    event.baseline.accuracy,
+                    event.candidate.metrics.macro_f1
                 );
             }
             self.record(Event::TestEvaluated(event))?;

@@ -58,7 +58,9 @@ struct QuantizedMatrix {
 fn quantize_matrix(values: &[f32], rows: usize, cols: usize, g: Granularity) -> QuantizedMatrix {
     let scales: Vec<f32> = match g {
         Granularity::PerTensor => {
-            vec![symmetric_scale(values.iter().fold(0f32, |m, v| m.max(v.abs())))]
+            vec![symmetric_scale(
+                values.iter().fold(0f32, |m, v| m.max(v.abs())),
+            )]
         }
         Granularity::PerChannel => {
             let mut max_abs = vec![0f32; cols];
@@ -74,7 +76,16 @@ fn quantize_matrix(values: &[f32], rows: usize, cols: usize, g: Granularity) -> 
     let q = values
         .iter()
         .enumerate()
-        .map(|(i, &v)| quantize_i8(v, if per_column { scales[i % cols] } else { scales[0] }))
+        .map(|(i, &v)| {
+            quantize_i8(
+                v,
+                if per_column {
+                    scales[i % cols]
+                } else {
+                    scales[0]
+                },
+            )
+        })
         .collect();
     QuantizedMatrix { values: q, scales }
 }
@@ -204,9 +215,7 @@ pub fn quantize_model(
             && canonical_name(&n.input[0]).as_deref()
                 == Some("bert.embeddings.word_embeddings.weight")
             && is_float_matrix(&n.input[0])
-            && n.attribute
-                .iter()
-                .all(|a| a.name() != "axis" || a.i() == 0)
+            && n.attribute.iter().all(|a| a.name() != "axis" || a.i() == 0)
         {
             let e_name = n.input[0].clone();
             let t = &graph.initializer[index[&e_name]];
@@ -238,9 +247,13 @@ pub fn quantize_model(
         return Err(QuantizeError::NothingToQuantize);
     }
     graph.node = nodes;
-    graph.initializer.retain(|t| !dropped.iter().any(|d| d == t.name()));
+    graph
+        .initializer
+        .retain(|t| !dropped.iter().any(|d| d == t.name()));
     graph.initializer.extend(new_inits);
-    model.metadata_props.retain(|p| p.key() != QUANTIZATION_METADATA_KEY);
+    model
+        .metadata_props
+        .retain(|p| p.key() != QUANTIZATION_METADATA_KEY);
     model.metadata_props.push(StringStringEntryProto {
         key: Some(QUANTIZATION_METADATA_KEY.to_string()),
         value: Some(format!("dynamic-int8 u8s8 {}", options.name())),

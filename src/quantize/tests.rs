@@ -20,7 +20,7 @@ fn op_counts(m: &ModelProto) -> HashMap<String, usize> {
 }
 
 fn batch() -> EncodedBatch {
-    let ids = vec![101, 7, 19, 23, 102, 0, 101, 44, 45, 46, 47, 102];
+    let ids = vec![2, 7, 19, 23, 3, 0, 2, 44, 45, 46, 47, 3];
     let mask = vec![1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1];
     EncodedBatch {
         batch: 2,
@@ -52,7 +52,12 @@ fn per_channel_scales_are_column_maxima_and_values_round_trip() {
 }
 
 mod graph_tests {
-    pub fn quantize(w: &[f32], rows: usize, cols: usize, g: super::Granularity) -> (Vec<i8>, Vec<f32>) {
+    pub fn quantize(
+        w: &[f32],
+        rows: usize,
+        cols: usize,
+        g: super::Granularity,
+    ) -> (Vec<i8>, Vec<f32>) {
         super::super::graph::quantize_matrix_for_tests(w, rows, cols, g)
     }
 }
@@ -86,25 +91,56 @@ fn int8_graph_runs_in_onnx_runtime_close_to_fp32_and_is_smaller() {
     assert!(init("bert.embeddings.word_embeddings.weight").is_none());
     // Each replaced fp32 matrix (4 bytes a value) is now 1 byte a value plus its scales.
     let f = decode(&fp32);
-    let replaced: usize = f.graph.as_ref().unwrap().initializer.iter()
+    let replaced: usize = f
+        .graph
+        .as_ref()
+        .unwrap()
+        .initializer
+        .iter()
         .filter(|t| report.quantized.iter().any(|q| q == t.name()))
         .map(|t| t.raw_data.as_ref().map_or(0, |r| r.len()))
         .sum();
     assert!(replaced > 0);
-    assert!(int8.len() < fp32.len() - replaced * 7 / 10, "{} vs {} ({replaced} replaced)", int8.len(), fp32.len());
+    let stored = |m: &ModelProto| -> usize {
+        m.graph
+            .as_ref()
+            .unwrap()
+            .initializer
+            .iter()
+            .map(|t| t.raw_data.as_ref().map_or(0, |r| r.len()))
+            .sum()
+    };
+    // Tensor bytes: the replaced matrices shrink to a quarter (plus a few scales); the graph
+    // itself grows by the new nodes' names, which matters only for a model this small.
+    assert!(
+        stored(&m) < stored(&f) - replaced * 7 / 10,
+        "{} vs {} ({replaced} replaced)",
+        stored(&m),
+        stored(&f)
+    );
+    assert!(int8.len() < fp32.len());
 
     let dir = tempfile::tempdir().unwrap();
     let a = logits(dir.path(), "fp32.onnx", &fp32);
     let b = logits(dir.path(), "int8.onnx", &int8);
     let scale = a.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-3);
-    let diff = a.iter().zip(&b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+    let diff = a
+        .iter()
+        .zip(&b)
+        .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
     assert!(diff > 0.0, "quantisation changed nothing");
     assert!(diff < 0.1 * scale, "INT8 logits {b:?} vs fp32 {a:?}");
 
     // Per-tensor and fp32-embedding variants run too.
     for options in [
-        QuantizeOptions { weights: Granularity::PerTensor, embeddings: true },
-        QuantizeOptions { weights: Granularity::PerChannel, embeddings: false },
+        QuantizeOptions {
+            weights: Granularity::PerTensor,
+            embeddings: true,
+        },
+        QuantizeOptions {
+            weights: Granularity::PerChannel,
+            embeddings: false,
+        },
     ] {
         let (bytes, report) = quantize_onnx_bytes(&fp32, &options).unwrap();
         assert_eq!(report.embeddings, options.embeddings);
