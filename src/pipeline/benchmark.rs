@@ -180,6 +180,58 @@ impl Writing {
         let truth = self.data.label_ids(&self.data.validation);
         let max_batch = options.batch_sizes.iter().copied().max().unwrap_or(1);
         let pool_texts: Vec<&str> = texts.iter().cycle().take(max_batch).copied().collect();
+        for target in &targets {
+            let found = assets::sha256_file(&target.path)?;
+            if found != target.sha256 {
+                return Err(PipelineError::ArtifactChanged {
+                    path: target.path.clone(),
+                    recorded: target.sha256.clone(),
+                    found,
+                });
+            }
+        }
+
+        // Memory first, one model at a time and smallest file first (a freed session's heap is
+        // reused by the next one, so a larger model after a smaller one still shows its own
+        // growth): resident set before loading a fresh session, then sampled after each run at
+        // each batch size; the session is dropped before the next model. A session of the
+        // smallest file is opened, run and dropped first, so that ONNX Runtime's one-time
+        // start-up (thread pools, allocators) is charged to no model.
+        let open = |path: &Path| {
+            OnnxClassifier::open(path, &tokenizer, MAX_LENGTH, &SessionOptions::default())
+        };
+        let encode =
+            |c: &OnnxClassifier, n: usize| -> Result<crate::model::EncodedBatch, PipelineError> {
+                let seq = c.session.fixed_sequence_length().unwrap_or(BENCH_SEQ_LEN);
+                Ok(c.tokenizer
+                    .clone()
+                    .with_padding(Padding::Fixed(seq))?
+                    .encode_batch(&pool_texts[..n])?)
+            };
+        let mut order: Vec<usize> = (0..targets.len()).collect();
+        order.sort_by_key(|&k| targets[k].bytes);
+        if let Some(&first) = order.first() {
+            let mut c = open(&targets[first].path)?;
+            let prepared = c.session.prepare(&encode(&c, 1)?)?;
+            c.session.infer(&prepared)?;
+        }
+        // (peak, average, overhead) per target, per batch size.
+        let mut memory: Vec<Vec<(f64, f64, f64)>> = vec![Vec::new(); targets.len()];
+        for &k in &order {
+            let before = rss();
+            let mut fresh = open(&targets[k].path)?;
+            for &batch_size in &options.batch_sizes {
+                let prepared = fresh.session.prepare(&encode(&fresh, batch_size)?)?;
+                let mut samples = vec![rss()];
+                for _ in 0..options.warmup.max(1) {
+                    fresh.session.infer(&prepared)?;
+                    samples.push(rss());
+                }
+                let peak = samples.iter().copied().fold(before, f64::max);
+                let avg = samples.iter().sum::<f64>() / samples.len() as f64;
+                memory[k].push((peak, avg, peak - before));
+            }
+        }
 
         // The sessions timed side by side, each with its validation metrics.
         struct Loaded {
@@ -189,20 +241,7 @@ impl Writing {
         }
         let mut loaded: Vec<Loaded> = Vec::new();
         for target in targets {
-            let found = assets::sha256_file(&target.path)?;
-            if found != target.sha256 {
-                return Err(PipelineError::ArtifactChanged {
-                    path: target.path.clone(),
-                    recorded: target.sha256.clone(),
-                    found,
-                });
-            }
-            let mut classifier = OnnxClassifier::open(
-                &target.path,
-                &tokenizer,
-                MAX_LENGTH,
-                &SessionOptions::default(),
-            )?;
+            let mut classifier = open(&target.path)?;
             let metrics = match &target.validation {
                 Some(m) => m.clone(),
                 None => {
@@ -216,39 +255,9 @@ impl Writing {
                 metrics,
             });
         }
-        let encode =
-            |c: &OnnxClassifier, n: usize| -> Result<crate::model::EncodedBatch, PipelineError> {
-                let seq = c.session.fixed_sequence_length().unwrap_or(BENCH_SEQ_LEN);
-                Ok(c.tokenizer
-                    .clone()
-                    .with_padding(Padding::Fixed(seq))?
-                    .encode_batch(&pool_texts[..n])?)
-            };
 
         let mut events = Vec::new();
-        for &batch_size in &options.batch_sizes {
-            // Memory, one model at a time: resident set before loading a fresh session, then
-            // sampled after each of its runs; the session is dropped before the next one.
-            let mut memory: Vec<(f64, f64, f64)> = Vec::with_capacity(loaded.len());
-            for l in &loaded {
-                let before = rss();
-                let mut fresh = OnnxClassifier::open(
-                    &l.target.path,
-                    &tokenizer,
-                    MAX_LENGTH,
-                    &SessionOptions::default(),
-                )?;
-                let prepared = fresh.session.prepare(&encode(&fresh, batch_size)?)?;
-                let mut samples = vec![rss()];
-                for _ in 0..options.warmup.max(1) {
-                    fresh.session.infer(&prepared)?;
-                    samples.push(rss());
-                }
-                drop(fresh);
-                let peak = samples.iter().copied().fold(before, f64::max);
-                let avg = samples.iter().sum::<f64>() / samples.len() as f64;
-                memory.push((peak, avg, peak - before));
-            }
+        for (b, &batch_size) in options.batch_sizes.iter().enumerate() {
             // Latency, side by side: one timed run of each model in turn, `iterations` times.
             let mut inputs = Vec::with_capacity(loaded.len());
             for l in &mut loaded {
@@ -273,7 +282,7 @@ impl Writing {
             for (k, l) in loaded.iter().enumerate() {
                 let threads = l.classifier.session.options().intra_op_threads;
                 let latency = latency_stats(batch_size, &durations[k], threads)?;
-                let (peak, avg, overhead) = memory[k];
+                let (peak, avg, overhead) = memory[k][b];
                 if !quiet {
                     eprintln!(
                         "  {:<16} {:<9} batch {:>3}: mean {:>9.2} ms, p95 {:>9.2} ms, {:>8.1} samples/s, +{:.1} MB resident",
