@@ -62,7 +62,12 @@ pub fn export(db: &Path, args: ExportArgs, json: bool) -> anyhow::Result<ExitCod
         },
         embeddings: !args.fp32_embeddings,
     };
-    if args.again || options != QuantizeOptions::default() || !writing.export_is_current()? {
+    let same_variant = writing
+        .state
+        .export
+        .as_ref()
+        .is_some_and(|e| e.quantization.as_deref() == Some(options.name().as_str()));
+    if args.again || !same_variant || !writing.export_is_current()? {
         writing.export_model(&options, quiet)?;
     }
     writing.test_exported_files(quiet)?;
