@@ -475,6 +475,13 @@ pub struct ModelExported {
     pub source: String,
     pub files: Vec<ArtifactFile>,
     pub metadata_sha256: String,
+    /// sha256 of the source weights file (`TrainingCompleted` / `PruningCompleted`), so that a
+    /// later change of source (pruning recorded after an export) is seen as a stale export.
+    #[serde(default)]
+    pub source_weights_sha256: Option<String>,
+    /// The INT8 variant written as `onnx/model.int8.onnx`, e.g. `per-channel+emb`.
+    #[serde(default)]
+    pub quantization: Option<String>,
 }
 
 /// One exported file checked on the validation split.

@@ -1,5 +1,6 @@
 //! Command-line interface: argument definitions, dispatch and printing. No pipeline logic here.
 
+mod export;
 mod fetch;
 mod inspect;
 mod new;
@@ -75,6 +76,11 @@ pub enum Command {
     Report(report::ReportArgs),
     /// Fetch assets, then new + train + report with minilm-l6; re-running resumes or reports.
     Quickstart(quickstart::QuickstartArgs),
+    /// Write the production model directory (safetensors, fp32 and INT8 ONNX, tokenizer files,
+    /// card, metadata), validate each file and test each new ONNX file on the sealed split.
+    Export(export::ExportArgs),
+    /// Benchmark every model file of an experiment side by side in ONNX Runtime (latency, memory, accuracy).
+    Benchmark(export::BenchmarkArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -93,5 +99,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(args) => predict::bench(*args, json),
         Command::Report(args) => report::run(&cli.db, args, json),
         Command::Quickstart(args) => quickstart::run(&cli.db, args, json),
+        Command::Export(args) => export::export(&cli.db, args, json),
+        Command::Benchmark(args) => export::benchmark(&cli.db, args, json),
     }
 }

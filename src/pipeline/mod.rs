@@ -5,7 +5,9 @@ pub mod analyze;
 pub mod augment;
 mod average;
 pub mod baseline;
+pub mod benchmark;
 pub mod context;
+pub mod export;
 pub mod plan;
 pub mod train;
 
@@ -102,6 +104,8 @@ pub enum PipelineError {
     Keywords(#[from] crate::analysis::TfidfError),
     #[error(transparent)]
     Plan(#[from] crate::analysis::PlanError),
+    #[error(transparent)]
+    Export(Box<crate::export::ExportError>),
 }
 
 /// Large error types are boxed so that `Result<_, PipelineError>` stays small.
@@ -122,6 +126,7 @@ boxed_from!(
     Classifier: crate::runtime::ClassifierError,
     Analysis: crate::analysis::AnalysisError,
     Weights: crate::model::ModelError,
+    Export: crate::export::ExportError,
 );
 
 /// What `exp new` asks for.

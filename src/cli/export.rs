@@ -1,0 +1,191 @@
+//! `exp export` and `exp benchmark`: the production model directory and the side-by-side
+//! benchmark of every model file, both re-run from the log.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use clap::Args;
+
+use exp::pipeline::benchmark::BenchmarkOptions;
+use exp::pipeline::Writing;
+use exp::quantize::{Granularity, QuantizeOptions};
+
+use super::output::{print_json, table};
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Experiment name.
+    pub name: String,
+    /// Write and validate the directory again even if the log has an export of the current model.
+    #[arg(long)]
+    pub again: bool,
+    /// INT8 weight scales: one per output column (default) or one per matrix.
+    #[arg(long, default_value = "per-channel", value_parser = ["per-channel", "per-tensor"])]
+    pub int8_weights: String,
+    /// Keep the word embeddings fp32 in the INT8 file.
+    #[arg(long)]
+    pub fp32_embeddings: bool,
+    /// Print nothing but the result.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchmarkArgs {
+    /// Experiment name.
+    pub name: String,
+    /// Batch sizes.
+    #[arg(long, default_value = "1,8,32", value_delimiter = ',')]
+    pub batch_sizes: Vec<usize>,
+    /// Timed runs per model and batch size (interleaved across models).
+    #[arg(long, default_value_t = 20)]
+    pub iterations: usize,
+    /// Untimed runs per model and batch size first.
+    #[arg(long, default_value_t = 3)]
+    pub warmup: usize,
+    /// Measure again even where the log has measurements of these files and batch sizes.
+    #[arg(long)]
+    pub again: bool,
+    /// Print nothing but the result.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+pub fn export(db: &Path, args: ExportArgs, json: bool) -> anyhow::Result<ExitCode> {
+    let quiet = args.quiet || json;
+    let mut writing = Writing::open(db, &args.name, "exp export")?;
+    let options = QuantizeOptions {
+        weights: if args.int8_weights == "per-tensor" {
+            Granularity::PerTensor
+        } else {
+            Granularity::PerChannel
+        },
+        embeddings: !args.fp32_embeddings,
+    };
+    let same_variant = writing
+        .state
+        .export
+        .as_ref()
+        .is_some_and(|e| e.quantization.as_deref() == Some(options.name().as_str()));
+    if args.again || !same_variant || !writing.export_is_current()? {
+        writing.export_model(&options, quiet)?;
+    }
+    writing.test_exported_files(quiet)?;
+    let state = &writing.state;
+    let export = state.export.clone().expect("an export was just recorded");
+    if json {
+        print_json(&serde_json::json!({
+            "export": export,
+            "validations": state.export_validations,
+            "tests": state.tests.iter().skip(1).collect::<Vec<_>>(),
+        }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "exported {} ({} model, INT8 {})",
+        export.dir,
+        export.source,
+        export.quantization.as_deref().unwrap_or("-")
+    );
+    let rows: Vec<Vec<String>> = state
+        .export_validations
+        .iter()
+        .map(|v| {
+            let test = state
+                .tests
+                .iter()
+                .find(|t| t.candidate.onnx_sha256 == v.sha256)
+                .map_or("-".to_string(), |t| format!("{:.4}", t.candidate.accuracy));
+            vec![
+                v.file.clone(),
+                v.format.clone(),
+                format!("{:.2}", v.size_bytes as f64 / (1024.0 * 1024.0)),
+                v.max_abs_diff
+                    .map_or("-".to_string(), |d| format!("{d:.2e}")),
+                format!("{:.4}", v.validation.accuracy),
+                format!("{:.4}", v.validation.macro_f1),
+                test,
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table(
+            &[
+                "file",
+                "format",
+                "size_mb",
+                "max_abs_diff",
+                "val_accuracy",
+                "val_macro_f1",
+                "test_accuracy",
+            ],
+            &rows
+        )
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn benchmark(db: &Path, args: BenchmarkArgs, json: bool) -> anyhow::Result<ExitCode> {
+    let quiet = args.quiet || json;
+    let mut writing = Writing::open(db, &args.name, "exp benchmark")?;
+    let options = BenchmarkOptions {
+        batch_sizes: args.batch_sizes.clone(),
+        warmup: args.warmup,
+        iterations: args.iterations,
+    };
+    writing.benchmark(&options, args.again, quiet)?;
+    // The latest measurement of each file at each asked batch size.
+    let mut latest: Vec<&exp::events::BenchmarkMeasured> = Vec::new();
+    for b in writing.state.benchmarks.iter().rev() {
+        if args.batch_sizes.contains(&b.latency.batch_size)
+            && !latest
+                .iter()
+                .any(|l| l.sha256 == b.sha256 && l.latency.batch_size == b.latency.batch_size)
+        {
+            latest.push(b);
+        }
+    }
+    latest.reverse();
+    latest.sort_by_key(|b| b.latency.batch_size);
+    if json {
+        print_json(&latest)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rows: Vec<Vec<String>> = latest
+        .iter()
+        .map(|b| {
+            vec![
+                b.model.clone(),
+                b.model_type.clone(),
+                b.latency.batch_size.to_string(),
+                format!("{:.2}", b.latency.mean_ms),
+                format!("{:.2}", b.latency.p95_ms),
+                format!("{:.1}", b.latency.throughput_samples_per_sec),
+                format!("{:.2}", b.model_size_mb),
+                format!("{:.1}", b.peak_memory_mb),
+                format!("{:.4}", b.accuracy),
+                format!("{:.4}", b.f1_score),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table(
+            &[
+                "model",
+                "type",
+                "batch",
+                "mean_ms",
+                "p95_ms",
+                "samples_per_s",
+                "size_mb",
+                "peak_mem_mb",
+                "val_accuracy",
+                "val_macro_f1",
+            ],
+            &rows
+        )
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,320 @@
+//! Benchmarks in the benchmark notebook's terms: every model file the experiment produced
+//! (baseline, fine-tuned, the exported fp32 and INT8 files) in ONNX Runtime, side by side in one
+//! process (runs interleaved model by model, so load on the machine hits all of them alike), with
+//! resident memory (per model, from /proc/self/status) and the file's validation metrics. One `BenchmarkMeasured` per model x format
+//! x batch size.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::analysis::{compute_metrics, Metrics};
+use crate::assets;
+use crate::events::{BenchmarkMeasured, Event};
+use crate::model::Padding;
+use crate::runtime::{latency_stats, OnnxClassifier, SessionOptions};
+
+use super::baseline::{MAX_LENGTH, PREDICT_BATCH};
+use super::{PipelineError, Writing};
+
+/// ONNX Runtime's execution provider for every measurement here.
+pub const PROVIDER: &str = "CPUExecutionProvider";
+/// Tokens per benchmark row (validation texts padded or truncated to it, as the baseline's latency).
+pub const BENCH_SEQ_LEN: usize = 64;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BenchmarkOptions {
+    pub batch_sizes: Vec<usize>,
+    pub warmup: usize,
+    pub iterations: usize,
+}
+
+impl Default for BenchmarkOptions {
+    fn default() -> Self {
+        BenchmarkOptions {
+            batch_sizes: vec![1, 8, 32],
+            warmup: 3,
+            iterations: 20,
+        }
+    }
+}
+
+/// One model file to measure.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BenchTarget {
+    pub model: String,
+    pub model_type: String,
+    pub path: PathBuf,
+    pub sha256: String,
+    pub bytes: u64,
+    /// Validation metrics already recorded for this file, if any.
+    pub validation: Option<Metrics>,
+}
+
+/// Resident set size and its high-water mark of this process, in MB, from /proc/self/status.
+pub fn resident_memory_mb() -> Option<(f64, f64)> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let field = |key: &str| -> Option<f64> {
+        let line = status.lines().find(|l| l.starts_with(key))?;
+        let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kb / 1024.0)
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+fn rss() -> f64 {
+    resident_memory_mb().map_or(0.0, |(rss, _)| rss)
+}
+
+impl Writing {
+    /// The model files to benchmark, each file once (the exported fp32 file of an unpruned model
+    /// is byte for byte the fine-tuned ONNX file, and is measured as `fine-tuned`).
+    pub fn benchmark_targets(&self) -> Vec<BenchTarget> {
+        let mut out: Vec<BenchTarget> = Vec::new();
+        let mut push = |t: BenchTarget| {
+            if !out.iter().any(|o| o.sha256 == t.sha256) {
+                out.push(t);
+            }
+        };
+        if let Some(b) = &self.state.baseline {
+            push(BenchTarget {
+                model: "baseline".to_string(),
+                model_type: "onnx-fp32".to_string(),
+                path: PathBuf::from(&b.onnx_path),
+                sha256: b.onnx_sha256.clone(),
+                bytes: b.size_bytes,
+                validation: Some(b.validation.clone()),
+            });
+        }
+        if let Some(t) = &self.state.training {
+            push(BenchTarget {
+                model: "fine-tuned".to_string(),
+                model_type: "onnx-fp32".to_string(),
+                path: PathBuf::from(&t.onnx.path),
+                sha256: t.onnx.sha256.clone(),
+                bytes: t.onnx.bytes,
+                validation: Some(t.validation.clone()),
+            });
+        }
+        if let Some(e) = &self.state.export {
+            for (rel, suffix, model_type) in [
+                ("onnx/model.onnx", "", "onnx-fp32"),
+                ("onnx/model.int8.onnx", "-int8", "onnx-int8"),
+            ] {
+                let Some(f) = e.files.iter().find(|f| f.path == rel) else {
+                    continue;
+                };
+                let validation = self
+                    .state
+                    .export_validations
+                    .iter()
+                    .find(|v| v.sha256 == f.sha256)
+                    .map(|v| v.validation.clone());
+                push(BenchTarget {
+                    model: format!("{}{suffix}", e.source),
+                    model_type: model_type.to_string(),
+                    path: Path::new(&e.dir).join(rel),
+                    sha256: f.sha256.clone(),
+                    bytes: f.bytes,
+                    validation,
+                });
+            }
+        }
+        out
+    }
+
+    /// Measures every target at every batch size unless the log has those measurements.
+    pub fn ensure_benchmarks(
+        &mut self,
+        batch_sizes: &[usize],
+        quiet: bool,
+    ) -> Result<(), PipelineError> {
+        self.benchmark(
+            &BenchmarkOptions {
+                batch_sizes: batch_sizes.to_vec(),
+                ..BenchmarkOptions::default()
+            },
+            false,
+            quiet,
+        )
+    }
+
+    /// Measures the targets (all of them with `again`, else those lacking a batch size) and
+    /// records one `BenchmarkMeasured` per target x batch size, in one transaction.
+    pub fn benchmark(
+        &mut self,
+        options: &BenchmarkOptions,
+        again: bool,
+        quiet: bool,
+    ) -> Result<(), PipelineError> {
+        let done: BTreeSet<(String, usize)> = self
+            .state
+            .benchmarks
+            .iter()
+            .map(|b| (b.sha256.clone(), b.latency.batch_size))
+            .collect();
+        let targets: Vec<BenchTarget> = self
+            .benchmark_targets()
+            .into_iter()
+            .filter(|t| {
+                again
+                    || options
+                        .batch_sizes
+                        .iter()
+                        .any(|&b| !done.contains(&(t.sha256.clone(), b)))
+            })
+            .collect();
+        if targets.is_empty() {
+            return Ok(());
+        }
+        if options.iterations == 0 || options.batch_sizes.contains(&0) {
+            return Err(PipelineError::Runtime(Box::new(
+                crate::runtime::RuntimeError::Latency(
+                    "benchmarks need at least one iteration and batch sizes of at least 1"
+                        .to_string(),
+                ),
+            )));
+        }
+        let tokenizer = self.tokenizer_path()?;
+        let texts = self.data.texts(&self.data.validation);
+        let truth = self.data.label_ids(&self.data.validation);
+        let max_batch = options.batch_sizes.iter().copied().max().unwrap_or(1);
+        let pool_texts: Vec<&str> = texts.iter().cycle().take(max_batch).copied().collect();
+        for target in &targets {
+            let found = assets::sha256_file(&target.path)?;
+            if found != target.sha256 {
+                return Err(PipelineError::ArtifactChanged {
+                    path: target.path.clone(),
+                    recorded: target.sha256.clone(),
+                    found,
+                });
+            }
+        }
+
+        // Memory first, one model at a time and smallest file first (a freed session's heap is
+        // reused by the next one, so a larger model after a smaller one still shows its own
+        // growth): resident set before loading a fresh session, then sampled after each run at
+        // each batch size; the session is dropped before the next model. A session of the
+        // smallest file is opened, run and dropped first, so that ONNX Runtime's one-time
+        // start-up (thread pools, allocators) is charged to no model.
+        let open = |path: &Path| {
+            OnnxClassifier::open(path, &tokenizer, MAX_LENGTH, &SessionOptions::default())
+        };
+        let encode =
+            |c: &OnnxClassifier, n: usize| -> Result<crate::model::EncodedBatch, PipelineError> {
+                let seq = c.session.fixed_sequence_length().unwrap_or(BENCH_SEQ_LEN);
+                Ok(c.tokenizer
+                    .clone()
+                    .with_padding(Padding::Fixed(seq))?
+                    .encode_batch(&pool_texts[..n])?)
+            };
+        let mut order: Vec<usize> = (0..targets.len()).collect();
+        order.sort_by_key(|&k| targets[k].bytes);
+        if let Some(&first) = order.first() {
+            let mut c = open(&targets[first].path)?;
+            let prepared = c.session.prepare(&encode(&c, 1)?)?;
+            c.session.infer(&prepared)?;
+        }
+        // (peak, average, overhead) per target, per batch size.
+        let mut memory: Vec<Vec<(f64, f64, f64)>> = vec![Vec::new(); targets.len()];
+        for &k in &order {
+            let before = rss();
+            let mut fresh = open(&targets[k].path)?;
+            for &batch_size in &options.batch_sizes {
+                let prepared = fresh.session.prepare(&encode(&fresh, batch_size)?)?;
+                let mut samples = vec![rss()];
+                for _ in 0..options.warmup.max(1) {
+                    fresh.session.infer(&prepared)?;
+                    samples.push(rss());
+                }
+                let peak = samples.iter().copied().fold(before, f64::max);
+                let avg = samples.iter().sum::<f64>() / samples.len() as f64;
+                memory[k].push((peak, avg, peak - before));
+            }
+        }
+
+        // The sessions timed side by side, each with its validation metrics.
+        struct Loaded {
+            target: BenchTarget,
+            classifier: OnnxClassifier,
+            metrics: Metrics,
+        }
+        let mut loaded: Vec<Loaded> = Vec::new();
+        for target in targets {
+            let mut classifier = open(&target.path)?;
+            let metrics = match &target.validation {
+                Some(m) => m.clone(),
+                None => {
+                    let probs = classifier.probabilities(&texts, PREDICT_BATCH)?;
+                    compute_metrics(&self.data.labels, &truth, &probs)?
+                }
+            };
+            loaded.push(Loaded {
+                target,
+                classifier,
+                metrics,
+            });
+        }
+
+        let mut events = Vec::new();
+        for (b, &batch_size) in options.batch_sizes.iter().enumerate() {
+            // Latency, side by side: one timed run of each model in turn, `iterations` times.
+            let mut inputs = Vec::with_capacity(loaded.len());
+            for l in &mut loaded {
+                let prepared = l
+                    .classifier
+                    .session
+                    .prepare(&encode(&l.classifier, batch_size)?)?;
+                for _ in 0..options.warmup {
+                    l.classifier.session.infer(&prepared)?;
+                }
+                inputs.push(prepared);
+            }
+            let mut durations: Vec<Vec<f64>> =
+                vec![Vec::with_capacity(options.iterations); loaded.len()];
+            for _ in 0..options.iterations {
+                for (k, l) in loaded.iter_mut().enumerate() {
+                    let start = Instant::now();
+                    l.classifier.session.infer(&inputs[k])?;
+                    durations[k].push(start.elapsed().as_secs_f64() * 1000.0);
+                }
+            }
+            for (k, l) in loaded.iter().enumerate() {
+                let threads = l.classifier.session.options().intra_op_threads;
+                let latency = latency_stats(batch_size, &durations[k], threads)?;
+                let (peak, avg, overhead) = memory[k][b];
+                if !quiet {
+                    eprintln!(
+                        "  {:<16} {:<9} batch {:>3}: mean {:>9.2} ms, p95 {:>9.2} ms, {:>8.1} samples/s, +{:.1} MB resident",
+                        l.target.model,
+                        l.target.model_type,
+                        batch_size,
+                        latency.mean_ms,
+                        latency.p95_ms,
+                        latency.throughput_samples_per_sec,
+                        overhead
+                    );
+                }
+                events.push(Event::BenchmarkMeasured(BenchmarkMeasured {
+                    model: l.target.model.clone(),
+                    model_type: l.target.model_type.clone(),
+                    provider: PROVIDER.to_string(),
+                    file: l.target.path.display().to_string(),
+                    sha256: l.target.sha256.clone(),
+                    model_size_mb: l.target.bytes as f64 / (1024.0 * 1024.0),
+                    latency,
+                    peak_memory_mb: peak,
+                    avg_memory_mb: avg,
+                    memory_overhead_mb: overhead.max(0.0),
+                    accuracy: l.metrics.accuracy,
+                    f1_score: l.metrics.macro_f1,
+                    validation_samples: l.metrics.sample_count,
+                }));
+            }
+        }
+        self.store.append(&self.lock, &events)?;
+        let stored = self.store.events(&self.state.name, None)?;
+        self.state = crate::state::Experiment::replay(&self.state.name, &stored)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,372 @@
+//! The export stage: the production model directory (fp32 and INT8 ONNX, safetensors, tokenizer
+//! files, card, metadata), each model file checked on the validation split, then every exported
+//! ONNX file not yet tested read once against the sealed test split.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use candle_core::Device;
+
+use crate::analysis::stats::{flips, mcnemar_exact, wilson_interval};
+use crate::analysis::{compute_metrics, Metrics};
+use crate::events::{
+    ArtifactFile, Event, ExportValidated, ModelExported, TestEvaluated, TestResult,
+};
+use crate::export::{card::model_card, write_model_dir, ExportError, ExportedFile, ModelDirSpec};
+use crate::model::{hf_dir::read_config, load_hf_dir, BertClassifier, BertTokenizer, Mode};
+use crate::quantize::{quantize_onnx_bytes, QuantizeOptions};
+use crate::runtime::{softmax, OnnxClassifier, OnnxSession, SessionOptions};
+
+use super::baseline::{MAX_LENGTH, PREDICT_BATCH};
+use super::train::{load_weights, verify_artifact};
+use super::{PipelineError, Writing};
+
+/// Largest |logit difference| allowed between the fp32 ONNX file and candle (DESIGN section 6).
+pub const FP32_TOLERANCE: f32 = 1e-4;
+
+/// The model that goes into the directory: the pruned one when pruning is recorded, else the
+/// fine-tuned one.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExportSource {
+    /// `pruned` or `fine-tuned`.
+    pub name: String,
+    pub event_kind: &'static str,
+    pub weights: ArtifactFile,
+    pub config: ArtifactFile,
+}
+
+/// Where the directory goes: `artifacts/NAME/model/`.
+pub fn export_dir(artifacts: &Path) -> PathBuf {
+    artifacts.join("model")
+}
+
+/// Validation outputs of one exported file.
+struct Checked {
+    logits: Vec<Vec<f32>>,
+    metrics: Metrics,
+}
+
+impl Writing {
+    /// What an export made now would hold.
+    pub fn export_source(&self) -> Result<ExportSource, PipelineError> {
+        if let Some(p) = &self.state.pruning {
+            return Ok(ExportSource {
+                name: "pruned".to_string(),
+                event_kind: "PruningCompleted",
+                weights: p.weights.clone(),
+                config: p.config.clone(),
+            });
+        }
+        let t =
+            self.state.training.as_ref().ok_or_else(|| {
+                PipelineError::from(ExportError::NotTrained(self.state.name.clone()))
+            })?;
+        Ok(ExportSource {
+            name: "fine-tuned".to_string(),
+            event_kind: "TrainingCompleted",
+            weights: t.weights.clone(),
+            config: t.config.clone(),
+        })
+    }
+
+    /// Whether the recorded export holds the current source model.
+    pub fn export_is_current(&self) -> Result<bool, PipelineError> {
+        let source = self.export_source()?;
+        Ok(self.state.export.as_ref().is_some_and(|e| {
+            e.source == source.name
+                && e.source_weights_sha256.as_deref() == Some(source.weights.sha256.as_str())
+        }))
+    }
+
+    /// Writes and checks the model directory unless the log has an export of the current source
+    /// model; then tests each exported ONNX file the sealed test split has not seen.
+    pub fn ensure_export(&mut self, quiet: bool) -> Result<(), PipelineError> {
+        if !self.export_is_current()? {
+            self.export_model(&QuantizeOptions::default(), quiet)?;
+        }
+        self.test_exported_files(quiet)
+    }
+
+    /// Writes the directory, validates its files against candle, records `ModelExported` and an
+    /// `ExportValidated` per model file (in one transaction, after the files exist).
+    pub fn export_model(
+        &mut self,
+        quantize: &QuantizeOptions,
+        quiet: bool,
+    ) -> Result<(), PipelineError> {
+        let source = self.export_source()?;
+        let config_path = verify_artifact(&source.config)?;
+        let weights_path = verify_artifact(&source.weights)?;
+        let mut config =
+            read_config(&config_path).map_err(|e| PipelineError::Engine(Box::new(e.into())))?;
+        if config.labels() != self.data.labels {
+            config.set_labels(&self.data.labels);
+        }
+        let weights = load_weights(&weights_path)?;
+        let fp32 = crate::onnx::write_bert_onnx(&config, &weights)?;
+        let (int8, report) = quantize_onnx_bytes(&fp32, quantize).map_err(ExportError::from)?;
+        let seq = self
+            .store
+            .events(&self.state.name, None)?
+            .iter()
+            .rev()
+            .find(|e| e.kind == source.event_kind)
+            .map_or(0, |e| e.seq);
+        let dir = export_dir(&self.artifacts);
+        let card = model_card(&self.state);
+        let tokenizer = self.tokenizer_path()?;
+        let files = write_model_dir(&ModelDirSpec {
+            dir: &dir,
+            config: &config,
+            weights: &weights,
+            tokenizer_json: &tokenizer,
+            onnx_fp32: &fp32,
+            onnx_int8: &int8,
+            model_card: &card,
+            experiment: &self.state.name,
+            source: &source.name,
+            source_event_kind: source.event_kind,
+            source_event_seq: seq,
+            quantization: &quantize.name(),
+        })?;
+        if !quiet {
+            eprintln!(
+                "export: wrote {} ({} files; INT8 {}: {} MatMul weights{})",
+                dir.display(),
+                files.len(),
+                quantize.name(),
+                report.matmuls,
+                if report.embeddings {
+                    " and the word embeddings"
+                } else {
+                    ""
+                }
+            );
+        }
+        let validations = self.validate_dir(&dir, &files)?;
+        let fp32_check = validations
+            .iter()
+            .find(|v| v.format == "onnx")
+            .and_then(|v| v.max_abs_diff)
+            .unwrap_or(f32::INFINITY);
+        if fp32_check > FP32_TOLERANCE {
+            return Err(PipelineError::ExportMismatch {
+                path: dir.join("onnx/model.onnx"),
+                max_abs_diff: fp32_check,
+            });
+        }
+        let metadata = files
+            .iter()
+            .find(|f| f.path == "metadata.json")
+            .map(|f| f.sha256.clone())
+            .unwrap_or_default();
+        let mut events = vec![Event::ModelExported(ModelExported {
+            dir: dir.display().to_string(),
+            source: source.name.clone(),
+            files: files
+                .iter()
+                .map(|f| ArtifactFile {
+                    path: f.path.clone(),
+                    sha256: f.sha256.clone(),
+                    bytes: f.bytes,
+                })
+                .collect(),
+            metadata_sha256: metadata,
+            source_weights_sha256: Some(source.weights.sha256.clone()),
+            quantization: Some(quantize.name()),
+        })];
+        if !quiet {
+            for v in &validations {
+                eprintln!(
+                    "  {:<22} {:>10.2} MB  validation accuracy {:.4}, macro-F1 {:.4}{}",
+                    v.file,
+                    v.size_bytes as f64 / 1e6,
+                    v.validation.accuracy,
+                    v.validation.macro_f1,
+                    v.max_abs_diff
+                        .map_or(String::new(), |d| format!(", max |diff| vs candle {d:.2e}"))
+                );
+            }
+        }
+        events.extend(validations.into_iter().map(Event::ExportValidated));
+        self.store.append(&self.lock, &events)?;
+        self.refresh()
+    }
+
+    fn refresh(&mut self) -> Result<(), PipelineError> {
+        let events = self.store.events(&self.state.name, None)?;
+        self.state = crate::state::Experiment::replay(&self.state.name, &events)?;
+        Ok(())
+    }
+
+    /// Candle on the exported safetensors (the reference), then both ONNX files in ONNX Runtime
+    /// on the same batches of the validation split, tokenised by the exported tokenizer.
+    fn validate_dir(
+        &self,
+        dir: &Path,
+        files: &[ExportedFile],
+    ) -> Result<Vec<ExportValidated>, PipelineError> {
+        let tokenizer =
+            BertTokenizer::from_file(&dir.join("tokenizer.json"))?.with_max_length(MAX_LENGTH)?;
+        let (config, weights, _) = load_hf_dir(dir, &self.data.labels, 0)
+            .map_err(|e| PipelineError::Engine(Box::new(e.into())))?;
+        let candle_model = BertClassifier::from_weights(&config, &weights, &Device::Cpu)?;
+        let mut sessions = [
+            OnnxSession::open(&dir.join("onnx/model.onnx"), &SessionOptions::default())?,
+            OnnxSession::open(
+                &dir.join("onnx/model.int8.onnx"),
+                &SessionOptions::default(),
+            )?,
+        ];
+        let texts = self.data.texts(&self.data.validation);
+        let truth = self.data.label_ids(&self.data.validation);
+        let mut logits: [Vec<Vec<f32>>; 3] = Default::default();
+        for chunk in texts.chunks(PREDICT_BATCH) {
+            let batch = tokenizer.encode_batch(chunk)?;
+            let candle: Vec<f32> = candle_model
+                .forward(&batch, Mode::Eval)?
+                .flatten_all()?
+                .to_vec1::<f32>()?;
+            let classes = candle.len() / batch.batch.max(1);
+            logits[0].extend(candle.chunks(classes).map(|r| r.to_vec()));
+            for (k, session) in sessions.iter_mut().enumerate() {
+                let (_, classes, values) = session.logits(&batch)?;
+                logits[k + 1].extend(values.chunks(classes).map(|r| r.to_vec()));
+            }
+        }
+        let checked = logits
+            .into_iter()
+            .map(|l| -> Result<Checked, PipelineError> {
+                let probs: Vec<Vec<f32>> = l.iter().map(|r| softmax(r)).collect();
+                let metrics = compute_metrics(&self.data.labels, &truth, &probs)?;
+                Ok(Checked { logits: l, metrics })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let reference = &checked[0].logits;
+        let diff = |c: &Checked| -> f32 {
+            c.logits
+                .iter()
+                .zip(reference)
+                .flat_map(|(a, b)| a.iter().zip(b).map(|(x, y)| (x - y).abs()))
+                .fold(0f32, f32::max)
+        };
+        let file = |rel: &str| files.iter().find(|f| f.path == rel).cloned();
+        let mut out = Vec::new();
+        for (k, (rel, format)) in [
+            ("model.safetensors", "safetensors"),
+            ("onnx/model.onnx", "onnx"),
+            ("onnx/model.int8.onnx", "onnx-int8"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let Some(f) = file(rel) else { continue };
+            out.push(ExportValidated {
+                file: rel.to_string(),
+                format: format.to_string(),
+                sha256: f.sha256,
+                size_bytes: f.bytes,
+                // The safetensors file is the reference the others are measured against.
+                max_abs_diff: (k > 0).then(|| diff(&checked[k])),
+                validation: checked[k].metrics.clone(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Reads the sealed test split once for each exported ONNX file it has not seen (by sha256),
+    /// against the baseline's recorded test result.
+    pub fn test_exported_files(&mut self, quiet: bool) -> Result<(), PipelineError> {
+        let Some(export) = self.state.export.clone() else {
+            return Ok(());
+        };
+        let Some(first) = self.state.test.clone() else {
+            // The fine-tuned model's own test comes first (exp train's order).
+            return Ok(());
+        };
+        let tested: BTreeSet<String> = self
+            .state
+            .tests
+            .iter()
+            .map(|t| t.candidate.onnx_sha256.clone())
+            .collect();
+        let dir = PathBuf::from(&export.dir);
+        for (rel, suffix) in [("onnx/model.onnx", ""), ("onnx/model.int8.onnx", "-int8")] {
+            let Some(file) = export.files.iter().find(|f| f.path == rel) else {
+                continue;
+            };
+            if tested.contains(&file.sha256) {
+                continue;
+            }
+            let path = dir.join(rel);
+            verify_artifact(&ArtifactFile {
+                path: path.display().to_string(),
+                ..file.clone()
+            })?;
+            let model = format!("{}{suffix}", export.source);
+            let event = self.sealed_test(&first.baseline, &model, &path, &file.sha256)?;
+            if !quiet {
+                eprintln!(
+                    "sealed test: {model} accuracy {:.4} (baseline {:.4}), macro-F1 {:.4}",
+                    event.candidate.accuracy,
+                    event.baseline.accuracy,
+                    event.candidate.metrics.macro_f1
+                );
+            }
+            self.record(Event::TestEvaluated(event))?;
+        }
+        Ok(())
+    }
+
+    fn sealed_test(
+        &self,
+        baseline: &TestResult,
+        model: &str,
+        onnx_path: &Path,
+        sha256: &str,
+    ) -> Result<TestEvaluated, PipelineError> {
+        let test = self.data.sealed_test().to_vec();
+        let truth = self.data.label_ids(&test);
+        let texts = self.data.texts(&test);
+        let mut classifier = OnnxClassifier::open(
+            onnx_path,
+            &self.tokenizer_path()?,
+            MAX_LENGTH,
+            &SessionOptions::default(),
+        )?;
+        let probs = classifier.probabilities(&texts, PREDICT_BATCH)?;
+        let metrics = compute_metrics(&self.data.labels, &truth, &probs)?;
+        let correct_of = |m: &Metrics| -> Vec<bool> {
+            let wrong: BTreeSet<usize> = m.misclassified.iter().copied().collect();
+            (0..test.len()).map(|i| !wrong.contains(&i)).collect()
+        };
+        let base_correct = correct_of(&baseline.metrics);
+        let cand_correct = correct_of(&metrics);
+        let n_correct = cand_correct.iter().filter(|c| **c).count();
+        let f = flips(&base_correct, &cand_correct);
+        let ids = self.data.ids(&test);
+        let pick = |want: (bool, bool)| -> Vec<String> {
+            (0..test.len())
+                .filter(|&i| (base_correct[i], cand_correct[i]) == want)
+                .map(|i| ids[i].clone())
+                .collect()
+        };
+        Ok(TestEvaluated {
+            fixed_ids: pick((false, true)),
+            broken_ids: pick((true, false)),
+            mcnemar_p: mcnemar_exact(f.fixed, f.broken),
+            flips: f,
+            baseline: baseline.clone(),
+            candidate: TestResult {
+                model: model.to_string(),
+                onnx_path: onnx_path.display().to_string(),
+                onnx_sha256: sha256.to_string(),
+                samples: test.len(),
+                correct: n_correct,
+                accuracy: metrics.accuracy,
+                accuracy_ci95: wilson_interval(n_correct, test.len()),
+                metrics,
+            },
+        })
+    }
+}
