@@ -169,6 +169,8 @@ fn compression_events(s: &Experiment) -> Vec<Event> {
             source: "pruned".into(),
             files: vec![file("onnx/model.onnx")],
             metadata_sha256: "2".repeat(64),
+            source_weights_sha256: None,
+            quantization: None,
         }),
         Event::ExportValidated(ExportValidated {
             file: "onnx/model.int8.onnx".into(),
