@@ -5,6 +5,7 @@ mod inspect;
 mod new;
 mod output;
 mod predict;
+mod prune;
 mod stages;
 mod train;
 
@@ -63,6 +64,8 @@ pub enum Command {
     },
     /// Train: baseline -> analysis -> plan -> phases -> fine-tuned model -> sealed test. Resumes a killed run.
     Train(train::TrainArgs),
+    /// Prune the fine-tuned model (heads and FFN neurons, or magnitude), each step recovered by distillation.
+    Prune(Box<prune::PruneArgs>),
     /// Classify texts with any model, in ONNX Runtime (default) or candle.
     Predict(Box<predict::PredictArgs>),
     /// Measure inference latency per batch size (warm-up, timed runs, percentiles, throughput).
@@ -83,6 +86,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Analyze(args) => stages::analyze(&cli.db, args, json),
         Command::Plan { name } => stages::plan(&cli.db, &name, json),
         Command::Train(args) => train::run(&cli.db, args, json),
+        Command::Prune(args) => prune::run(&cli.db, *args, json),
         Command::Predict(args) => predict::predict(*args, json),
         Command::Bench(args) => predict::bench(*args, json),
     }

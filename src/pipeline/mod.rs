@@ -6,6 +6,7 @@ pub mod augment;
 pub mod baseline;
 pub mod context;
 pub mod plan;
+pub mod prune;
 pub mod train;
 
 use std::collections::BTreeMap;
@@ -101,6 +102,10 @@ pub enum PipelineError {
     Keywords(#[from] crate::analysis::TfidfError),
     #[error(transparent)]
     Plan(#[from] crate::analysis::PlanError),
+    #[error("experiment '{0}' has no fine-tuned model yet: run `exp train {0}` first")]
+    NotTrained(String),
+    #[error("pruning: {0}")]
+    Compress(Box<crate::compress::CompressError>),
 }
 
 /// Large error types are boxed so that `Result<_, PipelineError>` stays small.

@@ -55,7 +55,7 @@ impl Default for BaselineFit {
 /// Factor on the base weight of samples of the plan's target classes in the WEIGHTED phase.
 pub const CLASS_FOCUS: f64 = 1.25;
 
-fn artifact(path: &Path) -> Result<ArtifactFile, PipelineError> {
+pub(crate) fn artifact(path: &Path) -> Result<ArtifactFile, PipelineError> {
     let bytes = std::fs::metadata(path)
         .map_err(io_error(format!("reading {}", path.display())))?
         .len();
@@ -67,7 +67,7 @@ fn artifact(path: &Path) -> Result<ArtifactFile, PipelineError> {
 }
 
 /// Checks that a recorded artifact is still the file the log describes.
-fn verify_artifact(file: &ArtifactFile) -> Result<PathBuf, PipelineError> {
+pub(crate) fn verify_artifact(file: &ArtifactFile) -> Result<PathBuf, PipelineError> {
     let path = PathBuf::from(&file.path);
     let found = assets::sha256_file(&path)?;
     if found != file.sha256 {
@@ -299,7 +299,7 @@ impl PhaseObserver for EventObserver<'_> {
 }
 
 /// Loads weights written by `write_safetensors`.
-fn load_weights(path: &Path) -> Result<Weights, PipelineError> {
+pub(crate) fn load_weights(path: &Path) -> Result<Weights, PipelineError> {
     let map = candle_core::safetensors::load(path, &Device::Cpu)
         .map_err(crate::model::ModelError::Candle)
         .map_err(|e| PipelineError::Engine(Box::new(e.into())))?;
@@ -743,6 +743,6 @@ impl Writing {
     }
 }
 
-fn write_weights(path: &Path, weights: &Weights) -> Result<(), PipelineError> {
+pub(crate) fn write_weights(path: &Path, weights: &Weights) -> Result<(), PipelineError> {
     write_atomic_with(path, |tmp| write_safetensors(tmp, weights))
 }
