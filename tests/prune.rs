@@ -51,7 +51,8 @@ fn copy_of_trained() -> (tempfile::TempDir, PathBuf) {
 
 fn payloads(db: &Path, kind: &str) -> Vec<serde_json::Value> {
     let conn = rusqlite::Connection::open(db).unwrap();
-    conn.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .unwrap();
     let mut stmt = conn
         .prepare("select payload from events where kind = ?1 order by seq")
         .unwrap();
@@ -102,7 +103,15 @@ fn structured_steps_shrink_the_model_and_its_onnx_runs_in_ort() {
     let (_dir, db) = copy_of_trained();
     let out = exp(
         &db,
-        &["prune", "t", "--json", "--steps", "20,45", "--tolerance", "100"],
+        &[
+            "prune",
+            "t",
+            "--json",
+            "--steps",
+            "20,45",
+            "--tolerance",
+            "100",
+        ],
     );
     assert!(out.status.success(), "{}", stderr(&out));
     let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -126,7 +135,10 @@ fn structured_steps_shrink_the_model_and_its_onnx_runs_in_ort() {
         assert!(heads.iter().all(|&h| h >= 1) && neurons.iter().all(|&n| n >= 1));
         let encoder = s["shape"]["encoder_parameters"].as_u64().unwrap() as f64;
         // At least the target fraction is gone, and not more than one head's worth beyond it.
-        assert!(encoder <= (1.0 - target) * ref_encoder, "{encoder} vs {ref_encoder}");
+        assert!(
+            encoder <= (1.0 - target) * ref_encoder,
+            "{encoder} vs {ref_encoder}"
+        );
         assert!(encoder > (1.0 - target) * ref_encoder - 1048.0 - 65.0);
         let removed_heads: usize = usizes(&s["heads_removed"]).iter().sum();
         let removed_neurons: usize = usizes(&s["neurons_removed"]).iter().sum();
@@ -257,7 +269,11 @@ fn magnitude_pruning_reports_sparsity_and_keeps_shapes() {
         ],
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("a dense runtime is not faster"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("a dense runtime is not faster"),
+        "{}",
+        stdout(&out)
+    );
     let steps = payloads(&db, "PruningStep");
     assert_eq!(steps.len(), 1);
     assert_eq!(steps[0]["shape"], steps[0]["reference_shape"]);
@@ -272,7 +288,15 @@ fn magnitude_pruning_reports_sparsity_and_keeps_shapes() {
 #[test]
 fn a_killed_prune_resumes_after_its_last_recorded_step() {
     let (_dir, db) = copy_of_trained();
-    let args = ["prune", "t", "--quiet", "--steps", "10,20,30,40", "--tolerance", "100"];
+    let args = [
+        "prune",
+        "t",
+        "--quiet",
+        "--steps",
+        "10,20,30,40",
+        "--tolerance",
+        "100",
+    ];
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_exp"))
         .arg("--db")
         .arg(&db)

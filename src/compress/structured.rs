@@ -67,16 +67,17 @@ pub struct RemovalTargets {
 pub fn removal_targets(reference: &BertConfig, fraction: f64) -> RemovalTargets {
     let layers = reference.num_hidden_layers;
     let total_heads: usize = (0..layers).map(|i| reference.heads_in_layer(i)).sum();
-    let total_neurons: usize = (0..layers).map(|i| reference.intermediate_in_layer(i)).sum();
+    let total_neurons: usize = (0..layers)
+        .map(|i| reference.intermediate_in_layer(i))
+        .sum();
     let fraction = fraction.clamp(0.0, 1.0);
     let cap_heads = total_heads.saturating_sub(layers);
     let cap_neurons = total_neurons.saturating_sub(layers);
     let heads = ((fraction * total_heads as f64).ceil() as usize).min(cap_heads);
     let mut neurons = ((fraction * total_neurons as f64).ceil() as usize).min(cap_neurons);
     let wanted = fraction * encoder_parameters(reference) as f64;
-    let removed = |n: usize| {
-        (heads * head_parameters(reference) + n * neuron_parameters(reference)) as f64
-    };
+    let removed =
+        |n: usize| (heads * head_parameters(reference) + n * neuron_parameters(reference)) as f64;
     while removed(neurons) < wanted && neurons < cap_neurons {
         neurons += 1;
     }
@@ -170,13 +171,20 @@ fn index_tensor(indices: &[usize]) -> Result<Tensor, CompressError> {
     Ok(Tensor::from_vec(v, indices.len(), &Device::Cpu)?)
 }
 
-fn check_indices(kept: &[usize], count: usize, layer: usize, what: &str) -> Result<(), CompressError> {
+fn check_indices(
+    kept: &[usize],
+    count: usize,
+    layer: usize,
+    what: &str,
+) -> Result<(), CompressError> {
     let bad = |reason: String| Err(CompressError::Layer { layer, reason });
     if kept.is_empty() {
         return bad(format!("keeps no {what} (at least one is required)"));
     }
     if kept.windows(2).any(|w| w[0] >= w[1]) {
-        return bad(format!("{what} indices {kept:?} are not strictly ascending"));
+        return bad(format!(
+            "{what} indices {kept:?} are not strictly ascending"
+        ));
     }
     if let Some(&i) = kept.iter().find(|&&i| i >= count) {
         return bad(format!("{what} index {i} is not below the layer's {count}"));
@@ -210,7 +218,12 @@ pub fn shrink(
     };
     for i in 0..layers {
         check_indices(&keep.heads[i], config.heads_in_layer(i), i, "head")?;
-        check_indices(&keep.neurons[i], config.intermediate_in_layer(i), i, "neuron")?;
+        check_indices(
+            &keep.neurons[i],
+            config.intermediate_in_layer(i),
+            i,
+            "neuron",
+        )?;
         let p = format!("bert.encoder.layer.{i}");
         let rows: Vec<usize> = keep.heads[i]
             .iter()

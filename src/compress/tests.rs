@@ -55,7 +55,10 @@ fn logits(config: &BertConfig, weights: &Weights) -> Vec<f32> {
 }
 
 fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 /// Multiplies columns `cols` of a `[rows, cols]` tensor (or rows of a matrix/vector) by `factor`.
@@ -129,7 +132,13 @@ fn scale_unit(
 
 /// Zeroes the output contribution of a head (its attention-output columns) or a neuron (its
 /// output-dense column): the model computes the same logits with or without it.
-fn silence(config: &BertConfig, weights: &Weights, layer: usize, unit: usize, neuron: bool) -> Weights {
+fn silence(
+    config: &BertConfig,
+    weights: &Weights,
+    layer: usize,
+    unit: usize,
+    neuron: bool,
+) -> Weights {
     let p = format!("bert.encoder.layer.{layer}");
     let d = config.head_dim();
     let mut w = weights.clone();
@@ -175,8 +184,14 @@ fn shrinking_silent_heads_and_neurons_keeps_the_logits() {
         small["bert.encoder.layer.0.attention.output.dense.weight"].dims(),
         &[32, 24]
     );
-    assert_eq!(small["bert.encoder.layer.0.output.dense.weight"].dims(), &[32, 34]);
-    assert_eq!(small["bert.encoder.layer.0.intermediate.dense.bias"].dims(), &[34]);
+    assert_eq!(
+        small["bert.encoder.layer.0.output.dense.weight"].dims(),
+        &[32, 34]
+    );
+    assert_eq!(
+        small["bert.encoder.layer.0.intermediate.dense.bias"].dims(),
+        &[34]
+    );
     let before = logits(&config, &w);
     let after = logits(&pruned, &small);
     assert!(max_diff(&before, &after) < 1e-5, "{before:?} vs {after:?}");
@@ -233,7 +248,10 @@ fn bad_keep_lists_are_refused_with_the_layer() {
     let mut keep = Keep::all(&config);
     keep.neurons[0] = vec![3, 2];
     let err = shrink(&config, &weights, &keep).unwrap_err().to_string();
-    assert!(err.contains("layer 0") && err.contains("ascending"), "{err}");
+    assert!(
+        err.contains("layer 0") && err.contains("ascending"),
+        "{err}"
+    );
     let mut keep = Keep::all(&config);
     keep.heads[0] = vec![0, 4];
     let err = shrink(&config, &weights, &keep).unwrap_err().to_string();
@@ -262,7 +280,10 @@ fn parameter_counts_match_the_tensors() {
     let all: usize = weights.values().map(|t| t.elem_count()).sum();
     assert_eq!(shape.parameters, all);
     // hidden 32, head_dim 8: a head is 3 * (8*32 + 8) + 32*8 = 1048, a neuron 65.
-    assert_eq!((head_parameters(&config), neuron_parameters(&config)), (1048, 65));
+    assert_eq!(
+        (head_parameters(&config), neuron_parameters(&config)),
+        (1048, 65)
+    );
     let keep = Keep {
         heads: vec![vec![0], vec![0, 1, 2]],
         neurons: vec![(0..30).collect(), (0..37).collect()],
@@ -274,7 +295,10 @@ fn parameter_counts_match_the_tensors() {
         shape.encoder_parameters - s.encoder_parameters,
         4 * 1048 + 7 * 65
     );
-    assert_eq!(s.parameters, w.values().map(|t| t.elem_count()).sum::<usize>());
+    assert_eq!(
+        s.parameters,
+        w.values().map(|t| t.elem_count()).sum::<usize>()
+    );
     assert_eq!(keep.removed(&config), (vec![3, 1], vec![7, 0]));
 }
 
@@ -287,12 +311,18 @@ fn removal_targets_reach_the_fraction_of_encoder_parameters() {
     config.intermediate_size = 1536;
     config.num_hidden_layers = 6;
     let total = encoder_parameters(&config);
-    assert_eq!(total, 6 * (4 * 384 * 384 + 4 * 384 + 2 * 384 * 1536 + 1536 + 384));
+    assert_eq!(
+        total,
+        6 * (4 * 384 * 384 + 4 * 384 + 2 * 384 * 1536 + 1536 + 384)
+    );
     for fraction in [0.1, 0.2, 0.25, 0.3, 0.4] {
         let t = removal_targets(&config, fraction);
         assert_eq!(t.heads, (fraction * 72.0_f64).ceil() as usize);
         let removed = t.heads * head_parameters(&config) + t.neurons * neuron_parameters(&config);
-        assert!(removed as f64 >= fraction * total as f64, "{fraction}: {removed}");
+        assert!(
+            removed as f64 >= fraction * total as f64,
+            "{fraction}: {removed}"
+        );
         // ... and not much more (at most one head's worth above the target).
         assert!((removed as f64) < fraction * total as f64 + head_parameters(&config) as f64);
     }
@@ -313,13 +343,25 @@ fn magnitude_importance_ranks_a_zeroed_head_last_and_selection_removes_it() {
     // The norm of head 0 of layer 0 by hand.
     let sq = |name: &str, rows: bool| -> f64 {
         let t = w[name].to_dtype(DType::F64).unwrap();
-        let t = if rows { t.narrow(0, 0, 8) } else { t.narrow(1, 0, 8) }.unwrap();
-        t.sqr().unwrap().sum_all().unwrap().to_scalar::<f64>().unwrap()
+        let t = if rows {
+            t.narrow(0, 0, 8)
+        } else {
+            t.narrow(1, 0, 8)
+        }
+        .unwrap();
+        t.sqr()
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap()
     };
     let p = "bert.encoder.layer.0.attention";
     let by_hand: f64 = ["query", "key", "value"]
         .iter()
-        .map(|q| sq(&format!("{p}.self.{q}.weight"), true) + sq(&format!("{p}.self.{q}.bias"), true))
+        .map(|q| {
+            sq(&format!("{p}.self.{q}.weight"), true) + sq(&format!("{p}.self.{q}.bias"), true)
+        })
         .sum::<f64>()
         + sq(&format!("{p}.output.dense.weight"), false);
     assert!((imp.heads[0][0] - by_hand.sqrt()).abs() < 1e-9);
@@ -349,7 +391,8 @@ fn selection_keeps_one_head_per_layer_and_normalises_per_layer() {
 }
 
 fn mean_loss(config: &BertConfig, weights: &Weights, labels: &[usize]) -> f64 {
-    let model = TrainableBert::from_weights_dtype(config, weights, &Device::Cpu, DType::F64).unwrap();
+    let model =
+        TrainableBert::from_weights_dtype(config, weights, &Device::Cpu, DType::F64).unwrap();
     let logits = model.forward(&batch(), Mode::Eval).unwrap();
     let l = crate::train::loss::labels_tensor(labels, &Device::Cpu).unwrap();
     crate::train::loss::cross_entropy_per_sample(&logits, &l)
@@ -375,8 +418,16 @@ fn taylor_scores_are_the_loss_derivative_of_scaling_each_unit() {
     let eps = 1e-5;
     let mut failures = Vec::new();
     for (layer, unit, neuron) in [(0, 0, false), (1, 3, false), (0, 7, true), (1, 30, true)] {
-        let up = mean_loss(&config, &scale_unit(&config, &weights, layer, unit, neuron, 1.0 + eps), &labels);
-        let down = mean_loss(&config, &scale_unit(&config, &weights, layer, unit, neuron, 1.0 - eps), &labels);
+        let up = mean_loss(
+            &config,
+            &scale_unit(&config, &weights, layer, unit, neuron, 1.0 + eps),
+            &labels,
+        );
+        let down = mean_loss(
+            &config,
+            &scale_unit(&config, &weights, layer, unit, neuron, 1.0 - eps),
+            &labels,
+        );
         let numeric = ((up - down) / (2.0 * eps)).abs();
         let analytic = if neuron {
             imp.neurons[layer][unit]
@@ -401,7 +452,10 @@ fn taylor_scores_a_silent_head_zero_and_sums_over_batches() {
     let one = taylor_importance(&model, &[(batch(), vec![1, 1, 0])], |_, _| {}).unwrap();
     assert_eq!(one.heads[0][2], 0.0);
     assert_eq!(one.neurons[1][4], 0.0);
-    assert!(one.heads[0].iter().enumerate().all(|(h, v)| h == 2 || *v > 0.0));
+    assert!(one.heads[0]
+        .iter()
+        .enumerate()
+        .all(|(h, v)| h == 2 || *v > 0.0));
     let keep = select_keep(&config, &one, 1, 1).unwrap();
     assert_eq!(keep.heads[0], vec![0, 1, 3]);
     assert!(!keep.neurons[1].contains(&4));
@@ -429,13 +483,27 @@ fn magnitude_pruning_zeros_the_smallest_encoder_weights_only() {
     // 2 layers x (4 x 32x32 + 2 x 32x37) matrix weights.
     let n = 2 * (4 * 32 * 32 + 2 * 32 * 37);
     let s = sparsity(&config, &pruned).unwrap();
-    assert!((s - (0.3 * n as f64).round() / n as f64).abs() < 1e-12, "{s}");
+    assert!(
+        (s - (0.3 * n as f64).round() / n as f64).abs() < 1e-12,
+        "{s}"
+    );
     // Biases, LayerNorms and embeddings are untouched; every zeroed weight is below every kept one.
-    for name in ["bert.encoder.layer.0.attention.self.query.bias", "classifier.weight"] {
+    for name in [
+        "bert.encoder.layer.0.attention.self.query.bias",
+        "classifier.weight",
+    ] {
         assert_eq!(
             max_diff(
-                &weights[name].flatten_all().unwrap().to_vec1::<f32>().unwrap(),
-                &pruned[name].flatten_all().unwrap().to_vec1::<f32>().unwrap()
+                &weights[name]
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1::<f32>()
+                    .unwrap(),
+                &pruned[name]
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1::<f32>()
+                    .unwrap()
             ),
             0.0
         );
@@ -447,8 +515,16 @@ fn magnitude_pruning_zeros_the_smallest_encoder_weights_only() {
         .map(|q| format!("bert.encoder.layer.1.attention.self.{q}.weight"))
         .chain(["bert.encoder.layer.0.output.dense.weight".to_string()])
     {
-        let a = weights[&name].flatten_all().unwrap().to_vec1::<f32>().unwrap();
-        let b = pruned[&name].flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let a = weights[&name]
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let b = pruned[&name]
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
         for (x, y) in a.iter().zip(&b) {
             if *y == 0.0 {
                 zeroed_max = zeroed_max.max(x.abs());

@@ -21,11 +21,13 @@ use crate::model::hf_dir::read_config;
 use crate::model::shapes::param_shapes;
 use crate::model::{BertClassifier, BertConfig, BertTokenizer, Mode, TrainableBert, Weights};
 use crate::onnx;
-use crate::runtime::{measure_latency, LatencyConfig, LatencyStats, OnnxClassifier, SessionOptions};
+use crate::runtime::{
+    measure_latency, LatencyConfig, LatencyStats, OnnxClassifier, SessionOptions,
+};
 use crate::train::batching::{encode_texts, epoch_batches, pad_batch, pad_id, EncodedText};
+use crate::train::checkpoint::TrainerCheckpoint;
 use crate::train::report::{EpochReport, PhaseObserver, StepProgress};
 use crate::train::spec::{Distillation, EvalSet, PhaseSpec, TrainSet};
-use crate::train::checkpoint::TrainerCheckpoint;
 use crate::train::trainer::run_phase_distilled;
 
 use super::baseline::{MAX_LENGTH, PREDICT_BATCH};
@@ -244,7 +246,11 @@ impl PhaseObserver for RecoveryObserver {
         Ok(())
     }
 
-    fn epoch_completed(&mut self, report: &EpochReport, _: &TrainerCheckpoint) -> anyhow::Result<()> {
+    fn epoch_completed(
+        &mut self,
+        report: &EpochReport,
+        _: &TrainerCheckpoint,
+    ) -> anyhow::Result<()> {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
@@ -325,8 +331,10 @@ impl Writing {
             .into());
         }
         if !quiet {
-            let percents: Vec<String> =
-                schedule.iter().map(|f| format!("{:.0}%", f * 100.0)).collect();
+            let percents: Vec<String> = schedule
+                .iter()
+                .map(|f| format!("{:.0}%", f * 100.0))
+                .collect();
             eprintln!(
                 "pruning ({}, importance {}): steps {}; {note}",
                 options.method.as_str(),
@@ -383,7 +391,13 @@ impl Writing {
                 break;
             }
         }
-        self.complete_pruning(options, &training, &reference_config, reference_shape, quiet)
+        self.complete_pruning(
+            options,
+            &training,
+            &reference_config,
+            reference_shape,
+            quiet,
+        )
     }
 
     /// Tokenised training texts, the teacher's logits on them and the recovery settings.
@@ -399,7 +413,12 @@ impl Writing {
         let tokenizer = BertTokenizer::from_file(&self.tokenizer_path()?)?;
         let indices = &self.data.train;
         let train = TrainSet {
-            texts: self.data.texts(indices).iter().map(|t| t.to_string()).collect(),
+            texts: self
+                .data
+                .texts(indices)
+                .iter()
+                .map(|t| t.to_string())
+                .collect(),
             labels: self.data.label_ids(indices),
             ids: self.data.ids(indices),
             weights: vec![1.0; indices.len()],
@@ -414,10 +433,21 @@ impl Writing {
             labels: self.data.label_ids(&self.data.validation),
         };
         // The trainer truncates to the spec's max_length; the teacher sees the same tokens.
-        let max_length = PhaseSpec::new(PhaseKind::Full, 1, LrBand { low: 1.0, high: 1.0 }, 1.0, 1, 0)
-            .max_length;
+        let max_length = PhaseSpec::new(
+            PhaseKind::Full,
+            1,
+            LrBand {
+                low: 1.0,
+                high: 1.0,
+            },
+            1.0,
+            1,
+            0,
+        )
+        .max_length;
         let encoded = encode_texts(&tokenizer, &train.texts, max_length)?;
-        let teacher = BertClassifier::from_weights(reference_config, reference_weights, &Device::Cpu)?;
+        let teacher =
+            BertClassifier::from_weights(reference_config, reference_weights, &Device::Cpu)?;
         let teacher_logits = logits_of(&teacher, &encoded, pad_id(&tokenizer))?;
         if !quiet {
             eprintln!(
@@ -507,7 +537,8 @@ impl Writing {
             }
         }
         let recovered = if options.recovery_epochs > 0 {
-            let mut model = TrainableBert::from_weights(&pruned_config, &pruned_weights, &Device::Cpu)?;
+            let mut model =
+                TrainableBert::from_weights(&pruned_config, &pruned_weights, &Device::Cpu)?;
             let spec = PhaseSpec::new(
                 PhaseKind::Full,
                 options.recovery_epochs,
@@ -709,7 +740,13 @@ impl Writing {
         reference_shape: ModelShape,
         quiet: bool,
     ) -> Result<(), PipelineError> {
-        let kept = self.state.pruning_steps.iter().rev().find(|s| s.kept).cloned();
+        let kept = self
+            .state
+            .pruning_steps
+            .iter()
+            .rev()
+            .find(|s| s.kept)
+            .cloned();
         let (weights, config, shape, validation) = match &kept {
             Some(s) => (
                 s.weights.clone(),
