@@ -798,3 +798,53 @@ impl Writing {
         self.record(Event::PruningCompleted(event))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::recommend::PruningLevel;
+
+    fn plan(level: PruningLevel, min_percent: u32, max_percent: u32) -> PruningPlan {
+        PruningPlan {
+            level,
+            min_percent,
+            max_percent,
+        }
+    }
+
+    #[test]
+    fn the_schedule_starts_at_the_analysis_minimum_and_runs_to_forty_percent_or_more() {
+        let options = PruneOptions::default();
+        let (steps, note) =
+            pruning_schedule(&options, Some(&plan(PruningLevel::Conservative, 10, 20)));
+        assert_eq!(steps, vec![0.1, 0.2, 0.3, 0.4]);
+        assert!(note.contains("conservative pruning (10-20%)"), "{note}");
+        let (steps, _) = pruning_schedule(&options, Some(&plan(PruningLevel::Moderate, 20, 30)));
+        assert_eq!(steps, vec![0.2, 0.3, 0.4]);
+        let (steps, _) = pruning_schedule(&options, Some(&plan(PruningLevel::Aggressive, 30, 50)));
+        assert_eq!(steps, vec![0.3, 0.4, 0.5]);
+        let (steps, note) = pruning_schedule(&options, None);
+        assert_eq!(steps, vec![0.1, 0.2, 0.3, 0.4]);
+        assert!(note.contains("no plan"), "{note}");
+        let given = PruneOptions {
+            steps: vec![0.25, 0.35],
+            ..PruneOptions::default()
+        };
+        let (steps, note) = pruning_schedule(&given, Some(&plan(PruningLevel::Moderate, 20, 30)));
+        assert_eq!(steps, vec![0.25, 0.35]);
+        assert_eq!(note, "steps given by the user");
+    }
+
+    #[test]
+    fn options_parse_from_their_names() {
+        assert_eq!("structured".parse(), Ok(PruneMethod::Structured));
+        assert_eq!("magnitude".parse(), Ok(PruneMethod::Magnitude));
+        assert_eq!("gradient".parse(), Ok(ImportanceKind::Gradient));
+        assert!("taylor".parse::<ImportanceKind>().is_err());
+        let d = PruneOptions::default();
+        assert_eq!(
+            (d.temperature, d.alpha, d.tolerance, d.recovery_epochs),
+            (3.0, 0.7, 0.01, 1)
+        );
+    }
+}
