@@ -3,6 +3,7 @@
 pub mod analysis;
 pub mod assets;
 pub mod augment;
+pub mod compress;
 pub mod data;
 pub mod engine;
 pub mod events;

@@ -8,6 +8,7 @@ mod output;
 mod predict;
 mod quickstart;
 mod report;
+mod prune;
 mod stages;
 mod train;
 
@@ -66,6 +67,8 @@ pub enum Command {
     },
     /// Train: baseline -> analysis -> plan -> phases -> fine-tuned model -> sealed test. Resumes a killed run.
     Train(train::TrainArgs),
+    /// Prune the fine-tuned model (heads and FFN neurons, or magnitude), each step recovered by distillation.
+    Prune(Box<prune::PruneArgs>),
     /// Classify texts with any model, in ONNX Runtime (default) or candle.
     Predict(Box<predict::PredictArgs>),
     /// Measure inference latency per batch size (warm-up, timed runs, percentiles, throughput).
@@ -95,6 +98,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Analyze(args) => stages::analyze(&cli.db, args, json),
         Command::Plan { name } => stages::plan(&cli.db, &name, json),
         Command::Train(args) => train::run(&cli.db, args, json),
+        Command::Prune(args) => prune::run(&cli.db, *args, json),
         Command::Predict(args) => predict::predict(*args, json),
         Command::Bench(args) => predict::bench(*args, json),
         Command::Report(args) => report::run(&cli.db, args, json),

@@ -9,6 +9,7 @@ pub mod benchmark;
 pub mod context;
 pub mod export;
 pub mod plan;
+pub mod prune;
 pub mod train;
 
 use std::collections::BTreeMap;
@@ -106,6 +107,10 @@ pub enum PipelineError {
     Plan(#[from] crate::analysis::PlanError),
     #[error(transparent)]
     Export(Box<crate::export::ExportError>),
+    #[error("experiment '{0}' has no fine-tuned model yet: run `exp train {0}` first")]
+    NotTrained(String),
+    #[error("pruning: {0}")]
+    Compress(Box<crate::compress::CompressError>),
 }
 
 /// Large error types are boxed so that `Result<_, PipelineError>` stays small.

@@ -782,6 +782,6 @@ impl Writing {
     }
 }
 
-fn write_weights(path: &Path, weights: &Weights) -> Result<(), PipelineError> {
+pub(crate) fn write_weights(path: &Path, weights: &Weights) -> Result<(), PipelineError> {
     write_atomic_with(path, |tmp| write_safetensors(tmp, weights))
 }

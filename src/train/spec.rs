@@ -21,6 +21,16 @@ pub struct TrainSet {
     pub weights: Vec<f64>,
 }
 
+/// Knowledge distillation for a phase (`trainer::run_phase_distilled`): the teacher's logits of
+/// every training sample, in `TrainSet` order, and the loss' temperature and weight `alpha` on
+/// the soft targets (`loss::distillation_loss`).
+#[derive(Clone, Debug, Default)]
+pub struct Distillation {
+    pub teacher_logits: Vec<Vec<f32>>,
+    pub temperature: f64,
+    pub alpha: f64,
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct EvalSet {
     pub texts: Vec<String>,

@@ -17,7 +17,7 @@ use super::checkpoint::{TrainerCheckpoint, TrainerState, FORMAT_VERSION};
 use super::error::TrainError;
 use super::evaluate::{argmax_rows, predict_probs};
 use super::groups::build_groups;
-use super::loss::{labels_tensor, weighted_cross_entropy, weights_tensor};
+use super::loss::{distillation_loss, labels_tensor, weighted_cross_entropy, weights_tensor};
 use super::optimizer::AdamW;
 use super::schedule::{linear_warmup_decay, plateau_update, warmup_steps, Plateau};
 use crate::analysis::compute_metrics;
@@ -28,7 +28,7 @@ pub use super::report::{
     EarlyStop, EpochReport, GroupInfo, NoObserver, PhaseObserver, PhaseOutcome, PhaseStart,
     StepProgress, ValidationSummary,
 };
-pub use super::spec::{EvalSet, PhaseSpec, TrainSet, REWEIGHT_FACTOR};
+pub use super::spec::{Distillation, EvalSet, PhaseSpec, TrainSet, REWEIGHT_FACTOR};
 
 pub const ADAM_BETA1: f64 = 0.9;
 pub const ADAM_BETA2: f64 = 0.999;
@@ -130,7 +130,89 @@ pub fn run_phase(
     resume: Option<&TrainerCheckpoint>,
     observer: &mut dyn PhaseObserver,
 ) -> Result<PhaseOutcome, TrainError> {
+    run_phase_with(
+        model, tokenizer, train, validation, spec, resume, observer, None,
+    )
+}
+
+/// [`run_phase`] with knowledge distillation: the loss is [`distillation_loss`] between the
+/// model's logits and the teacher's logits of each training sample (sample weights are not
+/// used), e.g. recovery training of a pruned model from the unpruned one.
+pub fn run_phase_distilled(
+    model: &mut TrainableBert,
+    tokenizer: &BertTokenizer,
+    train: &TrainSet,
+    validation: &EvalSet,
+    spec: &PhaseSpec,
+    distillation: &Distillation,
+    observer: &mut dyn PhaseObserver,
+) -> Result<PhaseOutcome, TrainError> {
+    run_phase_with(
+        model,
+        tokenizer,
+        train,
+        validation,
+        spec,
+        None,
+        observer,
+        Some(distillation),
+    )
+}
+
+fn check_distillation(
+    distillation: &Distillation,
+    n: usize,
+    classes: usize,
+) -> Result<(), TrainError> {
+    let bad = |m: String| Err(TrainError::Input(m));
+    if distillation.teacher_logits.len() != n {
+        return bad(format!(
+            "distillation has teacher logits for {} samples; the training set has {n}",
+            distillation.teacher_logits.len()
+        ));
+    }
+    if let Some((i, row)) = distillation
+        .teacher_logits
+        .iter()
+        .enumerate()
+        .find(|(_, r)| r.len() != classes)
+    {
+        return bad(format!(
+            "teacher logits of sample {i} have {} values for {classes} classes",
+            row.len()
+        ));
+    }
+    if !(distillation.temperature.is_finite() && distillation.temperature > 0.0) {
+        return bad(format!(
+            "distillation temperature {} is not positive",
+            distillation.temperature
+        ));
+    }
+    if !(0.0..=1.0).contains(&distillation.alpha) {
+        return bad(format!(
+            "distillation alpha {} is not in [0, 1]",
+            distillation.alpha
+        ));
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_phase_with(
+    model: &mut TrainableBert,
+    tokenizer: &BertTokenizer,
+    train: &TrainSet,
+    validation: &EvalSet,
+    spec: &PhaseSpec,
+    resume: Option<&TrainerCheckpoint>,
+    observer: &mut dyn PhaseObserver,
+    distillation: Option<&Distillation>,
+) -> Result<PhaseOutcome, TrainError> {
     check_inputs(model, train, validation, spec)?;
+    let classes = model.config().num_labels();
+    if let Some(d) = distillation {
+        check_distillation(d, train.texts.len(), classes)?;
+    }
     let n = train.texts.len();
     let labels_names = model.config().labels();
     let encoded = encode_texts(tokenizer, &train.texts, spec.max_length)?;
@@ -258,12 +340,30 @@ pub fn run_phase(
             } else {
                 vec![1.0; b.indices.len()]
             };
-            let loss = weighted_cross_entropy(
-                &logits,
-                &labels_tensor(&labels, &device)?,
-                &weights_tensor(&w, dtype, &device)?,
-                spec.reduction,
-            )?;
+            let loss = match distillation {
+                Some(d) => {
+                    let rows: Vec<f32> = b
+                        .indices
+                        .iter()
+                        .flat_map(|&i| d.teacher_logits[i].iter().copied())
+                        .collect();
+                    let teacher = Tensor::from_vec(rows, (b.indices.len(), classes), &device)?
+                        .to_dtype(dtype)?;
+                    distillation_loss(
+                        &logits,
+                        &teacher,
+                        &labels_tensor(&labels, &device)?,
+                        d.alpha,
+                        d.temperature,
+                    )?
+                }
+                None => weighted_cross_entropy(
+                    &logits,
+                    &labels_tensor(&labels, &device)?,
+                    &weights_tensor(&w, dtype, &device)?,
+                    spec.reduction,
+                )?,
+            };
             let grads = loss.backward()?;
             opt.step_clipped(&grads, &plain_vars, spec.grad_clip)
                 .map_err(TrainError::optimizer)?;
