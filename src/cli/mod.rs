@@ -6,9 +6,9 @@ mod inspect;
 mod new;
 mod output;
 mod predict;
+mod prune;
 mod quickstart;
 mod report;
-mod prune;
 mod stages;
 mod train;
 

@@ -3,9 +3,10 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 
 use exp::events::{Event, RunFailed};
+use exp::pipeline::prune::PruneOptions;
 use exp::pipeline::train::BaselineFit;
 use exp::pipeline::Writing;
 
@@ -21,7 +22,29 @@ pub struct TrainArgs {
     /// Epochs of the plain baseline fitted when the model has no trained head.
     #[arg(long, default_value_t = 1)]
     pub baseline_epochs: usize,
+    /// Stages to run, in this order whatever the order given: `train` (baseline, analysis, plan,
+    /// phases, fine-tuned model, sealed test) is always run first when not yet recorded; leave
+    /// out `prune` to export the fine-tuned model as it is. `exp prune`, `exp export` and
+    /// `exp benchmark` run one stage with more options.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "train,prune,export,benchmark"
+    )]
+    pub stages: Vec<Stage>,
 }
+
+/// The stages of `exp train` after the fine-tuned model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Stage {
+    Train,
+    Prune,
+    Export,
+    Benchmark,
+}
+
+/// Batch sizes `exp train` benchmarks every model file at.
+const BENCHMARK_BATCH_SIZES: [usize; 3] = [1, 8, 32];
 
 pub fn run(db: &Path, args: TrainArgs, json: bool) -> anyhow::Result<ExitCode> {
     let quiet = args.quiet || json;
@@ -30,7 +53,7 @@ pub fn run(db: &Path, args: TrainArgs, json: bool) -> anyhow::Result<ExitCode> {
         epochs: args.baseline_epochs,
         ..BaselineFit::default()
     };
-    if let Err(err) = run_stages(&mut writing, &fit, quiet) {
+    if let Err(err) = run_stages(&mut writing, &fit, &args.stages, quiet) {
         // The failure is a fact of the run too; the next `exp train` resumes from the last event.
         let stage = writing.state.status().to_string();
         let _ = writing.record(Event::RunFailed(RunFailed {
@@ -85,12 +108,37 @@ pub fn run(db: &Path, args: TrainArgs, json: bool) -> anyhow::Result<ExitCode> {
         "flips       fixed {}, broken {}, still wrong {}; McNemar exact p = {:.3e}",
         test.flips.fixed, test.flips.broken, test.flips.still_wrong, test.mcnemar_p
     );
+    let state = &writing.state;
+    for later in state.tests.iter().skip(1) {
+        line(&later.candidate);
+    }
+    if let Some(p) = &state.pruning {
+        let before = p.reference_shape.encoder_parameters as f64;
+        println!(
+            "pruning     {} (step {}): encoder parameters {} -> {} ({:+.1}%), validation accuracy {:.4}",
+            p.method,
+            p.kept_step.map_or("none kept".to_string(), |s| s.to_string()),
+            p.reference_shape.encoder_parameters,
+            p.shape.encoder_parameters,
+            (p.shape.encoder_parameters as f64 / before - 1.0) * 100.0,
+            p.validation.accuracy
+        );
+    }
+    if let Some(e) = &state.export {
+        println!(
+            "exported    {} ({} model, {} files)",
+            e.dir,
+            e.source,
+            e.files.len()
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
 fn run_stages(
     writing: &mut Writing,
     fit: &BaselineFit,
+    stages: &[Stage],
     quiet: bool,
 ) -> Result<(), exp::pipeline::PipelineError> {
     writing.ensure_trainable_baseline(fit, quiet)?;
@@ -110,5 +158,14 @@ fn run_stages(
     writing.run_phases(quiet)?;
     writing.complete_training()?;
     writing.evaluate_test()?;
+    if stages.contains(&Stage::Prune) {
+        writing.ensure_pruning(&PruneOptions::default(), quiet)?;
+    }
+    if stages.contains(&Stage::Export) {
+        writing.ensure_export(quiet)?;
+    }
+    if stages.contains(&Stage::Benchmark) {
+        writing.ensure_benchmarks(&BENCHMARK_BATCH_SIZES, quiet)?;
+    }
     Ok(())
 }
