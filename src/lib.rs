@@ -6,6 +6,7 @@ pub mod augment;
 pub mod data;
 pub mod engine;
 pub mod events;
+pub mod faults;
 pub mod model;
 pub mod onnx;
 pub mod pipeline;
