@@ -1,7 +1,7 @@
 //! Tampering with a real log behind the triggers' back (as an attacker would: triggers dropped
 //! with plain SQL). `exp verify` exits 1 and names the first bad seq of the tampered experiment,
 //! while the other experiment in the same database still verifies. (tests/store.rs covers the
-//! same three cases on a synthetic log.)
+//! same three cases on a synthetic log.) A changed artifact is refused before it is used.
 
 mod common;
 
@@ -137,4 +137,63 @@ fn reordered_events_are_found_at_the_first_moved_seq() {
         x,
         "was removed, inserted or reordered",
     );
+}
+
+#[test]
+fn a_model_file_changed_after_it_was_recorded_is_not_evaluated() {
+    use common::tiny::{small_fpb, tiny_encoder_dir};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("exp.db");
+    let model = tiny_encoder_dir(dir.path(), 4);
+    let data = small_fpb(dir.path(), 200);
+    let out = exp(
+        &db,
+        &[
+            "new",
+            "t",
+            "--model",
+            model.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Stop just before the sealed test (the EXP_FAULT hook, see src/faults.rs), then swap the
+    // fine-tuned ONNX file for the baseline's.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_exp"))
+        .args(["--db", db.to_str().unwrap(), "train", "t", "--quiet"])
+        .env("EXP_FAULT", "record:TestEvaluated")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr_pipe = std::io::BufReader::new(child.stderr.take().unwrap());
+    let reached = std::io::BufRead::lines(stderr_pipe)
+        .map(|l| l.unwrap())
+        .any(|l| l == "exp: fault point record:TestEvaluated reached");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(reached, "the run never reached the sealed test");
+    let artifacts = dir.path().join("artifacts/t");
+    std::fs::copy(
+        artifacts.join("baseline/model.onnx"),
+        artifacts.join("final/model.onnx"),
+    )
+    .unwrap();
+    let before = event_count(&db);
+    let out = exp(&db, &["train", "t", "--quiet"]);
+    assert_fails_with(&out, &["final/model.onnx", "changed since it was recorded"]);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let tested: i64 = conn
+        .query_row(
+            "select count(*) from events where kind = 'TestEvaluated'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        tested, 0,
+        "a test result for a file the log does not describe"
+    );
+    assert_eq!(event_count(&db), before + 1, "only the RunFailed is added");
+    assert!(exp(&db, &["verify", "t"]).status.success());
 }

@@ -700,6 +700,13 @@ impl Writing {
         }
         let baseline = self.state.baseline.clone().expect("baseline ensured");
         let training = self.state.training.clone().expect("training completed");
+        // The event names the files it evaluated by hash: they must be the recorded ones.
+        verify_artifact(&ArtifactFile {
+            path: baseline.onnx_path.clone(),
+            sha256: baseline.onnx_sha256.clone(),
+            bytes: baseline.size_bytes,
+        })?;
+        verify_artifact(&training.onnx)?;
         let test = self.data.sealed_test().to_vec();
         let truth = self.data.label_ids(&test);
         let texts = self.data.texts(&test);
