@@ -329,6 +329,21 @@ fn an_unreadable_cache_directory_is_named() {
         eprintln!("SKIPPED: running as root without setpriv, which could drop to an ordinary user");
         return;
     }
+    let nobody = |exe: &str| {
+        let mut c = Command::new("/usr/bin/setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", exe]);
+        c
+    };
+    if as_nobody {
+        let probe = nobody(env!("CARGO_BIN_EXE_exp")).arg("--version").output();
+        if !probe.is_ok_and(|o| o.status.success()) {
+            eprintln!(
+                "SKIPPED: user nobody cannot run {}",
+                env!("CARGO_BIN_EXE_exp")
+            );
+            return;
+        }
+    }
     let dir = tempfile::tempdir().unwrap();
     let set_mode = |path: &Path, mode: u32| {
         use std::os::unix::fs::PermissionsExt;
@@ -342,14 +357,7 @@ fn an_unreadable_cache_directory_is_named() {
     set_mode(&data, 0o644);
     let db = dir.path().join("exp.db");
     let mut command = if as_nobody {
-        let mut c = Command::new("/usr/bin/setpriv");
-        c.args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            env!("CARGO_BIN_EXE_exp"),
-        ]);
-        c
+        nobody(env!("CARGO_BIN_EXE_exp"))
     } else {
         Command::new(env!("CARGO_BIN_EXE_exp"))
     };
