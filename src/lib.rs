@@ -8,6 +8,7 @@ pub mod data;
 pub mod engine;
 pub mod events;
 pub mod export;
+pub mod faults;
 pub mod model;
 pub mod onnx;
 pub mod pipeline;

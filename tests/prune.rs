@@ -29,7 +29,7 @@ fn trained() -> &'static Path {
             ],
         );
         assert!(out.status.success(), "{}", stderr(&out));
-        let out = exp(&db, &["train", "t", "--quiet"]);
+        let out = exp(&db, &["train", "t", "--quiet", "--stages", "train"]);
         assert!(out.status.success(), "{}", stderr(&out));
         dir
     })

@@ -73,7 +73,7 @@ fn trained(dir: &Path) -> PathBuf {
         ],
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    let out = exp(&db, &["train", "t", "--quiet"]);
+    let out = exp(&db, &["train", "t", "--quiet", "--stages", "train"]);
     assert!(out.status.success(), "{}", stderr(&out));
     db
 }

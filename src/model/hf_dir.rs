@@ -287,10 +287,7 @@ pub fn save_hf_dir(dir: &Path, config: &BertConfig, weights: &Weights) -> Result
         path: config_path.clone(),
         message: e.to_string(),
     })?;
-    std::fs::write(&config_path, text + "\n").map_err(|source| HfDirError::Io {
-        path: config_path,
-        source,
-    })?;
+    write_renamed(&config_path, |tmp| std::fs::write(tmp, text + "\n"))?;
     // Only the model's own parameters, so the file matches the config exactly.
     let model_weights: Weights = param_shapes(config)
         .into_iter()
@@ -300,10 +297,25 @@ pub fn save_hf_dir(dir: &Path, config: &BertConfig, weights: &Weights) -> Result
         })
         .collect();
     let st_path = dir.join("model.safetensors");
-    write_safetensors(&st_path, &model_weights).map_err(|source| HfDirError::Io {
-        path: st_path,
-        source,
-    })
+    write_renamed(&st_path, |tmp| write_safetensors(tmp, &model_weights))
+}
+
+/// Writes under a temporary name and renames, so a crash never leaves half a file at `path`.
+fn write_renamed(
+    path: &Path,
+    write: impl FnOnce(&Path) -> std::io::Result<()>,
+) -> Result<(), HfDirError> {
+    let name = path.file_name().map(|n| n.to_string_lossy().to_string());
+    let tmp = path.with_file_name(format!(".{}.tmp", name.unwrap_or_default()));
+    write(&tmp)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|source| {
+            let _ = std::fs::remove_file(&tmp);
+            HfDirError::Io {
+                path: path.to_path_buf(),
+                source,
+            }
+        })
 }
 
 #[cfg(test)]

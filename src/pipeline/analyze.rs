@@ -80,6 +80,7 @@ fn write_files(
     let json_path = dir.join(ANALYSIS_FILE);
     let summary_path = dir.join(SUMMARY_FILE);
     write_atomic(&json_path, json)?;
+    crate::faults::point("analysis-write");
     write_atomic(&summary_path, analysis.render_summary().as_bytes())?;
     Ok((
         json_path.display().to_string(),
@@ -144,7 +145,12 @@ pub fn import_analysis(
     artifacts: &Path,
 ) -> Result<AnalysisRecorded, PipelineError> {
     let analysis = read_analysis(file)?;
-    analysis.check_labels(&data.labels)?;
+    analysis
+        .check_labels(&data.labels)
+        .map_err(|e| crate::analysis::AnalysisError::File {
+            file: file.to_path_buf(),
+            source: Box::new(e),
+        })?;
     let validation_ids = data.ids(&data.validation);
     let file_ids = analysis.sample_ids.as_ref();
     let reusable = file_ids.is_some_and(|ids| {

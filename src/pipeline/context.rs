@@ -146,7 +146,11 @@ pub fn write_atomic_with(
         path.extension().and_then(|e| e.to_str()).unwrap_or(""),
         std::process::id()
     ));
-    write(&tmp).map_err(io_error(format!("writing {}", tmp.display())))?;
+    if let Err(e) = write(&tmp) {
+        // A partial file (a full disk, say) must not keep taking the space it could not finish.
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io_error(format!("writing {}", tmp.display()))(e));
+    }
     std::fs::rename(&tmp, path).map_err(io_error(format!("renaming to {}", path.display())))?;
     Ok(())
 }

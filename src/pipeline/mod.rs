@@ -71,6 +71,13 @@ pub enum PipelineError {
     },
     #[error("model '{model}' has no trained classification head ({missing} would be initialised at random), so it cannot be the baseline as it is: `exp train` fits a plain baseline first, which this version cannot do yet; import an analysis with --import, or start from a classifier (an HF directory with a head or an ONNX classifier)")]
     NeedsFittedBaseline { model: String, missing: String },
+    #[error("tokenizer {tokenizer} has a vocabulary of {vocab} tokens but the word embeddings of {model} have {rows} rows: they do not belong together (pass the model's own tokenizer with --tokenizer)")]
+    TokenizerMismatch {
+        tokenizer: PathBuf,
+        vocab: usize,
+        model: PathBuf,
+        rows: usize,
+    },
     #[error("model '{0}' has no tokenizer recorded")]
     NoTokenizer(String),
     #[error("{context}: {source}")]
@@ -200,9 +207,15 @@ pub fn create_experiment(
     }
     let split = data::stratified_split(&dataset.samples, &request.split, request.seed)?;
     if let Some(file) = &request.analysis {
-        crate::analysis::read_analysis(file)?.check_labels(&dataset.labels)?;
+        crate::analysis::read_analysis(file)?
+            .check_labels(&dataset.labels)
+            .map_err(|e| crate::analysis::AnalysisError::File {
+                file: file.clone(),
+                source: Box::new(e),
+            })?;
     }
     let model = assets::resolve_model(&request.model, request.tokenizer.as_deref())?;
+    check_model(&model, &dataset.labels, request.seed)?;
     let model_sha256 = assets::sha256_file(&model.weights_file)?;
 
     let percentages = [
@@ -282,6 +295,28 @@ pub fn create_experiment(
     Ok(stored)
 }
 
+/// A model that cannot be read, is not a BERT, or whose tokenizer does not fit it is refused
+/// before anything is recorded, not at the first `exp train`.
+fn check_model(
+    model: &assets::ResolvedModel,
+    labels: &[String],
+    seed: u64,
+) -> Result<(), PipelineError> {
+    let loaded = crate::engine::load_model(model, labels, seed)?;
+    if let Some(path) = &model.tokenizer {
+        let vocab = crate::model::BertTokenizer::from_file(path)?.vocab_size();
+        if vocab > loaded.config.vocab_size {
+            return Err(PipelineError::TokenizerMismatch {
+                tokenizer: path.clone(),
+                vocab,
+                model: model.path.clone(),
+                rows: loaded.config.vocab_size,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Later stages re-read files from the paths the log records, from any working directory.
 fn absolute(path: &Path) -> String {
     std::path::absolute(path)
@@ -356,6 +391,7 @@ impl Writing {
 
     /// Appends one event and folds it into the state.
     pub fn record(&mut self, event: Event) -> Result<(), PipelineError> {
+        crate::faults::before_record(event.kind());
         self.store.append(&self.lock, &[event])?;
         let events = self.store.events(&self.state.name, None)?;
         self.state = Experiment::replay(&self.state.name, &events)?;

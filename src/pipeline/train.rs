@@ -142,6 +142,7 @@ struct FitObserver {
 
 impl PhaseObserver for FitObserver {
     fn step_completed(&mut self, progress: &StepProgress) -> anyhow::Result<()> {
+        crate::faults::point("baseline-step");
         self.progress.step(self.quiet, progress);
         Ok(())
     }
@@ -183,6 +184,7 @@ fn epoch_bar(steps: usize, phase: &str, epoch: usize) -> indicatif::ProgressBar 
 
 impl PhaseObserver for EventObserver<'_> {
     fn step_completed(&mut self, progress: &StepProgress) -> anyhow::Result<()> {
+        crate::faults::point("train-step");
         self.progress.step(self.quiet, progress);
         Ok(())
     }
@@ -227,6 +229,7 @@ impl PhaseObserver for EventObserver<'_> {
             report.epoch
         ));
         let files = checkpoint.save(&dir)?;
+        crate::faults::point("checkpoint-saved");
         let files = files
             .iter()
             .map(|f| artifact(f))
@@ -279,6 +282,17 @@ impl PhaseObserver for EventObserver<'_> {
     }
 
     fn early_stopped(&mut self, stop: &EarlyStop) -> anyhow::Result<()> {
+        // A resumed phase reports a stop that the killed run may have recorded already.
+        let payload = serde_json::to_value(stop)?;
+        let recorded = self
+            .store
+            .events(self.lock.experiment(), Some("EarlyStopped"))?
+            .iter()
+            .any(|e| e.payload["index"] == self.index && e.payload["stop"] == payload);
+        if recorded {
+            return Ok(());
+        }
+        crate::faults::before_record("EarlyStopped");
         if !self.quiet {
             eprintln!(
                 "  early stop after epoch {}: best macro-F1 {:.4} at epoch {}",
@@ -725,6 +739,13 @@ impl Writing {
         }
         let baseline = self.state.baseline.clone().expect("baseline ensured");
         let training = self.state.training.clone().expect("training completed");
+        // The event names the files it evaluated by hash: they must be the recorded ones.
+        verify_artifact(&ArtifactFile {
+            path: baseline.onnx_path.clone(),
+            sha256: baseline.onnx_sha256.clone(),
+            bytes: baseline.size_bytes,
+        })?;
+        verify_artifact(&training.onnx)?;
         let test = self.data.sealed_test().to_vec();
         let truth = self.data.label_ids(&test);
         let texts = self.data.texts(&test);

@@ -70,7 +70,11 @@ fn write_atomic(
 ) -> Result<PathBuf, TrainError> {
     let tmp = dir.join(format!(".{name}.tmp"));
     let path = dir.join(name);
-    write(&tmp).map_err(io(&tmp))?;
+    if let Err(e) = write(&tmp) {
+        // A partial file (a full disk, say) must not keep taking the space it could not finish.
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(&tmp)(e));
+    }
     std::fs::rename(&tmp, &path).map_err(io(&path))?;
     Ok(path)
 }
@@ -89,8 +93,11 @@ impl TrainerCheckpoint {
     /// state file last. A stale `best_model.safetensors` is removed when there is no best copy.
     pub fn save(&self, dir: &Path) -> Result<Vec<PathBuf>, TrainError> {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let model = write_atomic(dir, MODEL_FILE, |p| write_safetensors(p, &self.model))?;
+        // Test hook: a crash with the checkpoint half written (see crate::faults).
+        crate::faults::point("checkpoint-write");
         let mut files = vec![
-            write_atomic(dir, MODEL_FILE, |p| write_safetensors(p, &self.model))?,
+            model,
             write_atomic(dir, OPTIMIZER_FILE, |p| {
                 write_safetensors(p, &self.optimizer.tensors)
             })?,

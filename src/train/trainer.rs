@@ -307,6 +307,29 @@ fn run_phase_with(
 
     let mut reports: Vec<EpochReport> = Vec::new();
     let mut early_stopped = false;
+    // Resuming a phase that stopped early: the stop is part of the outcome, and a crash may
+    // have come before it was reported, so it is reported again (an observer that recorded it
+    // already ignores the repeat).
+    if let Some(s) = resume.map(|c| &c.state) {
+        let waited = s.epochs_without_improvement;
+        if let (true, true, Some(best_epoch), Some(best_macro_f1)) = (
+            s.finished,
+            waited > 0 && waited >= spec.early_stopping_patience,
+            s.best_epoch,
+            s.best_macro_f1,
+        ) {
+            early_stopped = true;
+            observer
+                .early_stopped(&EarlyStop {
+                    phase: spec.kind,
+                    epoch: s.next_epoch - 1,
+                    best_epoch,
+                    best_macro_f1,
+                    patience: spec.early_stopping_patience,
+                })
+                .map_err(TrainError::Observer)?;
+        }
+    }
     let device = vars
         .first()
         .map(|(_, v)| v.device().clone())

@@ -1,0 +1,53 @@
+//! The dataset readers (FinancialPhraseBank and CSV, with decoding, label matching, dedupe)
+//! and the stratified split, on arbitrary file contents. Any input must give a dataset or an
+//! error, never a panic. The first byte picks the format and the CSV options.
+#![no_main]
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use exp::data::{self, ColumnRef, DataFormat, ReadOptions, SplitSpec};
+use libfuzzer_sys::fuzz_target;
+
+/// One scratch file per fuzzing process (the readers take a path).
+fn scratch() -> &'static PathBuf {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let dir = if std::path::Path::new("/dev/shm").is_dir() {
+            PathBuf::from("/dev/shm")
+        } else {
+            std::env::temp_dir()
+        };
+        dir.join(format!("exp-fuzz-dataset-{}.txt", std::process::id()))
+    })
+}
+
+fuzz_target!(|input: &[u8]| {
+    let Some((&mode, bytes)) = input.split_first() else {
+        return;
+    };
+    let path = scratch();
+    std::fs::write(path, bytes).unwrap();
+    let mut options = ReadOptions {
+        format: if mode & 1 == 0 {
+            DataFormat::Fpb
+        } else {
+            DataFormat::Csv
+        },
+        ..ReadOptions::default()
+    };
+    if options.format == DataFormat::Csv {
+        options.header = match (mode >> 1) & 3 {
+            0 => None,
+            1 => Some(true),
+            _ => Some(false),
+        };
+        if mode & 8 != 0 {
+            options.text_column = Some(ColumnRef::Index(((mode >> 4) & 3) as usize));
+            options.label_column = Some(ColumnRef::Name("label".to_string()));
+        }
+    }
+    if let Ok(dataset) = data::load(path, &options) {
+        let _ = data::stratified_split(&dataset.samples, &SplitSpec::default(), 42);
+    }
+});

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Fills fuzz/corpus/<target>/ with small seeds: a few inline samples plus files the repository
+# already has (nothing is copied into git). Run from anywhere; safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")"
+root=..
+mkdir -p corpus/dataset corpus/analysis_json corpus/onnx_import
+
+# dataset: the first byte picks the format (even: FinancialPhraseBank, odd: CSV) and CSV options.
+printf '\x00Sales rose 5 %% .@positive\r\nSales fell .@negative\nThe meeting is today .@neutral\r' > corpus/dataset/fpb
+printf '\x01text,label\n"Sales rose, a lot",positive\nSales fell,negative\nMeeting today,neutral\n' > corpus/dataset/csv-header
+printf '\x05neutral,"Quoted ""text"", with comma"\npositive,Sales rose\n' > corpus/dataset/csv-no-header
+{ printf '\x00'; head -c 2000 "$root/../shared/data/FinancialPhraseBank/Sentences_AllAgree.txt"; } > corpus/dataset/fpb-real
+{ printf '\x01'; head -c 2000 "$root/../shared/data/FinancialPhraseBank/all-data.csv"; } > corpus/dataset/csv-real
+
+# analysis_json: the notebook's file (12 KB) and a broken one.
+install -m 644 "$root/../shared/fixtures/comprehensive_analysis.tinybert.json" corpus/analysis_json/notebook.json
+printf '{"metadata": {"dataset_size": 3}, "performance_metrics": []}' > corpus/analysis_json/partial.json
+
+# onnx_import: the smallest BERT fixtures (about 120 KB each; opset 11 and 17).
+install -m 644 "$root/tests/fixtures/onnx/bert_op11_fixed16_output.onnx" corpus/onnx_import/
+install -m 644 "$root/tests/fixtures/onnx/bert_op17_dynamic_logits.onnx" corpus/onnx_import/
+echo "seeded: $(ls corpus/*/ | grep -vc -e '^$' -e ':$') files in fuzz/corpus/"
