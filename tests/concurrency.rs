@@ -28,7 +28,15 @@ fn new_experiment(db: &Path, name: &str, model: &Path, data: &Path) {
 
 fn spawn_train(db: &Path, name: &str) -> Child {
     Command::new(env!("CARGO_BIN_EXE_exp"))
-        .args(["--db", db.to_str().unwrap(), "train", name, "--quiet", "--stages", "train"])
+        .args([
+            "--db",
+            db.to_str().unwrap(),
+            "train",
+            name,
+            "--quiet",
+            "--stages",
+            "train",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

@@ -4,7 +4,7 @@
 //! `exp verify` accepts the log, every event parses (`exp show` folds it), every artifact a live
 //! event references exists with the recorded sha256, and in the end the events, the fine-tuned
 //! weights and the sealed-test result equal those of an uninterrupted run with the same seed.
-//! (Crash points of pruning and export are not covered here: those stages are not built yet.)
+//! Pruning and export have their own chain (`killed_during_pruning_and_export_...`).
 
 mod common;
 
@@ -85,8 +85,20 @@ fn count(events: &[Value], kind: &str) -> usize {
 
 /// Runs `exp train` with `EXP_FAULT=point`, waits until it announces the point, SIGKILLs it.
 fn kill_at(db: &Path, point: &str) {
+    kill_at_stages(db, point, "train")
+}
+
+fn kill_at_stages(db: &Path, point: &str, stages: &str) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_exp"))
-        .args(["--db", db.to_str().unwrap(), "train", "t", "--quiet", "--stages", "train"])
+        .args([
+            "--db",
+            db.to_str().unwrap(),
+            "train",
+            "t",
+            "--quiet",
+            "--stages",
+            stages,
+        ])
         .env("EXP_FAULT", point)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -370,4 +382,99 @@ fn a_half_written_checkpoint_is_never_recorded_or_read() {
         strip(last(&reference.events, "TestEvaluated")),
         strip(last(&ours, "TestEvaluated"))
     );
+}
+
+/// Pruning and export, killed inside a recovery epoch, before a step is recorded, before the
+/// stage's end is recorded, while the model directory is written and before it is recorded: the
+/// resumed run ends with the same pruned model, export validations and sealed-test results as an
+/// uninterrupted run, and no temporary export directory is left.
+#[test]
+fn killed_during_pruning_and_export_it_resumes_to_the_same_result() {
+    const STAGES: &str = "train,prune,export";
+    let reference = reference();
+    let run = |db: &Path| {
+        let out = exp(db, &["train", "t", "--quiet", "--stages", STAGES]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        check_log(db);
+    };
+    let straight_dir = scratch("late-straight");
+    let straight = straight_dir.join("exp.db");
+    new_experiment(&straight, &reference.model, &reference.data);
+    run(&straight);
+
+    let dir = scratch("late");
+    let db = dir.join("exp.db");
+    new_experiment(&db, &reference.model, &reference.data);
+    let out = exp(&db, &["train", "t", "--quiet", "--stages", "train"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for point in [
+        "prune-recovery@2",
+        "record:PruningStep",
+        "record:PruningCompleted",
+        "export-write",
+        "record:ModelExported",
+    ] {
+        let before = events(&db);
+        kill_at_stages(&db, point, STAGES);
+        check_log(&db);
+        let after = events(&db);
+        assert_eq!(count(&after, "RunFailed"), 0, "{point}");
+        if let Some(kind) = point.strip_prefix("record:") {
+            assert_eq!(count(&after, kind), count(&before, kind), "{point}");
+        }
+    }
+    run(&db);
+
+    let (ours, theirs) = (events(&db), events(&straight));
+    assert_eq!(
+        count(&ours, "PruningStep"),
+        count(&theirs, "PruningStep"),
+        "{:?}",
+        kinds(&ours)
+    );
+    let payloads = |events: &[Value], kind: &str| -> Vec<Value> {
+        events
+            .iter()
+            .filter(|e| e["kind"] == kind)
+            .map(|e| e["payload"].clone())
+            .collect()
+    };
+    let pruned = |events: &[Value]| -> Value {
+        let p = payloads(events, "PruningCompleted").pop().unwrap();
+        serde_json::json!([
+            p["weights"]["sha256"],
+            p["shape"],
+            p["validation"],
+            p["kept_step"]
+        ])
+    };
+    assert_eq!(pruned(&ours), pruned(&theirs));
+    let validated = |events: &[Value]| -> Vec<Value> {
+        payloads(events, "ExportValidated")
+            .into_iter()
+            .map(|v| {
+                serde_json::json!([v["file"], v["sha256"], v["validation"], v["max_abs_diff"]])
+            })
+            .collect()
+    };
+    assert_eq!(validated(&ours), validated(&theirs));
+    assert_eq!(count(&ours, "ModelExported"), 1);
+    let tests = |events: &[Value]| -> Vec<Value> {
+        payloads(events, "TestEvaluated")
+            .into_iter()
+            .map(|mut v| {
+                for side in ["baseline", "candidate"] {
+                    v[side].as_object_mut().unwrap().remove("onnx_path");
+                }
+                v
+            })
+            .collect()
+    };
+    assert_eq!(tests(&ours), tests(&theirs));
+    let leftovers: Vec<String> = std::fs::read_dir(dir.join("artifacts/t"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with(".model."))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
 }

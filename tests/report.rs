@@ -587,17 +587,30 @@ fn quickstart_runs_new_train_report_and_a_rerun_only_reports() {
         "only a ReportGenerated event is added"
     );
     assert_eq!(projections(&dir), first);
-    // A compare target the log does not have yet is a note, not a failure.
+    // Quickstart runs pruning too: `--compare pruned` shows the pruned model when a step was
+    // kept, and otherwise says there is none, as a note rather than a failure.
     let out = report(&db, &["q", "--compare", "pruned"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(
-        stdout(&out).contains("no pruned model evaluated on the sealed test"),
-        "{}",
-        stdout(&out)
-    );
+    let pruning = s
+        .pruning
+        .as_ref()
+        .expect("quickstart runs the pruning stage");
     let html = std::fs::read_to_string(dir.join("index.html")).unwrap();
-    assert!(
-        html.contains("No data: no pruned model evaluated"),
-        "{html}"
-    );
+    if pruning.kept_step.is_some() {
+        assert!(stdout(&out).contains("pruned"), "{}", stdout(&out));
+        assert!(
+            !html.contains("No data: no pruned model evaluated"),
+            "{html}"
+        );
+    } else {
+        assert!(
+            stdout(&out).contains("no pruned model evaluated on the sealed test"),
+            "{}",
+            stdout(&out)
+        );
+        assert!(
+            html.contains("No data: no pruned model evaluated"),
+            "{html}"
+        );
+    }
 }

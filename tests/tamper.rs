@@ -161,7 +161,15 @@ fn a_model_file_changed_after_it_was_recorded_is_not_evaluated() {
     // Stop just before the sealed test (the EXP_FAULT hook, see src/faults.rs), then swap the
     // fine-tuned ONNX file for the baseline's.
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_exp"))
-        .args(["--db", db.to_str().unwrap(), "train", "t", "--quiet", "--stages", "train"])
+        .args([
+            "--db",
+            db.to_str().unwrap(),
+            "train",
+            "t",
+            "--quiet",
+            "--stages",
+            "train",
+        ])
         .env("EXP_FAULT", "record:TestEvaluated")
         .stderr(std::process::Stdio::piped())
         .spawn()

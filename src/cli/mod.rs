@@ -6,6 +6,7 @@ mod inspect;
 mod new;
 mod output;
 mod predict;
+mod probe;
 mod prune;
 mod quickstart;
 mod report;
@@ -84,6 +85,9 @@ pub enum Command {
     Export(export::ExportArgs),
     /// Benchmark every model file of an experiment side by side in ONNX Runtime (latency, memory, accuracy).
     Benchmark(export::BenchmarkArgs),
+    /// One model's resident memory in a process of its own (used by `exp benchmark`).
+    #[command(hide = true)]
+    MemoryProbe(probe::MemoryProbeArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -105,5 +109,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Quickstart(args) => quickstart::run(&cli.db, args, json),
         Command::Export(args) => export::export(&cli.db, args, json),
         Command::Benchmark(args) => export::benchmark(&cli.db, args, json),
+        Command::MemoryProbe(args) => probe::run(args),
     }
 }

@@ -57,6 +57,23 @@ fn write(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
 }
 
 /// Writes the directory and returns its files (`metadata.json` last).
+/// Removes what a killed export left beside the target: `.NAME.tmp-PID` and `.NAME.old-PID`.
+fn remove_leftovers(parent: &Path, name: &str) -> Result<(), ExportError> {
+    let entries = std::fs::read_dir(parent).map_err(io(format!("listing {}", parent.display())))?;
+    for entry in entries.flatten() {
+        let file_name = entry.file_name().to_string_lossy().to_string();
+        let leftover = [format!(".{name}.tmp-"), format!(".{name}.old-")]
+            .iter()
+            .any(|prefix| file_name.starts_with(prefix.as_str()));
+        if leftover {
+            let path = entry.path();
+            std::fs::remove_dir_all(&path)
+                .map_err(io(format!("removing the leftover {}", path.display())))?;
+        }
+    }
+    Ok(())
+}
+
 pub fn write_model_dir(spec: &ModelDirSpec) -> Result<Vec<ExportedFile>, ExportError> {
     let target = spec.dir;
     let parent = target.parent().unwrap_or(Path::new("."));
@@ -65,11 +82,10 @@ pub fn write_model_dir(spec: &ModelDirSpec) -> Result<Vec<ExportedFile>, ExportE
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_else(|| "model".to_string());
     std::fs::create_dir_all(parent).map_err(io(format!("creating {}", parent.display())))?;
+    remove_leftovers(parent, &name)?;
     let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
-    if tmp.exists() {
-        std::fs::remove_dir_all(&tmp).map_err(io(format!("removing {}", tmp.display())))?;
-    }
     let result = fill(&tmp, spec);
+    crate::faults::point("export-write");
     let files = match result {
         Ok(files) => files,
         Err(e) => {

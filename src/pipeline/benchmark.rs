@@ -15,6 +15,7 @@ use crate::model::Padding;
 use crate::runtime::{latency_stats, OnnxClassifier, SessionOptions};
 
 use super::baseline::{MAX_LENGTH, PREDICT_BATCH};
+use super::context::io_error;
 use super::{PipelineError, Writing};
 
 /// ONNX Runtime's execution provider for every measurement here.
@@ -64,6 +65,91 @@ pub fn resident_memory_mb() -> Option<(f64, f64)> {
 
 fn rss() -> f64 {
     resident_memory_mb().map_or(0.0, |(rss, _)| rss)
+}
+
+/// Resident memory of one model in a process of its own, in MB.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MemoryProbe {
+    /// Before the model is loaded (ONNX Runtime's library and environment already are).
+    pub before_mb: f64,
+    pub batches: Vec<BatchMemory>,
+}
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct BatchMemory {
+    pub batch_size: usize,
+    /// Highest and mean resident set over the runs at this batch size.
+    pub peak_mb: f64,
+    pub mean_mb: f64,
+}
+
+/// Runs of each batch size in a memory probe.
+const PROBE_RUNS: usize = 3;
+/// The text a probe's batches are made of: memory depends on shapes, not on words.
+const PROBE_TEXT: &str =
+    "Operating profit rose to EUR 13.1 mn from EUR 8.7 mn in the corresponding period.";
+
+/// What `exp memory-probe` does in its own process: loads `model`, then runs each batch size
+/// (rows padded to 64 tokens) a few times, sampling the resident set after each run.
+pub fn probe_memory(
+    model: &Path,
+    tokenizer: &Path,
+    batch_sizes: &[usize],
+) -> Result<MemoryProbe, PipelineError> {
+    crate::runtime::env::environment()?;
+    let before_mb = rss();
+    let classifier =
+        OnnxClassifier::open(model, tokenizer, MAX_LENGTH, &SessionOptions::default())?;
+    let mut session = classifier.session;
+    let seq = session.fixed_sequence_length().unwrap_or(BENCH_SEQ_LEN);
+    let padded = classifier.tokenizer.with_padding(Padding::Fixed(seq))?;
+    let mut batches = Vec::with_capacity(batch_sizes.len());
+    for &batch_size in batch_sizes {
+        let texts = vec![PROBE_TEXT; batch_size];
+        let prepared = session.prepare(&padded.encode_batch(&texts)?)?;
+        let mut samples = Vec::with_capacity(PROBE_RUNS);
+        for _ in 0..PROBE_RUNS {
+            session.infer(&prepared)?;
+            samples.push(rss());
+        }
+        batches.push(BatchMemory {
+            batch_size,
+            peak_mb: samples.iter().copied().fold(before_mb, f64::max),
+            mean_mb: samples.iter().sum::<f64>() / samples.len() as f64,
+        });
+    }
+    Ok(MemoryProbe { before_mb, batches })
+}
+
+/// Runs `probe_memory` in a child `exp memory-probe` process and reads its JSON.
+fn run_memory_probe(
+    model: &Path,
+    tokenizer: &Path,
+    batch_sizes: &[usize],
+) -> Result<MemoryProbe, PipelineError> {
+    let exe = std::env::current_exe().map_err(io_error("locating the exp binary".to_string()))?;
+    let sizes: Vec<String> = batch_sizes.iter().map(|b| b.to_string()).collect();
+    let output = std::process::Command::new(&exe)
+        .arg("memory-probe")
+        .arg(model)
+        .arg("--tokenizer")
+        .arg(tokenizer)
+        .arg("--batch-sizes")
+        .arg(sizes.join(","))
+        .output()
+        .map_err(io_error(format!("running {} memory-probe", exe.display())))?;
+    let failed = |why: String| {
+        PipelineError::Runtime(Box::new(crate::runtime::RuntimeError::Latency(format!(
+            "memory probe of {}: {why}",
+            model.display()
+        ))))
+    };
+    if !output.status.success() {
+        return Err(failed(
+            String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        ));
+    }
+    serde_json::from_slice(&output.stdout).map_err(|e| failed(format!("unreadable output: {e}")))
 }
 
 impl Writing {
@@ -191,12 +277,19 @@ impl Writing {
             }
         }
 
-        // Memory first, one model at a time and smallest file first (a freed session's heap is
-        // reused by the next one, so a larger model after a smaller one still shows its own
-        // growth): resident set before loading a fresh session, then sampled after each run at
-        // each batch size; the session is dropped before the next model. A session of the
-        // smallest file is opened, run and dropped first, so that ONNX Runtime's one-time
-        // start-up (thread pools, allocators) is charged to no model.
+        // Memory: each model in a fresh process of its own (`exp memory-probe`), so that what
+        // this process loaded and freed before (training, other sessions) does not hide it.
+        let mut memory: Vec<Vec<(f64, f64, f64)>> = Vec::with_capacity(targets.len());
+        for target in &targets {
+            let probe = run_memory_probe(&target.path, &tokenizer, &options.batch_sizes)?;
+            memory.push(
+                probe
+                    .batches
+                    .iter()
+                    .map(|b| (b.peak_mb, b.mean_mb, b.peak_mb - probe.before_mb))
+                    .collect(),
+            );
+        }
         let open = |path: &Path| {
             OnnxClassifier::open(path, &tokenizer, MAX_LENGTH, &SessionOptions::default())
         };
@@ -208,30 +301,6 @@ impl Writing {
                     .with_padding(Padding::Fixed(seq))?
                     .encode_batch(&pool_texts[..n])?)
             };
-        let mut order: Vec<usize> = (0..targets.len()).collect();
-        order.sort_by_key(|&k| targets[k].bytes);
-        if let Some(&first) = order.first() {
-            let mut c = open(&targets[first].path)?;
-            let prepared = c.session.prepare(&encode(&c, 1)?)?;
-            c.session.infer(&prepared)?;
-        }
-        // (peak, average, overhead) per target, per batch size.
-        let mut memory: Vec<Vec<(f64, f64, f64)>> = vec![Vec::new(); targets.len()];
-        for &k in &order {
-            let before = rss();
-            let mut fresh = open(&targets[k].path)?;
-            for &batch_size in &options.batch_sizes {
-                let prepared = fresh.session.prepare(&encode(&fresh, batch_size)?)?;
-                let mut samples = vec![rss()];
-                for _ in 0..options.warmup.max(1) {
-                    fresh.session.infer(&prepared)?;
-                    samples.push(rss());
-                }
-                let peak = samples.iter().copied().fold(before, f64::max);
-                let avg = samples.iter().sum::<f64>() / samples.len() as f64;
-                memory[k].push((peak, avg, peak - before));
-            }
-        }
 
         // The sessions timed side by side, each with its validation metrics.
         struct Loaded {
@@ -312,6 +381,7 @@ impl Writing {
                 }));
             }
         }
+        crate::faults::before_record("BenchmarkMeasured");
         self.store.append(&self.lock, &events)?;
         let stored = self.store.events(&self.state.name, None)?;
         self.state = crate::state::Experiment::replay(&self.state.name, &stored)?;

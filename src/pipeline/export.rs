@@ -49,7 +49,13 @@ struct Checked {
 impl Writing {
     /// What an export made now would hold.
     pub fn export_source(&self) -> Result<ExportSource, PipelineError> {
-        if let Some(p) = &self.state.pruning {
+        // A pruning stage that kept no step hands on the fine-tuned model, and it is named so.
+        if let Some(p) = self
+            .state
+            .pruning
+            .as_ref()
+            .filter(|p| p.kept_step.is_some())
+        {
             return Ok(ExportSource {
                 name: "pruned".to_string(),
                 event_kind: "PruningCompleted",
@@ -189,6 +195,7 @@ impl Writing {
             }
         }
         events.extend(validations.into_iter().map(Event::ExportValidated));
+        crate::faults::before_record("ModelExported");
         self.store.append(&self.lock, &events)?;
         self.refresh()
     }

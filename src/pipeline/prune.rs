@@ -223,6 +223,7 @@ struct RecoveryObserver {
 
 impl PhaseObserver for RecoveryObserver {
     fn step_completed(&mut self, progress: &StepProgress) -> anyhow::Result<()> {
+        crate::faults::point("prune-recovery");
         if self.quiet || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
             return Ok(());
         }
