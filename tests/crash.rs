@@ -160,6 +160,16 @@ fn check_artifacts(events: &[Value]) {
                 let index = payload["index"].as_u64();
                 retire(&mut live, &mut checkpoints, |_, phase| phase == index);
             }
+            // The model directory's files are named relative to it.
+            "ModelExported" => {
+                let dir = Path::new(payload["dir"].as_str().unwrap());
+                for file in payload["files"].as_array().unwrap() {
+                    let path = dir.join(file["path"].as_str().unwrap());
+                    let sha256 = file["sha256"].as_str().unwrap().to_string();
+                    live.push((seq, path.display().to_string(), sha256));
+                }
+                continue;
+            }
             _ => {}
         }
         collect_files(payload, seq, &mut live);
