@@ -33,7 +33,7 @@ pub struct PruneArgs {
     #[arg(long, default_value_t = 0.7)]
     pub alpha: f64,
     /// Epochs of recovery training after each step.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 2)]
     pub recovery_epochs: usize,
     /// Peak learning rate of recovery training (default: the plan's band bottom).
     #[arg(long)]
