@@ -448,6 +448,10 @@ pub struct PruningStep {
     /// The step's weights and config (recorded whether or not the step is kept).
     pub weights: ArtifactFile,
     pub config: ArtifactFile,
+    /// Whether the step started from the unpruned fine-tuned model in one shot: the retry of an
+    /// iterative step that fell outside the tolerance (absent in older logs).
+    #[serde(default)]
+    pub one_shot: bool,
 }
 
 /// The pruning stage ended: the model that goes on to export.

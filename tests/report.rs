@@ -107,6 +107,7 @@ fn compression_events(s: &Experiment) -> Vec<Event> {
         let mut latency = lat1.clone();
         latency.mean_ms = 2.0 - 0.5 * n as f64;
         Event::PruningStep(PruningStep {
+            one_shot: false,
             step: n,
             target_fraction: 0.1 * n as f64,
             importance: "gradient".into(),

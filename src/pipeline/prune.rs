@@ -297,6 +297,39 @@ fn total(v: &[usize]) -> usize {
     v.iter().sum()
 }
 
+/// What the pruning loop does next at a schedule position.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Attempt {
+    /// The position has a kept attempt.
+    Done,
+    /// Prune the last kept model (the fine-tuned one when none is kept yet).
+    Iterative,
+    /// The iterative attempt fell outside the tolerance: try the same target once more, in one
+    /// shot from the fine-tuned model (small steps compound their damage; one cut may not).
+    OneShot,
+    /// No attempt is left, here or at an earlier position.
+    Stop,
+}
+
+/// `recorded` holds the (position, kept) of every recorded attempt, in order.
+fn next_attempt(recorded: &[(usize, bool)], step: usize) -> Attempt {
+    let kept_at = |p: usize| recorded.iter().any(|&(s, k)| s == p && k);
+    if recorded.iter().any(|&(s, _)| s < step && !kept_at(s)) {
+        return Attempt::Stop;
+    }
+    if kept_at(step) {
+        return Attempt::Done;
+    }
+    let tried = recorded.iter().filter(|&&(s, _)| s == step).count();
+    let kept_before = recorded.iter().any(|&(s, k)| s < step && k);
+    match tried {
+        0 => Attempt::Iterative,
+        // A first attempt that started from the fine-tuned model already is not retried.
+        1 if kept_before => Attempt::OneShot,
+        _ => Attempt::Stop,
+    }
+}
+
 /// What one step produced before it is recorded.
 struct StepFiles {
     weights: ArtifactFile,
@@ -353,21 +386,33 @@ impl Writing {
             );
         }
         let mut recovery: Option<Recovery> = None;
-        for (i, &target) in schedule.iter().enumerate() {
+        let mut i = 0;
+        while i < schedule.len() {
             let step = i + 1;
-            if step <= self.state.pruning_steps.len() {
-                continue;
-            }
-            if self.state.pruning_steps.last().is_some_and(|s| !s.kept) {
-                break;
-            }
-            let (config, weights) = match self.state.pruning_steps.last() {
-                Some(last) => (
+            let target = schedule[i];
+            let recorded: Vec<(usize, bool)> = self
+                .state
+                .pruning_steps
+                .iter()
+                .map(|s| (s.step, s.kept))
+                .collect();
+            let one_shot = match next_attempt(&recorded, step) {
+                Attempt::Done => {
+                    i += 1;
+                    continue;
+                }
+                Attempt::Stop => break,
+                Attempt::Iterative => false,
+                Attempt::OneShot => true,
+            };
+            let last_kept = self.state.pruning_steps.iter().rev().find(|s| s.kept);
+            let (config, weights) = match (last_kept, one_shot) {
+                (Some(last), false) => (
                     read_config(&verify_artifact(&last.config)?)
                         .map_err(crate::engine::EngineError::from)?,
                     load_weights(&verify_artifact(&last.weights)?)?,
                 ),
-                None => (reference_config.clone(), reference_weights.clone()),
+                _ => (reference_config.clone(), reference_weights.clone()),
             };
             if recovery.is_none() {
                 recovery = Some(self.recovery_context(
@@ -379,20 +424,23 @@ impl Writing {
                 )?);
             }
             let ctx = recovery.as_ref().expect("set above");
+            if one_shot && !quiet {
+                eprintln!(
+                    "step {step} again, in one shot from the fine-tuned model ({:.0}%)",
+                    target * 100.0
+                );
+            }
             let event = self.prune_step(
                 step,
                 target,
+                one_shot,
                 options,
                 ctx,
                 (&config, &weights),
                 (&reference_config, &reference_shape, reference_accuracy),
                 quiet,
             )?;
-            let kept = event.kept;
             self.record(Event::PruningStep(event))?;
-            if !kept {
-                break;
-            }
         }
         self.complete_pruning(
             options,
@@ -483,6 +531,7 @@ impl Writing {
         &self,
         step: usize,
         target: f64,
+        one_shot: bool,
         options: &PruneOptions,
         ctx: &Recovery,
         (config, weights): (&BertConfig, &Weights),
@@ -581,7 +630,7 @@ impl Writing {
         } else {
             pruned_weights
         };
-        let files = self.write_step(step, &pruned_config, &recovered)?;
+        let files = self.write_step(step, one_shot, &pruned_config, &recovered)?;
         let (validation, latency) = self.measure_onnx(&files.onnx, options)?;
         let drop = reference_accuracy - validation.accuracy;
         // A hair of slack so that an accuracy exactly `tolerance` below is kept despite rounding.
@@ -598,7 +647,7 @@ impl Writing {
                 validation.accuracy,
                 reference_accuracy,
                 -100.0 * drop,
-                if kept { "kept" } else { "not kept, pruning stops" },
+                if kept { "kept" } else { "not kept" },
                 ms(1),
                 ms(8),
                 started.elapsed().as_secs_f64()
@@ -621,6 +670,7 @@ impl Writing {
             latency,
             weights: files.weights,
             config: files.config,
+            one_shot,
         })
     }
 
@@ -668,10 +718,16 @@ impl Writing {
     fn write_step(
         &self,
         step: usize,
+        one_shot: bool,
         config: &BertConfig,
         weights: &Weights,
     ) -> Result<StepFiles, PipelineError> {
-        let dir = self.artifacts.join("pruning").join(format!("step-{step}"));
+        let name = if one_shot {
+            format!("step-{step}-one-shot")
+        } else {
+            format!("step-{step}")
+        };
+        let dir = self.artifacts.join("pruning").join(name);
         // Only the model's own tensors, so the file matches the config exactly.
         let own: Weights = param_shapes(config)
             .into_iter()
@@ -836,6 +892,35 @@ mod tests {
         let (steps, note) = pruning_schedule(&given, Some(&plan(PruningLevel::Moderate, 20, 30)));
         assert_eq!(steps, vec![0.25, 0.35]);
         assert_eq!(note, "steps given by the user");
+    }
+
+    #[test]
+    fn the_loop_retries_a_failed_iterative_step_once_in_one_shot() {
+        use super::{next_attempt, Attempt};
+        assert_eq!(next_attempt(&[], 1), Attempt::Iterative);
+        // Step 1 failed from the fine-tuned model: nothing to retry, the schedule ends.
+        assert_eq!(next_attempt(&[(1, false)], 1), Attempt::Stop);
+        assert_eq!(next_attempt(&[(1, false)], 2), Attempt::Stop);
+        assert_eq!(next_attempt(&[(1, true)], 1), Attempt::Done);
+        assert_eq!(next_attempt(&[(1, true)], 2), Attempt::Iterative);
+        // Step 2 failed on top of step 1: once more from the fine-tuned model.
+        assert_eq!(next_attempt(&[(1, true), (2, false)], 2), Attempt::OneShot);
+        assert_eq!(
+            next_attempt(&[(1, true), (2, false), (2, true)], 2),
+            Attempt::Done
+        );
+        assert_eq!(
+            next_attempt(&[(1, true), (2, false), (2, true)], 3),
+            Attempt::Iterative
+        );
+        assert_eq!(
+            next_attempt(&[(1, true), (2, false), (2, false)], 2),
+            Attempt::Stop
+        );
+        assert_eq!(
+            next_attempt(&[(1, true), (2, false), (2, false)], 3),
+            Attempt::Stop
+        );
     }
 
     #[test]
