@@ -275,18 +275,7 @@ fn a_full_disk_fails_cleanly_and_the_run_resumes_once_there_is_room() {
         }
     };
     let db = disk.0.join("exp.db");
-    let out = exp(
-        &db,
-        &[
-            "new",
-            "t",
-            "--model",
-            model.to_str().unwrap(),
-            "--data",
-            data.to_str().unwrap(),
-        ],
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
+    new_experiment(&db, "t", &model, &data);
     let out = exp(&db, &["train", "t", "--quiet", "--stages", "train"]);
     assert_fails_with(&out, &["No space left on device", "artifacts/t/baseline"]);
     // The log holds what happened (at most a RunFailed), verifies, and no half file is left.

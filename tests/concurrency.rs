@@ -11,21 +11,6 @@ use std::time::{Duration, Instant};
 use common::tiny::{small_fpb, tiny_encoder_dir};
 use common::*;
 
-fn new_experiment(db: &Path, name: &str, model: &Path, data: &Path) {
-    let out = exp(
-        db,
-        &[
-            "new",
-            name,
-            "--model",
-            model.to_str().unwrap(),
-            "--data",
-            data.to_str().unwrap(),
-        ],
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
-}
-
 fn spawn_train(db: &Path, name: &str) -> Child {
     Command::new(env!("CARGO_BIN_EXE_exp"))
         .args([

@@ -41,7 +41,7 @@ fn reference() -> &'static Reference {
         let model = tiny_encoder_dir(&dir, 11);
         let data = small_fpb(&dir, 300);
         let db = dir.join("exp.db");
-        new_experiment(&db, &model, &data);
+        new_experiment(&db, "t", &model, &data);
         let out = exp(&db, &["train", "t", "--quiet", "--stages", "train"]);
         assert!(out.status.success(), "{}", stderr(&out));
         check_log(&db);
@@ -51,21 +51,6 @@ fn reference() -> &'static Reference {
             events: events(&db),
         }
     })
-}
-
-fn new_experiment(db: &Path, model: &Path, data: &Path) {
-    let out = exp(
-        db,
-        &[
-            "new",
-            "t",
-            "--model",
-            model.to_str().unwrap(),
-            "--data",
-            data.to_str().unwrap(),
-        ],
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
 }
 
 /// The events as `exp events --json` prints them.
@@ -261,7 +246,7 @@ fn crash_and_resume(name: &str, points: &[&str]) {
     let reference = reference();
     let dir = scratch(name);
     let db = dir.join("exp.db");
-    new_experiment(&db, &reference.model, &reference.data);
+    new_experiment(&db, "t", &reference.model, &reference.data);
     for point in points {
         let before = events(&db);
         kill_at(&db, point);
@@ -356,7 +341,7 @@ fn a_half_written_checkpoint_is_never_recorded_or_read() {
     let reference = reference();
     let dir = scratch("half-checkpoint");
     let db = dir.join("exp.db");
-    new_experiment(&db, &reference.model, &reference.data);
+    new_experiment(&db, "t", &reference.model, &reference.data);
     kill_at(&db, "checkpoint-write@1");
     // The model file is on disk, the state file is not, and no event names the directory.
     let checkpoints: Vec<PathBuf> = std::fs::read_dir(dir.join("artifacts/t/checkpoints"))
@@ -409,12 +394,12 @@ fn killed_during_pruning_and_export_it_resumes_to_the_same_result() {
     };
     let straight_dir = scratch("late-straight");
     let straight = straight_dir.join("exp.db");
-    new_experiment(&straight, &reference.model, &reference.data);
+    new_experiment(&straight, "t", &reference.model, &reference.data);
     run(&straight);
 
     let dir = scratch("late");
     let db = dir.join("exp.db");
-    new_experiment(&db, &reference.model, &reference.data);
+    new_experiment(&db, "t", &reference.model, &reference.data);
     let out = exp(&db, &["train", "t", "--quiet", "--stages", "train"]);
     assert!(out.status.success(), "{}", stderr(&out));
     for point in [

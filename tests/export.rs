@@ -26,18 +26,7 @@ fn trained_experiment(dir: &Path) -> PathBuf {
     let db = dir.join("exp.db");
     let model = tiny_encoder_dir(dir, 5);
     let data = small_fpb(dir, 300);
-    let out = exp(
-        &db,
-        &[
-            "new",
-            "t",
-            "--model",
-            model.to_str().unwrap(),
-            "--data",
-            data.to_str().unwrap(),
-        ],
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
+    new_experiment(&db, "t", &model, &data);
     let out = exp(&db, &["train", "t", "--quiet", "--stages", "train"]);
     assert!(out.status.success(), "{}", stderr(&out));
     db

@@ -17,18 +17,7 @@ fn trained() -> &'static Path {
         let db = dir.join("exp.db");
         let model = tiny_encoder_dir(&dir, 3);
         let data = small_fpb(&dir, 300);
-        let out = exp(
-            &db,
-            &[
-                "new",
-                "t",
-                "--model",
-                model.to_str().unwrap(),
-                "--data",
-                data.to_str().unwrap(),
-            ],
-        );
-        assert!(out.status.success(), "{}", stderr(&out));
+        new_experiment(&db, "t", &model, &data);
         let out = exp(&db, &["train", "t", "--quiet", "--stages", "train"]);
         assert!(out.status.success(), "{}", stderr(&out));
         dir
@@ -78,18 +67,7 @@ fn prune_needs_a_trained_experiment() {
     let db = dir.path().join("exp.db");
     let model = tiny_encoder_dir(dir.path(), 3);
     let data = small_fpb(dir.path(), 60);
-    let out = exp(
-        &db,
-        &[
-            "new",
-            "u",
-            "--model",
-            model.to_str().unwrap(),
-            "--data",
-            data.to_str().unwrap(),
-        ],
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
+    new_experiment(&db, "u", &model, &data);
     let before = event_count(&db);
     let out = exp(&db, &["prune", "u"]);
     assert_fails_with(&out, &["'u' has no fine-tuned model yet", "exp train u"]);

@@ -141,18 +141,7 @@ fn a_computed_analysis_has_the_notebooks_keys_and_is_self_consistent() {
     let db = dir.path().join("exp.db");
     let model = classifier_dir(dir.path());
     let data = fpb("Sentences_AllAgree.txt");
-    let out = exp(
-        &db,
-        &[
-            "new",
-            "c",
-            "--model",
-            model.to_str().unwrap(),
-            "--data",
-            data.to_str().unwrap(),
-        ],
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
+    new_experiment(&db, "c", &model, &data);
     let out = exp(&db, &["analyze", "c", "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let recorded: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

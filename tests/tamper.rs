@@ -146,18 +146,7 @@ fn a_model_file_changed_after_it_was_recorded_is_not_evaluated() {
     let db = dir.path().join("exp.db");
     let model = tiny_encoder_dir(dir.path(), 4);
     let data = small_fpb(dir.path(), 200);
-    let out = exp(
-        &db,
-        &[
-            "new",
-            "t",
-            "--model",
-            model.to_str().unwrap(),
-            "--data",
-            data.to_str().unwrap(),
-        ],
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
+    new_experiment(&db, "t", &model, &data);
     // Stop just before the sealed test (the EXP_FAULT hook, see src/faults.rs), then swap the
     // fine-tuned ONNX file for the baseline's.
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_exp"))

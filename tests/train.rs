@@ -11,18 +11,7 @@ fn train_runs_every_stage_and_records_it() {
     let db = dir.path().join("exp.db");
     let model = tiny_encoder_dir(dir.path(), 3);
     let data = small_fpb(dir.path(), 300);
-    let out = exp(
-        &db,
-        &[
-            "new",
-            "t",
-            "--model",
-            model.to_str().unwrap(),
-            "--data",
-            data.to_str().unwrap(),
-        ],
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
+    new_experiment(&db, "t", &model, &data);
     let out = exp(&db, &["train", "t", "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let test: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -179,18 +168,7 @@ fn a_killed_run_resumes_and_ends_exactly_like_an_uninterrupted_one() {
     let model = tiny_encoder_dir(dir.path(), 5);
     let data = small_fpb(dir.path(), 600);
     let new = |db: &std::path::Path| {
-        let out = exp(
-            db,
-            &[
-                "new",
-                "t",
-                "--model",
-                model.to_str().unwrap(),
-                "--data",
-                data.to_str().unwrap(),
-            ],
-        );
-        assert!(out.status.success(), "{}", stderr(&out));
+        new_experiment(db, "t", &model, &data);
     };
 
     let straight = dir.path().join("straight.db");

@@ -24,6 +24,22 @@ pub fn exp(db: &Path, args: &[&str]) -> Output {
         .expect("the exp binary runs")
 }
 
+/// `exp new NAME --model MODEL --data DATA`, which must succeed.
+pub fn new_experiment(db: &Path, name: &str, model: &Path, data: &Path) {
+    let out = exp(
+        db,
+        &[
+            "new",
+            name,
+            "--model",
+            model.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
 pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).to_string()
 }

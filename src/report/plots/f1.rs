@@ -97,14 +97,7 @@ impl Plot for PerClassF1 {
             .configure_mesh()
             .disable_x_mesh()
             .x_labels(k)
-            .x_label_formatter(&move |x| {
-                let i = x.round();
-                if (x - i).abs() < 1e-6 && i >= 0.0 {
-                    labels.get(i as usize).cloned().unwrap_or_default()
-                } else {
-                    String::new()
-                }
-            })
+            .x_label_formatter(&move |x| super::category_label(&labels, *x))
             .y_desc("F1")
             .draw()?;
         let groups = self.series.len() as f64;

@@ -71,14 +71,7 @@ impl Plot for SamplesFixedBroken {
             .configure_mesh()
             .disable_x_mesh()
             .x_labels(k)
-            .x_label_formatter(&move |x| {
-                let i = x.round();
-                if (x - i).abs() < 1e-6 && i >= 0.0 {
-                    names.get(i as usize).cloned().unwrap_or_default()
-                } else {
-                    String::new()
-                }
-            })
+            .x_label_formatter(&move |x| super::category_label(&names, *x))
             .y_desc("test samples")
             .y_label_formatter(&|y| format!("{y:.0}"))
             .draw()?;
