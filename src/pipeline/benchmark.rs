@@ -381,10 +381,6 @@ impl Writing {
                 }));
             }
         }
-        crate::faults::before_record("BenchmarkMeasured");
-        self.store.append(&self.lock, &events)?;
-        let stored = self.store.events(&self.state.name, None)?;
-        self.state = crate::state::Experiment::replay(&self.state.name, &stored)?;
-        Ok(())
+        self.record_all(events)
     }
 }

@@ -195,15 +195,7 @@ impl Writing {
             }
         }
         events.extend(validations.into_iter().map(Event::ExportValidated));
-        crate::faults::before_record("ModelExported");
-        self.store.append(&self.lock, &events)?;
-        self.refresh()
-    }
-
-    fn refresh(&mut self) -> Result<(), PipelineError> {
-        let events = self.store.events(&self.state.name, None)?;
-        self.state = crate::state::Experiment::replay(&self.state.name, &events)?;
-        Ok(())
+        self.record_all(events)
     }
 
     /// Candle on the exported safetensors (the reference), then both ONNX files in ONNX Runtime

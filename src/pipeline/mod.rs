@@ -391,10 +391,17 @@ impl Writing {
 
     /// Appends one event and folds it into the state.
     pub fn record(&mut self, event: Event) -> Result<(), PipelineError> {
-        crate::faults::before_record(event.kind());
-        self.store.append(&self.lock, &[event])?;
-        let events = self.store.events(&self.state.name, None)?;
-        self.state = Experiment::replay(&self.state.name, &events)?;
+        self.record_all(vec![event])
+    }
+
+    /// Appends events in one transaction (all or none) and folds them into the state.
+    pub fn record_all(&mut self, events: Vec<Event>) -> Result<(), PipelineError> {
+        for event in &events {
+            crate::faults::before_record(event.kind());
+        }
+        self.store.append(&self.lock, &events)?;
+        let stored = self.store.events(&self.state.name, None)?;
+        self.state = Experiment::replay(&self.state.name, &stored)?;
         Ok(())
     }
 
