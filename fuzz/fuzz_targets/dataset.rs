@@ -9,7 +9,8 @@ use std::sync::OnceLock;
 use exp::data::{self, ColumnRef, DataFormat, ReadOptions, SplitSpec};
 use libfuzzer_sys::fuzz_target;
 
-/// One scratch file per fuzzing process (the readers take a path).
+/// One scratch file per fuzzing process (the readers take a path). Removed after each input:
+/// libFuzzer ends with `exit`, which runs no destructor, and CI replays the corpus on every run.
 fn scratch() -> &'static PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
     PATH.get_or_init(|| {
@@ -47,7 +48,9 @@ fuzz_target!(|input: &[u8]| {
             options.label_column = Some(ColumnRef::Name("label".to_string()));
         }
     }
-    if let Ok(dataset) = data::load(path, &options) {
+    let loaded = data::load(path, &options);
+    std::fs::remove_file(path).unwrap();
+    if let Ok(dataset) = loaded {
         let _ = data::stratified_split(&dataset.samples, &SplitSpec::default(), 42);
     }
 });
