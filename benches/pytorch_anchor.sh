@@ -16,17 +16,20 @@
 #   finetune  the plain recipe in PyTorch (AdamW wd 0.01, linear warm-up 10%, batch 32, max 64,
 #             --ft-epochs/--ft-lr) on exp's own split, timed, with validation accuracy; the exp
 #             side comes from the experiment's event log when its training is recorded
-#   e2e       first runs `exp train NAME --stages train` on the anchor's experiment (about 40
-#             minutes on 2 cores, resumable), then finetune
+#   e2e       first runs `exp train NAME --stages train` on the experiment (about 40 minutes
+#             on 2 cores, resumable), then finetune
 # --rounds N repeats train and infer N times, exp and PyTorch taking turns, and reports each
 # side's median, so that a shared machine's load changes hit both sides alike. Both sides run at
 # the same niceness (5) with the same thread count. PyTorch's OpenMP threads get
 # OMP_WAIT_POLICY=PASSIVE (override with ANCHOR_OMP_WAIT_POLICY): with the default spin-waiting, a
-# loaded machine made its training steps 1.4-2.3x slower here, which would flatter exp.
+# loaded machine made its training steps 1.4-2.3x slower here, which would flatter exp. (ONNX
+# Runtime keeps its default, spinning, as exp ships it.)
 # The split and the exp e2e numbers come from --exp-db/--exp-name when given (an experiment
 # that exists, trained or not); otherwise from an experiment `anchor` that the script creates in
 # OUT/exp.db (`exp new`, seconds). Results: a table on stdout and OUT/results.json
-# (OUT defaults to $CARGO_TARGET_DIR/anchor, else target/anchor).
+# (OUT defaults to $CARGO_TARGET_DIR/anchor, else target/anchor). A run replaces the results of
+# the workloads it runs and keeps the others', so the report joins e.g. a train+infer run and a
+# later finetune run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
