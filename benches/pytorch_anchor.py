@@ -532,14 +532,16 @@ def cmd_report(args):
             f"\nPyTorch plain recipe ({r['epochs']} epochs, lr {r['lr']}, batch {r['batch']}, max {r['max_length']}) "
             f"on exp's split ({torch_ft['train_samples']} train): validation accuracy "
             f"{torch_ft['val_accuracy']:.4f}, macro-F1 {torch_ft['val_macro_f1']:.4f}, "
-            f"{torch_ft['wall_s'] / 60:.1f} min ({torch_ft['train_s'] / 60:.1f} min training)"
+            f"{torch_ft['wall_s'] / 60:.1f} min ({torch_ft['train_s'] / 60:.1f} min training, "
+            f"{torch_ft['train_samples'] * r['epochs'] / torch_ft['train_s']:.1f} samples/s)"
         )
     if exp_ft:
         print(
             f"exp train stage (baseline fit, analysis, plan, {exp_ft['phase_epochs']} phase epochs, sealed test; "
             f"{exp_ft['runs']} run(s)): validation accuracy {exp_ft['val_accuracy']:.4f}, macro-F1 "
             f"{exp_ft['val_macro_f1']:.4f} (its baseline {exp_ft['baseline_val_accuracy']:.4f}), "
-            f"{exp_ft['wall_s'] / 60:.1f} min"
+            f"{exp_ft['wall_s'] / 60:.1f} min (phase epochs {exp_ft['phase_epoch_s'] / 60:.1f} min, "
+            f"{exp_ft['phase_samples'] / exp_ft['phase_epoch_s']:.1f} samples/s at the plan's batch sizes)"
         )
     elif torch_ft:
         print("exp side of the fine-tune: not measured (run with --e2e, or point --exp-db/--exp-name at a trained experiment)")
