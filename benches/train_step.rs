@@ -6,6 +6,8 @@
 //! AdamW. Each step is timed by phase (forward + loss, backward, optimizer).
 //!
 //! Run with `cargo bench --bench train_step`. `EXP_FPB` overrides the data file.
+//! `EXP_BENCH_JSON=1` also prints one JSON line per path (`{"bench":"train_step",...}`) for
+//! scripts such as `benches/pytorch_anchor.sh`, which must not parse the human-readable lines.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -179,6 +181,7 @@ fn main() -> anyhow::Result<()> {
     let only = std::env::var("EXP_BENCH_ONLY").ok();
     let mut totals = [Phases::default(); 2];
     let mut tokens = 0usize;
+    let seq_lens: Vec<usize> = batches.iter().map(|(b, _)| b.seq_len).collect();
     for (i, (batch, labels)) in batches.iter().enumerate() {
         let phase = if i < WARMUP_STEPS { "warm-up" } else { "timed" };
         let mut line = format!("step {i:2} ({phase}): seq_len {:2}", batch.seq_len);
@@ -220,7 +223,13 @@ fn main() -> anyhow::Result<()> {
         candle_core::utils::get_num_threads(),
         tokens as f64 / steps
     );
-    for (name, t) in ["old", "new"].iter().zip(&totals) {
+    // The paths that ran (EXP_BENCH_ONLY leaves one out).
+    let ran: Vec<(&str, &Phases)> = ["old", "new"]
+        .into_iter()
+        .zip(&totals)
+        .filter(|(name, _)| only.as_deref().is_none_or(|o| o == *name))
+        .collect();
+    for &(name, t) in &ran {
         println!(
             "  {name}: {:.1} samples/s ({:.0} ms/step: forward+loss {:.0}, backward {:.0}, optimizer {:.0}; {:.2} CPU-s/step)",
             n / t.total(),
@@ -236,6 +245,28 @@ fn main() -> anyhow::Result<()> {
             "  speed-up new/old: {:.2}x",
             totals[0].total() / totals[1].total()
         );
+    }
+    if std::env::var_os("EXP_BENCH_JSON").is_some() {
+        for &(name, t) in &ran {
+            let line = serde_json::json!({
+                "bench": "train_step",
+                "path": name,
+                "batch": BATCH,
+                "max_length": MAX_LENGTH,
+                "threads": candle_core::utils::get_num_threads(),
+                "warmup_steps": WARMUP_STEPS,
+                "timed_steps": TIMED_STEPS,
+                "seq_lens": seq_lens,
+                "timed_padded_tokens": tokens,
+                "samples_per_sec": n / t.total(),
+                "ms_per_step": t.total() / steps * 1e3,
+                "forward_ms": t.forward / steps * 1e3,
+                "backward_ms": t.backward / steps * 1e3,
+                "optimizer_ms": t.optimizer / steps * 1e3,
+                "cpu_s_per_step": t.cpu / steps,
+            });
+            println!("{line}");
+        }
     }
     Ok(())
 }
