@@ -18,6 +18,7 @@ Not part of CI: it needs PyTorch, which the shell script installs into its own e
 """
 
 import argparse
+import glob
 import hashlib
 import json
 import os
@@ -436,7 +437,6 @@ def load_optional(path):
 
 def load_rounds(d, stem):
     """`DIR/STEM.1.json`, `DIR/STEM.2.json`, ... in round order."""
-    import glob
 
     paths = glob.glob(f"{d}/{stem}.*.json")
     return [json.load(open(p)) for p in sorted(paths, key=lambda p: int(p.rsplit(".", 2)[1]))]
@@ -499,6 +499,29 @@ def cmd_report(args):
                     ">= 3" if b == 1 else "",
                 )
             )
+
+        # Exported files (--export-dir): the deployable model against the model it started from.
+        stems = sorted({os.path.basename(p).rsplit(".", 2)[0] for p in glob.glob(f"{d}/exp_export_*.json")})
+        for stem in stems:
+            runs = load_rounds(d, stem)
+            label = stem[len("exp_export_"):]
+            for b in sorted({r["batch_size"] for run in runs for r in run}):
+                e = median([r["mean_ms"] for run in runs for r in run if r["batch_size"] == b])
+                ts = [r["mean_ms"] for run in torch_infer for r in run["rows"] if r["batch_size"] == b]
+                if not ts:
+                    continue
+                t = median(ts)
+                results["workloads"]["infer"]["ratios"][f"{label}/{b}"] = {
+                    "exp_ms": e, "pytorch_ms": t, "pytorch_over_exp": t / e}
+                rows.append(
+                    (
+                        f"inference latency, batch {b}, seq 64 (export {label} in ORT vs eager)",
+                        f"{e:.2f} ms",
+                        f"{t:.2f} ms",
+                        t / e,
+                        ">= 3" if b == 1 else "",
+                    )
+                )
 
     torch_ft = load_optional(f"{d}/torch_finetune.json")
     events = load_optional(f"{d}/exp_events.json")

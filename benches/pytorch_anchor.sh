@@ -4,7 +4,7 @@
 # even to import on a CPU) into its own environment under the target directory, once.
 #
 #   benches/pytorch_anchor.sh [--only train,infer,finetune,e2e] [--e2e] [--threads N] [--rounds N]
-#                             [--data FILE] [--exp-db DB --exp-name NAME]
+#                             [--data FILE] [--exp-db DB --exp-name NAME] [--export-dir DIR]
 #                             [--ft-epochs 3] [--ft-lr 5e-5] [--out DIR]
 #
 # Workloads (default train,infer):
@@ -39,6 +39,9 @@ rounds=1
 data=../shared/data/FinancialPhraseBank/Sentences_50Agree.txt
 exp_db=""
 exp_name=""
+# An experiment's exported model directory (exp export): its ONNX files (fp32 and INT8, pruned
+# or not) are what users deploy, so `infer` also times them against PyTorch eager of minilm-l6.
+export_dir=""
 ft_epochs=3
 ft_lr=5e-5
 target="${CARGO_TARGET_DIR:-target}"
@@ -52,6 +55,7 @@ while [ $# -gt 0 ]; do
         --data) data="$2"; shift 2 ;;
         --exp-db) exp_db="$2"; shift 2 ;;
         --exp-name) exp_name="$2"; shift 2 ;;
+        --export-dir) export_dir="$2"; shift 2 ;;
         --ft-epochs) ft_epochs="$2"; shift 2 ;;
         --ft-lr) ft_lr="$2"; shift 2 ;;
         --out) out="$2"; shift 2 ;;
@@ -70,7 +74,10 @@ mkdir -p "$out"
 out="$(realpath "$out")"
 # Each workload run replaces its own earlier results; the others' stay for the report.
 if wants train; then rm -f "$out"/exp_train.*.json "$out"/torch_train.*.json; fi
-if wants infer; then rm -f "$out"/exp_infer.*.json "$out"/torch_infer.*.json; fi
+if wants infer; then rm -f "$out"/exp_infer.*.json "$out"/torch_infer.*.json "$out"/exp_export_*.json; fi
+if [ -n "$export_dir" ] && ! ls "$export_dir"/onnx/*.onnx >/dev/null 2>&1; then
+    echo "--export-dir $export_dir: no onnx/*.onnx inside (an \`exp export\` directory is expected)" >&2; exit 2
+fi
 if wants finetune; then rm -f "$out"/torch_finetune.json "$out"/exp_events.json; fi
 export RAYON_NUM_THREADS="$threads" OMP_NUM_THREADS="$threads"
 export OMP_WAIT_POLICY="${ANCHOR_OMP_WAIT_POLICY:-PASSIVE}"
@@ -136,6 +143,13 @@ for round in $(seq 1 "$rounds"); do
         "${py[@]}" -c 'import json,sys
 for r in json.load(open(sys.argv[1])): print("ort batch %(batch_size)d: mean %(mean_ms).2f ms, p50 %(p50_ms).2f, p95 %(p95_ms).2f" % r)' \
             "$out/exp_infer.$round.json"
+        for onnx in ${export_dir:+"$export_dir"/onnx/*.onnx}; do
+            file="$(basename "$onnx" .onnx)"
+            echo "== infer (round $round/$rounds): exp, exported $file.onnx in ONNX Runtime"
+            "${measured[@]}" "$exp" bench "$onnx" --tokenizer "$export_dir/tokenizer.json" --engine ort \
+                --batch-sizes 1,8 --seq-len 64 --threads "$threads" --warmup 10 --iterations 100 \
+                --data "$data" --json > "$out/exp_export_${file//./_}.$round.json"
+        done
         echo "== infer (round $round/$rounds): PyTorch eager"
         "${anchor_py[@]}" infer --model-dir "$model_dir" --data "$data" --threads "$threads" \
             --batch-sizes 1,8 --seq-len 64 --warmup 10 --iterations 100 \
