@@ -237,3 +237,32 @@ fn an_unwritable_database_path_is_named() {
         ],
     );
 }
+
+#[test]
+fn events_json_into_a_reader_that_stops_early_ends_quietly() {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("exp.db");
+    new_experiment(
+        &db,
+        "fpb",
+        std::path::Path::new("minilm-l6"),
+        &fpb("Sentences_50Agree.txt"),
+    );
+    // SplitMade lists every sample id: far more than a pipe holds, so the write meets the
+    // closed pipe (as `exp events fpb --json | head` does).
+    let mut child = Command::new(env!("CARGO_BIN_EXE_exp"))
+        .args(["--db", db.to_str().unwrap(), "events", "fpb", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut head = [0u8; 16];
+    child.stdout.take().unwrap().read_exact(&mut head).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(out.status.success(), "{err}");
+}

@@ -1,10 +1,17 @@
 //! Small printing helpers shared by the commands.
 
+use std::io::Write;
+
 use serde::Serialize;
 
+/// Prints `value` as pretty JSON. A reader that stops early (`exp events NAME --json | head`)
+/// closes the pipe: that ends the output quietly instead of panicking as `println!` would.
 pub fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
-    Ok(())
+    let text = serde_json::to_string_pretty(value)?;
+    match writeln!(std::io::stdout().lock(), "{text}") {
+        Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => Err(err.into()),
+        _ => Ok(()),
+    }
 }
 
 /// A plain text table: columns padded to their widest cell, numbers right-aligned.
