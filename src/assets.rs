@@ -375,6 +375,18 @@ pub enum ModelSpecError {
     Asset(#[from] AssetError),
 }
 
+/// `name` beside the ONNX file at `path`, else in the model directory the file was exported
+/// into: `exp export` writes `DIR/onnx/model.onnx` with `DIR/tokenizer.json` and `DIR/config.json`.
+pub fn file_beside_onnx(path: &Path, name: &str) -> Option<PathBuf> {
+    let beside = path.with_file_name(name);
+    if beside.is_file() {
+        return Some(beside);
+    }
+    let folder = path.parent()?;
+    let up = folder.parent()?.join(name);
+    (folder.file_name()? == "onnx" && up.is_file()).then_some(up)
+}
+
 /// Resolves `--model` (an alias or a path) and the tokenizer that goes with it, fetching assets
 /// on first use. `tokenizer` overrides the tokenizer found beside the model.
 pub fn resolve_model(
@@ -414,8 +426,8 @@ pub fn resolve_model(
             if path.extension().and_then(|e| e.to_str()) != Some("onnx") {
                 return Err(ModelSpecError::NotOnnx(path));
             }
-            let beside = path.with_file_name("tokenizer.json");
-            (ModelFormat::Onnx, path, beside.is_file().then_some(beside))
+            let tokenizer = file_beside_onnx(&path, "tokenizer.json");
+            (ModelFormat::Onnx, path, tokenizer)
         }
     };
     let tokenizer = match tokenizer {

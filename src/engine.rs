@@ -9,10 +9,10 @@ use serde::Serialize;
 
 use crate::assets::{self, ModelFormat, ResolvedModel};
 use crate::model::{
-    init::init_missing, load_hf_dir, BertClassifier, BertConfig, EncodedBatch, HfDirError, Mode,
-    ModelError, Weights,
+    hf_dir::read_config, init::init_missing, load_hf_dir, BertClassifier, BertConfig, EncodedBatch,
+    HfDirError, Mode, ModelError, Weights,
 };
-use crate::onnx::{self, OnnxError, OnnxInfo};
+use crate::onnx::{self, OnnxError, OnnxInfo, OnnxSummary};
 use crate::runtime::batch::cycle_rows;
 use crate::runtime::latency::{latency_stats, measure_latency, LatencyConfig, LatencyStats};
 use crate::runtime::{OnnxSession, RuntimeError, SessionOptions};
@@ -36,6 +36,30 @@ pub enum EngineError {
         expected: usize,
         labels: String,
     },
+    // These two leave the file out of the message: `load_for_engines`' callers name the model
+    // they were loading (`exp`: "loading model PATH: ..."), and saying it twice reads badly.
+    #[error(
+        "candle cannot run a quantized ONNX model (it uses {}): run it with --engine ort",
+        ops.join(", ")
+    )]
+    QuantizedForCandle { path: PathBuf, ops: Vec<String> },
+    #[error(
+        "a quantized ONNX model without a logits output: no classification head can be added to \
+         it (quantize the classifier instead)"
+    )]
+    QuantizedWithoutHead { path: PathBuf },
+    /// `origin` says where the names were read: the file's stored config, or a config.json.
+    #[error(
+        "the labels of {origin} are {found:?} but the labels asked for are {requested:?} (pass --labels {})",
+        found.join(",")
+    )]
+    LabelMismatch {
+        origin: String,
+        found: Vec<String>,
+        requested: Vec<String>,
+    },
+    #[error("{}: the model was loaded for ONNX Runtime only", path.display())]
+    OrtOnly { path: PathBuf },
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -120,6 +144,147 @@ pub fn load_model(
             })
         }
     }
+}
+
+/// A complete ONNX classifier that ONNX Runtime runs as the file is. It is not imported into
+/// candle weights: ORT needs nothing from them, and the importer maps fp32 BERT weights only, so
+/// an INT8 file (integer tables and scales) could not be imported at all.
+#[derive(Clone, Debug)]
+pub struct OrtOnlyModel {
+    pub source: ResolvedModel,
+    pub labels: Vec<String>,
+    /// The word-embedding rows, to check the tokenizer against, when the file tells.
+    pub vocab_size: Option<usize>,
+}
+
+/// What `exp predict` and `exp bench` run: weights in memory (any engine), or a file that only
+/// ORT runs.
+pub enum RunnableModel {
+    Loaded(Box<LoadedModel>),
+    OrtOnly(OrtOnlyModel),
+}
+
+impl RunnableModel {
+    pub fn source(&self) -> &ResolvedModel {
+        match self {
+            RunnableModel::Loaded(m) => &m.source,
+            RunnableModel::OrtOnly(m) => &m.source,
+        }
+    }
+
+    pub fn labels(&self) -> Vec<String> {
+        match self {
+            RunnableModel::Loaded(m) => m.labels(),
+            RunnableModel::OrtOnly(m) => m.labels.clone(),
+        }
+    }
+
+    /// Parameters that loading initialised from the seed (never any for an ORT-only file).
+    pub fn initialised(&self) -> &[String] {
+        match self {
+            RunnableModel::Loaded(m) => &m.initialised,
+            RunnableModel::OrtOnly(_) => &[],
+        }
+    }
+
+    pub fn vocab_size(&self) -> Option<usize> {
+        match self {
+            RunnableModel::Loaded(m) => Some(m.config.vocab_size),
+            RunnableModel::OrtOnly(m) => m.vocab_size,
+        }
+    }
+
+    pub fn open(&self, kind: EngineKind, options: &SessionOptions) -> Result<Engine, EngineError> {
+        match (self, kind) {
+            (RunnableModel::Loaded(m), kind) => Engine::open(kind, m, options),
+            (RunnableModel::OrtOnly(m), EngineKind::Ort) => {
+                let session = OnnxSession::open(&m.source.path, options)?;
+                Ok(Engine::Ort {
+                    session,
+                    onnx_path: m.source.path.clone(),
+                })
+            }
+            // `load_for_engines` only returns an ORT-only model when no other engine was asked for.
+            (RunnableModel::OrtOnly(m), EngineKind::Candle) => Err(EngineError::OrtOnly {
+                path: m.source.path.clone(),
+            }),
+        }
+    }
+}
+
+/// Loads `source` for `engines`. A complete ONNX classifier that only ORT will run is not
+/// imported (see [`OrtOnlyModel`]); a quantized file asked of candle is refused up front.
+pub fn load_for_engines(
+    source: &ResolvedModel,
+    labels: &[String],
+    seed: u64,
+    engines: &[EngineKind],
+) -> Result<RunnableModel, EngineError> {
+    if source.format == ModelFormat::Onnx {
+        let summary = onnx::summarise(&source.path)?;
+        if summary.is_quantized() && engines.contains(&EngineKind::Candle) {
+            return Err(EngineError::QuantizedForCandle {
+                path: source.path.clone(),
+                ops: summary.quantized_ops,
+            });
+        }
+        if engines.iter().all(|&k| k == EngineKind::Ort) && summary.logits.is_some() {
+            return Ok(RunnableModel::OrtOnly(ort_only(source, labels, summary)?));
+        }
+        if summary.is_quantized() {
+            return Err(EngineError::QuantizedWithoutHead {
+                path: source.path.clone(),
+            });
+        }
+    }
+    Ok(RunnableModel::Loaded(Box::new(load_model(
+        source, labels, seed,
+    )?)))
+}
+
+/// The file's labels: those its stored config names, else those of the `config.json` of the
+/// model directory it was exported into (`DIR/onnx/model.onnx` beside `DIR/config.json`), else
+/// the requested ones; named labels must be the requested ones, as for a model directory.
+fn ort_only(
+    source: &ResolvedModel,
+    labels: &[String],
+    summary: OnnxSummary,
+) -> Result<OrtOnlyModel, EngineError> {
+    let path = &source.path;
+    let mut found = summary
+        .config
+        .as_ref()
+        .map(|c| ("the file's stored config".to_string(), c.labels()));
+    if found.as_ref().is_none_or(|(_, l)| l.is_empty()) {
+        if let Some(config_path) = assets::file_beside_onnx(path, "config.json") {
+            let labels = read_config(&config_path)?.labels();
+            found = Some((config_path.display().to_string(), labels));
+        }
+    }
+    let found = found.filter(|(_, l)| !l.is_empty());
+    if let Some((origin, found)) = &found {
+        if found.as_slice() != labels {
+            return Err(EngineError::LabelMismatch {
+                origin: origin.clone(),
+                found: found.clone(),
+                requested: labels.to_vec(),
+            });
+        }
+    }
+    let classes = summary.logits.as_ref().and_then(|l| l.classes);
+    if let Some(classes) = classes.filter(|&n| n != labels.len()) {
+        return Err(EngineError::LabelCount {
+            model: path.clone(),
+            found: classes,
+            expected: labels.len(),
+            labels: labels.join(", "),
+        });
+    }
+    Ok(OrtOnlyModel {
+        source: source.clone(),
+        labels: labels.to_vec(),
+        vocab_size: summary.vocab_size,
+    })
 }
 
 /// A running engine.

@@ -203,7 +203,118 @@ fn export_writes_a_validated_directory_and_benchmarks_every_file() {
     assert_eq!(event_count(&db), before);
     assert_eq!(events_of(&db, "t", "BenchmarkMeasured").len(), 6);
 
+    the_int8_file_runs_in_ort(&db, &dir);
     python_loads_the_directory(&db, &dir);
+}
+
+/// The label and probabilities `exp predict --json` gives each text.
+fn predictions(db: &Path, args: &[&str], texts: &[&str]) -> Vec<(String, Vec<f64>)> {
+    let mut args = args.to_vec();
+    args.push("--json");
+    args.extend(texts);
+    let out = exp(db, &args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["initialised"].as_array().unwrap().len(), 0);
+    report["predictions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let probs = p["probabilities"].as_array().unwrap();
+            let values: Vec<f64> = probs.iter().map(|pair| pair[1].as_f64().unwrap()).collect();
+            (p["label"].as_str().unwrap().to_string(), values)
+        })
+        .collect()
+}
+
+/// `exp predict` and `exp bench --engine ort` run the exported INT8 file in ONNX Runtime as it is
+/// (its tokenizer found in the directory above `onnx/`), predicting the fp32 file's labels;
+/// candle refuses it with one clear message.
+fn the_int8_file_runs_in_ort(db: &Path, dir: &Path) {
+    let texts = [
+        "Operating profit rose to EUR 13.1 mn from EUR 8.7 mn a year earlier.",
+        "Net sales decreased by 15 percent and the company cut its outlook.",
+        "The annual general meeting will be held in Helsinki on 20 March.",
+        "Shares in the bank fell 4 percent after weaker than expected results.",
+        "The board proposes a dividend of EUR 0.45 per share.",
+    ];
+    let fp32 = dir.join("onnx/model.onnx");
+    let int8 = dir.join("onnx/model.int8.onnx");
+    let expected = predictions(db, &["predict", fp32.to_str().unwrap()], &texts);
+    let got = predictions(db, &["predict", int8.to_str().unwrap()], &texts);
+    assert_eq!(got.len(), texts.len());
+    for (i, ((label, probs), (fp32_label, _))) in got.iter().zip(&expected).enumerate() {
+        assert_eq!(
+            label, fp32_label,
+            "text {i}: INT8 {got:?} vs fp32 {expected:?}"
+        );
+        let sum: f64 = probs.iter().sum();
+        assert!(
+            (sum - 1.0).abs() < 1e-4,
+            "text {i}: probabilities {probs:?}"
+        );
+    }
+
+    let out = exp(
+        db,
+        &[
+            "bench",
+            int8.to_str().unwrap(),
+            "--engine",
+            "ort",
+            "--batch-sizes",
+            "1,8",
+            "--warmup",
+            "1",
+            "--iterations",
+            "3",
+            "--seq-len",
+            "32",
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    for r in rows {
+        assert_eq!(r["engine"], "ort");
+        assert!(r["mean_ms"].as_f64().unwrap() > 0.0, "{r}");
+    }
+
+    for args in [
+        vec!["predict", int8.to_str().unwrap(), "--engine", "candle", "x"],
+        vec!["bench", int8.to_str().unwrap(), "--engine", "both"],
+    ] {
+        let out = exp(db, &args);
+        assert_fails_with(
+            &out,
+            &[
+                "model.int8.onnx",
+                "candle cannot run a quantized ONNX model",
+                "--engine ort",
+            ],
+        );
+        assert_eq!(
+            stderr(&out).matches("candle cannot").count(),
+            1,
+            "{}",
+            stderr(&out)
+        );
+    }
+    // The file keeps the labels it was trained with; other names are refused, not swapped in.
+    assert_fails_with(
+        &exp(
+            db,
+            &["predict", int8.to_str().unwrap(), "--labels", "a,b,c", "x"],
+        ),
+        &[
+            "model.int8.onnx",
+            "the labels of the file's stored config",
+            "--labels",
+        ],
+    );
 }
 
 /// The interpreter with transformers, onnxruntime and numpy (`.ci/run` sets these variables).

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use exp::assets;
 use exp::data::{self, ReadOptions};
-use exp::engine::{load_model, Engine, EngineKind, LoadedModel};
+use exp::engine::{load_for_engines, Engine, EngineKind, RunnableModel};
 use exp::model::{BertTokenizer, Padding};
 use exp::runtime::{softmax, GraphOptimization, LatencyConfig, LatencyStats, SessionOptions};
 
@@ -42,9 +42,10 @@ pub struct ModelArgs {
 }
 
 impl ModelArgs {
-    fn load(&self) -> anyhow::Result<LoadedModel> {
+    /// Loads the model for `engines` (an ONNX classifier that only ORT runs is not imported).
+    fn load(&self, engines: &[EngineKind]) -> anyhow::Result<RunnableModel> {
         let source = assets::resolve_model(&self.model, self.tokenizer.as_deref())?;
-        load_model(&source, &self.labels, self.seed)
+        load_for_engines(&source, &self.labels, self.seed, engines)
             .with_context(|| format!("loading model {}", source.path.display()))
     }
 
@@ -57,24 +58,26 @@ impl ModelArgs {
 }
 
 fn tokenizer(
-    model: &LoadedModel,
+    model: &RunnableModel,
     engine: &Engine,
     max_length: usize,
 ) -> anyhow::Result<BertTokenizer> {
     let path = model
-        .source
+        .source()
         .tokenizer
         .as_ref()
         .context("the model has no tokenizer: pass --tokenizer")?;
     let tokenizer = BertTokenizer::from_file(path)?;
-    anyhow::ensure!(
-        tokenizer.vocab_size() <= model.config.vocab_size,
-        "tokenizer {} has a vocabulary of {} tokens but the model's word embeddings have {} rows: \
-         they do not belong together (pass the model's own tokenizer with --tokenizer)",
-        path.display(),
-        tokenizer.vocab_size(),
-        model.config.vocab_size
-    );
+    if let Some(rows) = model.vocab_size() {
+        anyhow::ensure!(
+            tokenizer.vocab_size() <= rows,
+            "tokenizer {} has a vocabulary of {} tokens but the model's word embeddings have {} rows: \
+             they do not belong together (pass the model's own tokenizer with --tokenizer)",
+            path.display(),
+            tokenizer.vocab_size(),
+            rows
+        );
+    }
     Ok(match engine.fixed_sequence_length() {
         Some(n) => tokenizer
             .with_max_length(max_length.min(n))?
@@ -83,11 +86,11 @@ fn tokenizer(
     })
 }
 
-fn head_note(model: &LoadedModel) -> Option<String> {
-    (!model.initialised.is_empty()).then(|| {
+fn head_note(model: &RunnableModel) -> Option<String> {
+    (!model.initialised().is_empty()).then(|| {
         format!(
             "the model has no trained {}: initialised from the seed, so its predictions mean nothing until it is trained",
-            model.initialised.join(", ")
+            model.initialised().join(", ")
         )
     })
 }
@@ -126,8 +129,8 @@ struct PredictReport {
 }
 
 pub fn predict(args: PredictArgs, json: bool) -> anyhow::Result<ExitCode> {
-    let model = args.model.load()?;
-    let mut engine = Engine::open(args.engine, &model, &args.model.session_options())?;
+    let model = args.model.load(&[args.engine])?;
+    let mut engine = model.open(args.engine, &args.model.session_options())?;
     let tokenizer = tokenizer(&model, &engine, args.max_length)?;
     let texts: Vec<&str> = args.texts.iter().map(String::as_str).collect();
     let batch = tokenizer.encode_batch(&texts)?;
@@ -158,10 +161,10 @@ pub fn predict(args: PredictArgs, json: bool) -> anyhow::Result<ExitCode> {
     };
     if json {
         print_json(&PredictReport {
-            model: model.source.spec.clone(),
+            model: model.source().spec.clone(),
             engine: args.engine,
             onnx_file,
-            initialised: model.initialised.clone(),
+            initialised: model.initialised().to_vec(),
             predictions,
         })?;
         return Ok(ExitCode::SUCCESS);
@@ -246,12 +249,12 @@ struct BenchRow {
 }
 
 pub fn bench(args: BenchArgs, json: bool) -> anyhow::Result<ExitCode> {
-    let model = args.model.load()?;
     let kinds = match args.engine.as_str() {
         "both" => vec![EngineKind::Ort, EngineKind::Candle],
         "candle" => vec![EngineKind::Candle],
         _ => vec![EngineKind::Ort],
     };
+    let model = args.model.load(&kinds)?;
     let texts = bench_texts(args.data.as_deref())?;
     let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
     let config = LatencyConfig {
@@ -261,7 +264,7 @@ pub fn bench(args: BenchArgs, json: bool) -> anyhow::Result<ExitCode> {
     };
     let mut rows = Vec::new();
     for kind in kinds {
-        let mut engine = Engine::open(kind, &model, &args.model.session_options())?;
+        let mut engine = model.open(kind, &args.model.session_options())?;
         let tokenizer = tokenizer(&model, &engine, args.seq_len)?.with_padding(Padding::Fixed(
             engine.fixed_sequence_length().unwrap_or(args.seq_len),
         ))?;
@@ -270,7 +273,7 @@ pub fn bench(args: BenchArgs, json: bool) -> anyhow::Result<ExitCode> {
             eprintln!(
                 "measuring {} on {:?}: {} warm-up + {} timed runs per batch size, {} tokens per input",
                 serde_json::to_string(&kind)?.trim_matches('"'),
-                model.source.spec,
+                model.source().spec,
                 args.warmup,
                 args.iterations,
                 pool.seq_len

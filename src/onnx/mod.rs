@@ -10,6 +10,7 @@ pub mod import;
 mod infer;
 pub mod names;
 pub mod proto;
+pub mod summary;
 pub mod tensor;
 mod trace;
 
@@ -19,6 +20,7 @@ mod tests;
 pub use error::OnnxError;
 pub use export::{save, save_bert_onnx, write_bert_encoder_onnx, write_bert_onnx};
 pub use import::{import_bert, import_bert_bytes, ImportedModel, OnnxInfo};
+pub use summary::{summarise, LogitsOutput, OnnxSummary};
 
 /// Model metadata key under which the writer stores the full `BertConfig` as JSON.
 pub const CONFIG_METADATA_KEY: &str = "exp.bert_config";
