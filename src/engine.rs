@@ -261,7 +261,7 @@ fn ort_only(
             found = Some((config_path.display().to_string(), labels));
         }
     }
-    let found = found.filter(|(_, l)| !l.is_empty());
+    let found = found.filter(|(_, l)| !l.is_empty() && !are_placeholders(l));
     if let Some((origin, found)) = &found {
         if found.as_slice() != labels {
             return Err(EngineError::LabelMismatch {
@@ -285,6 +285,15 @@ fn ort_only(
         labels: labels.to_vec(),
         vocab_size: summary.vocab_size,
     })
+}
+
+/// Hugging Face's placeholder names (`LABEL_0`, `LABEL_1`, ...) name nothing: the requested
+/// names apply to such a file, as they do on the candle route.
+fn are_placeholders(labels: &[String]) -> bool {
+    labels
+        .iter()
+        .enumerate()
+        .all(|(i, name)| *name == format!("LABEL_{i}"))
 }
 
 /// A running engine.
@@ -401,4 +410,23 @@ pub fn export_to_cache(config: &BertConfig, weights: &Weights) -> Result<PathBuf
         onnx::save(&path, &bytes)?;
     }
     Ok(path)
+}
+
+#[cfg(test)]
+mod label_tests {
+    use super::are_placeholders;
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn only_hugging_face_placeholders_in_order_name_nothing() {
+        assert!(are_placeholders(&names(&["LABEL_0", "LABEL_1", "LABEL_2"])));
+        assert!(!are_placeholders(&names(&[
+            "negative", "neutral", "positive"
+        ])));
+        assert!(!are_placeholders(&names(&["LABEL_1", "LABEL_0"])));
+        assert!(!are_placeholders(&names(&["LABEL_0", "neutral"])));
+    }
 }
