@@ -54,7 +54,7 @@ fn relu_onnx() -> Vec<u8> {
 }
 
 /// `exp new x --model MODEL --tokenizer TOKENIZER --data DATA` must fail naming `fragments`.
-fn new_fails(model: &Path, tokenizer: &Path, fragments: &[&str]) {
+fn new_fails(model: &Path, tokenizer: &Path, fragments: &[&str]) -> String {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("exp.db");
     let data = small_fpb(dir.path(), 200);
@@ -73,6 +73,7 @@ fn new_fails(model: &Path, tokenizer: &Path, fragments: &[&str]) {
     );
     assert_fails_with(&out, fragments);
     assert_eq!(event_count(&db), 0);
+    stderr(&out)
 }
 
 #[test]
@@ -91,11 +92,14 @@ fn a_corrupt_or_truncated_onnx_file_is_refused_by_exp_new() {
     );
     let bytes = std::fs::read(onnx_fixture()).unwrap();
     let truncated = write(dir.path(), "truncated.onnx", &bytes[..bytes.len() / 2]);
-    new_fails(
+    let err = new_fails(
         &truncated,
         &tokenizer,
         &["truncated.onnx", "not a valid ONNX protobuf"],
     );
+    // The cause is said once, not once per layer of the error chain.
+    assert_eq!(err.matches("not a valid ONNX protobuf").count(), 1, "{err}");
+    assert_eq!(err.matches("buffer underflow").count(), 1, "{err}");
 }
 
 #[test]
