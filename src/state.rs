@@ -57,8 +57,8 @@ impl Experiment {
         Ok(state)
     }
 
-    /// Folds the experiment's events straight from the store, one row at a time, leaving out
-    /// events of kind `skip` (reports leave out their own `ReportGenerated`). The same fold as
+    /// Folds the experiment's events straight from the store, a chunk of rows at a time, leaving
+    /// out events of kind `skip` (reports leave out their own `ReportGenerated`). The same fold as
     /// [`Experiment::replay`] without holding the log in memory.
     pub fn load(store: &Store, name: &str, skip: Option<&str>) -> Result<Experiment, StoreError> {
         let mut state = Experiment {
