@@ -9,7 +9,7 @@ use crate::events::{
     PhaseCompleted, PlanDerived, PruningCompleted, PruningStep, ReportGenerated, RunFailed,
     SplitMade, TestEvaluated, TrainingCompleted,
 };
-use crate::store::{StoreError, StoredEvent};
+use crate::store::{Store, StoreError, StoredEvent};
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Experiment {
@@ -52,24 +52,40 @@ impl Experiment {
             ..Experiment::default()
         };
         for stored in events {
-            state.apply(stored.event()?, stored);
+            state.fold(stored.event()?, stored.seq, &stored.ts);
         }
         Ok(state)
     }
 
-    fn apply(&mut self, event: Event, stored: &StoredEvent) {
+    /// Folds the experiment's events straight from the store, a chunk of rows at a time, leaving
+    /// out events of kind `skip` (reports leave out their own `ReportGenerated`). The same fold as
+    /// [`Experiment::replay`] without holding the log in memory.
+    pub fn load(store: &Store, name: &str, skip: Option<&str>) -> Result<Experiment, StoreError> {
+        let mut state = Experiment {
+            name: name.to_string(),
+            ..Experiment::default()
+        };
+        store.for_each_event(name, skip, |seq, ts, event| {
+            state.fold(event, seq, ts);
+            Ok(())
+        })?;
+        Ok(state)
+    }
+
+    /// Folds the next event (seq order) into the state: `seq` and `ts` are its stored columns.
+    pub fn fold(&mut self, event: Event, seq: i64, ts: &str) {
         self.events += 1;
-        self.last_seq = Some(stored.seq);
+        self.last_seq = Some(seq);
         match event {
             Event::ExperimentCreated(e) => {
-                self.created_at = Some(stored.ts.clone());
+                self.created_at = Some(ts.to_string());
                 self.created = Some(e);
             }
             Event::DatasetLoaded(e) => self.dataset = Some(e),
             Event::SplitMade(e) => self.split = Some(e),
             Event::BaselineCaptured(e) => self.baseline = Some(e),
             Event::AnalysisRecorded(e) => {
-                self.analysis = Some((stored.seq, e));
+                self.analysis = Some((seq, e));
                 // A new analysis makes the plan derived from an older one stale.
                 self.plan = None;
             }

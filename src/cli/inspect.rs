@@ -28,8 +28,7 @@ fn load(db: &Path, name: &str) -> anyhow::Result<(Store, Experiment)> {
             db.display()
         );
     };
-    let events = store.events(name, None)?;
-    let state = Experiment::replay(name, &events)
+    let state = Experiment::load(&store, name, None)
         .with_context(|| format!("replaying experiment '{name}'"))?;
     Ok((store, state))
 }
@@ -45,8 +44,7 @@ pub fn ls(db: &Path, json: bool) -> anyhow::Result<ExitCode> {
     };
     let mut states = Vec::new();
     for name in store.experiments()? {
-        let events = store.events(&name, None)?;
-        states.push(Experiment::replay(&name, &events)?);
+        states.push(Experiment::load(&store, &name, None)?);
     }
     if json {
         print_json(&states.iter().map(summary).collect::<Vec<_>>())?;

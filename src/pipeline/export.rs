@@ -113,11 +113,8 @@ impl Writing {
         let (int8, report) = quantize_onnx_bytes(&fp32, quantize).map_err(ExportError::from)?;
         let seq = self
             .store
-            .events(&self.state.name, None)?
-            .iter()
-            .rev()
-            .find(|e| e.kind == source.event_kind)
-            .map_or(0, |e| e.seq);
+            .last_seq(&self.state.name, source.event_kind)?
+            .unwrap_or(0);
         let dir = export_dir(&self.artifacts);
         let card = model_card(&self.state);
         let tokenizer = self.tokenizer_path()?;

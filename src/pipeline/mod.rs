@@ -378,7 +378,7 @@ impl Writing {
             });
         }
         let lock = store.lock(name, command)?;
-        let state = Experiment::replay(name, &store.events(name, None)?)?;
+        let state = Experiment::load(&store, name, None)?;
         let data = ExperimentData::load(&state)?;
         Ok(Writing {
             artifacts: artifacts_dir(db, name),
@@ -399,9 +399,12 @@ impl Writing {
         for event in &events {
             crate::faults::before_record(event.kind());
         }
-        self.store.append(&self.lock, &events)?;
-        let stored = self.store.events(&self.state.name, None)?;
-        self.state = Experiment::replay(&self.state.name, &stored)?;
+        let stored = self.store.append(&self.lock, &events)?;
+        // The lock is ours, so the log grew by exactly these rows: fold them (as stored) into
+        // the state instead of re-reading and re-folding the whole log on every record.
+        for row in &stored {
+            self.state.fold(row.event()?, row.seq, &row.ts);
+        }
         Ok(())
     }
 

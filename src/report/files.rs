@@ -1,6 +1,8 @@
 //! Writes the report directory: every file into a temporary sibling directory, then one rename,
 //! so a reader never sees half a report.
 
+use std::fs::File;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -10,18 +12,63 @@ use crate::events::ArtifactFile;
 use super::project::Projection;
 use super::{card, comparison, html, io_err, plots, summary, ReportError};
 
-fn write(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), ReportError> {
+/// Writes `bytes` to `dir/name` and returns the file's record (hashed from memory).
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> Result<ArtifactFile, ReportError> {
     let path = dir.join(name);
-    std::fs::write(&path, bytes).map_err(io_err(format!("writing {}", path.display())))
+    std::fs::write(&path, bytes).map_err(io_err(format!("writing {}", path.display())))?;
+    Ok(ArtifactFile {
+        path: name.to_string(),
+        sha256: hex::encode(Sha256::digest(bytes)),
+        bytes: bytes.len() as u64,
+    })
 }
 
-fn json_bytes(name: &str, value: &serde_json::Value) -> Result<Vec<u8>, ReportError> {
-    let mut bytes = serde_json::to_vec_pretty(value).map_err(|source| ReportError::Json {
+/// A file writer that hashes and counts what goes through it.
+struct Hashing<W> {
+    inner: W,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Pretty JSON and a final newline, streamed to `dir/name` (a long log's summary is a large
+/// file: no copy of it is held in memory or read back to hash it).
+fn write_json(
+    dir: &Path,
+    name: &str,
+    value: &serde_json::Value,
+) -> Result<ArtifactFile, ReportError> {
+    let path = dir.join(name);
+    let context = || format!("writing {}", path.display());
+    let file = File::create(&path).map_err(io_err(context()))?;
+    let mut out = Hashing {
+        inner: BufWriter::with_capacity(1 << 20, file),
+        hasher: Sha256::new(),
+        bytes: 0,
+    };
+    serde_json::to_writer_pretty(&mut out, value).map_err(|source| ReportError::Json {
         file: name.to_string(),
         source,
     })?;
-    bytes.push(b'\n');
-    Ok(bytes)
+    out.write_all(b"\n").map_err(io_err(context()))?;
+    out.flush().map_err(io_err(context()))?;
+    Ok(ArtifactFile {
+        path: name.to_string(),
+        sha256: hex::encode(out.hasher.finalize()),
+        bytes: out.bytes,
+    })
 }
 
 fn sibling(dir: &Path, tag: &str) -> PathBuf {
@@ -59,40 +106,35 @@ pub fn write_all(p: &Projection, dir: &Path) -> Result<Vec<ArtifactFile>, Report
 
 fn write_into(p: &Projection, dir: &Path) -> Result<Vec<ArtifactFile>, ReportError> {
     let csv = comparison::csv(&p.benchmarks);
-    write(dir, "comparison.csv", csv.as_bytes())?;
-    write(
-        dir,
-        "comparison.json",
-        &json_bytes("comparison.json", &comparison::json(p))?,
-    )?;
-    write(
-        dir,
-        "training_summary.json",
-        &json_bytes("training_summary.json", &summary::json(p))?,
-    )?;
-    write(dir, "model_card.md", card::markdown(p).as_bytes())?;
+    let mut files = vec![
+        write(dir, "comparison.csv", csv.as_bytes())?,
+        write_json(dir, "comparison.json", &comparison::json(p))?,
+        write_json(dir, "training_summary.json", &summary::json(p))?,
+        write(dir, "model_card.md", card::markdown(p).as_bytes())?,
+    ];
     let plots = plots::write_all(p, dir)?;
-    write(
+    files.push(write(
         dir,
         "index.html",
         html::page(p, &plots, &comparison::cells(&p.benchmarks)).as_bytes(),
-    )?;
-    let mut names: Vec<String> = std::fs::read_dir(dir)
+    )?);
+    // The plots are written by plotters: hash them from disk.
+    let names: Vec<String> = std::fs::read_dir(dir)
         .map_err(io_err(format!("listing {}", dir.display())))?
         .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().to_string()))
         .collect();
-    names.sort();
-    names
-        .into_iter()
-        .map(|name| {
-            let path = dir.join(&name);
-            let bytes =
-                std::fs::read(&path).map_err(io_err(format!("reading {}", path.display())))?;
-            Ok(ArtifactFile {
-                path: name,
-                sha256: hex::encode(Sha256::digest(&bytes)),
-                bytes: bytes.len() as u64,
-            })
-        })
-        .collect()
+    for name in names {
+        if files.iter().any(|f| f.path == name) {
+            continue;
+        }
+        let path = dir.join(&name);
+        let bytes = std::fs::read(&path).map_err(io_err(format!("reading {}", path.display())))?;
+        files.push(ArtifactFile {
+            path: name,
+            sha256: hex::encode(Sha256::digest(&bytes)),
+            bytes: bytes.len() as u64,
+        });
+    }
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(files)
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::events::{BenchmarkMeasured, TestResult};
 use crate::state::Experiment;
-use crate::store::{Store, StoredEvent};
+use crate::store::Store;
 
 use super::ReportError;
 
@@ -56,13 +56,9 @@ pub struct Projection {
 /// The words `--compare` understands besides model and experiment names.
 const KNOWN: [&str; 4] = ["baseline", "fine-tuned", "pruned", "int8"];
 
-fn replay_without_reports(name: &str, events: &[StoredEvent]) -> Result<Experiment, ReportError> {
-    let kept: Vec<StoredEvent> = events
-        .iter()
-        .filter(|e| e.kind != "ReportGenerated")
-        .cloned()
-        .collect();
-    Ok(Experiment::replay(name, &kept)?)
+/// The fold over every event but the reports' own, streamed from the store.
+fn replay_without_reports(store: &Store, name: &str) -> Result<Experiment, ReportError> {
+    Ok(Experiment::load(store, name, Some("ReportGenerated"))?)
 }
 
 /// Sealed-test models in order of first evaluation; a re-evaluated name keeps its latest result.
@@ -126,14 +122,8 @@ impl Projection {
         if !store.exists(experiment)? {
             return Err(ReportError::Unknown(experiment.to_string()));
         }
-        let events = store.events(experiment, None)?;
-        let through_seq = events
-            .iter()
-            .filter(|e| e.kind != "ReportGenerated")
-            .map(|e| e.seq)
-            .max()
-            .unwrap_or(0);
-        let state = replay_without_reports(experiment, &events)?;
+        let state = replay_without_reports(store, experiment)?;
+        let through_seq = state.last_seq.unwrap_or(0);
         let models = evaluated_models(&state);
         let mut benchmarks: Vec<BenchRow> = Vec::new();
         dedupe_benchmarks(&mut benchmarks, "", &state.benchmarks);
@@ -246,7 +236,7 @@ fn resolve(
         });
     }
     if spec != experiment && store.exists(spec)? {
-        let other = replay_without_reports(spec, &store.events(spec, None)?)?;
+        let other = replay_without_reports(store, spec)?;
         let last = other.tests.last().map(|t| t.candidate.clone());
         let note = match &last {
             Some(_) => None,

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::events::Event;
 
-pub use hash::{canonical_json, chain_hash, GENESIS};
+pub use hash::{canonical_json, chain_hash, chain_hash_canonical, GENESIS};
 pub use lock::WriterLock;
 pub use verify::{ChainBreak, ChainReport};
 
@@ -72,6 +72,81 @@ impl StoredEvent {
     }
 }
 
+/// One row as `for_each_event` reads it, the payload still text.
+#[derive(Clone, Copy, Debug)]
+struct EventRow<'a> {
+    seq: i64,
+    ts: &'a str,
+    kind: &'a str,
+    payload: &'a str,
+}
+
+impl EventRow<'_> {
+    /// The typed event, parsed straight from the payload text.
+    fn event(&self) -> Result<Event, StoreError> {
+        Event::from_json(self.kind, self.payload).map_err(|source| StoreError::BadPayload {
+            seq: self.seq,
+            kind: self.kind.to_string(),
+            source,
+        })
+    }
+}
+
+/// Rows `for_each_event` decodes together, in parallel: parsing the payloads is most of the cost
+/// of folding a long log, and rows do not depend on each other until the fold.
+const DECODE_CHUNK: usize = 1024;
+
+/// A chunk of rows with their text in one buffer (no allocation per row).
+#[derive(Default)]
+struct RowChunk {
+    text: String,
+    /// seq and the ends of ts, kind and payload in `text` (each starts where the previous ends).
+    rows: Vec<(i64, [usize; 4])>,
+}
+
+impl RowChunk {
+    fn push(&mut self, seq: i64, ts: &str, kind: &str, payload: &str) {
+        let start = self.text.len();
+        self.text.push_str(ts);
+        let ts_end = self.text.len();
+        self.text.push_str(kind);
+        let kind_end = self.text.len();
+        self.text.push_str(payload);
+        self.rows
+            .push((seq, [start, ts_end, kind_end, self.text.len()]));
+    }
+
+    fn row(&self, i: usize) -> EventRow<'_> {
+        let (seq, [start, ts_end, kind_end, end]) = self.rows[i];
+        EventRow {
+            seq,
+            ts: &self.text[start..ts_end],
+            kind: &self.text[ts_end..kind_end],
+            payload: &self.text[kind_end..end],
+        }
+    }
+
+    /// Decodes every row (in parallel), hands them to `f` in seq order and empties the chunk.
+    /// The first row that does not decode, in seq order, is the error.
+    fn drain(
+        &mut self,
+        f: &mut impl FnMut(i64, &str, Event) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        use rayon::prelude::*;
+        let events: Vec<Result<Event, StoreError>> = (0..self.rows.len())
+            .into_par_iter()
+            .map(|i| self.row(i).event())
+            .collect();
+        for (i, event) in events.into_iter().enumerate() {
+            let row = self.row(i);
+            f(row.seq, row.ts, event?)?;
+        }
+        self.text.clear();
+        self.rows.clear();
+        Ok(())
+    }
+}
+
 pub struct Store {
     conn: Connection,
     path: PathBuf,
@@ -108,6 +183,18 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(open_err)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(open_err)?;
+        // Pages are read through a memory map (SQLite's default cap, 2 GiB) instead of a read()
+        // copy each: folding a long log reads every page of it.
+        conn.pragma_update(None, "mmap_size", 0x7fff_0000_i64)
+            .map_err(open_err)?;
+        // 64 MiB of page cache (SQLite's default is 2 MiB): a batch append touches a page of the
+        // hash index per event, and a smaller cache spills the transaction and re-reads pages.
+        conn.pragma_update(None, "cache_size", -65536)
+            .map_err(open_err)?;
+        // Checkpoint the WAL every 10,000 pages (40 MiB) instead of 1,000: a page rewritten by
+        // many appends in between (the indexes' pages) is copied into the database once.
+        conn.pragma_update(None, "wal_autocheckpoint", 10_000)
             .map_err(open_err)?;
         conn.execute_batch(SCHEMA).map_err(open_err)?;
         let run = format!(
@@ -160,19 +247,17 @@ impl Store {
                 "INSERT INTO events (experiment, run, ts, kind, payload, prev_hash, hash)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?;
+            let mut buffer = Vec::with_capacity(2048);
             for event in events {
                 let ts = now_rfc3339();
                 let kind = event.kind();
                 let payload = event.payload();
-                let hash = chain_hash(&prev_hash, &experiment, &self.run, &ts, kind, &payload);
+                // Serialised once: the same text is hashed and stored.
+                let text = hash::canonical_json_into(&payload, &mut buffer);
+                let hash =
+                    chain_hash_canonical(&prev_hash, &experiment, &self.run, &ts, kind, text);
                 insert.execute(params![
-                    experiment,
-                    self.run,
-                    ts,
-                    kind,
-                    canonical_json(&payload),
-                    prev_hash,
-                    hash
+                    experiment, self.run, ts, kind, text, prev_hash, hash
                 ])?;
                 stored.push(StoredEvent {
                     seq: tx.last_insert_rowid(),
@@ -241,8 +326,49 @@ impl Store {
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
+    /// Calls `f` with the seq, timestamp and decoded event of each of the experiment's events,
+    /// in seq order, leaving out those of kind `skip`. Rows are read one chunk at a time and
+    /// decoded straight from their text, in parallel (`events` would hold the whole log, every
+    /// payload as a `serde_json::Value`).
+    pub fn for_each_event(
+        &self,
+        experiment: &str,
+        skip: Option<&str>,
+        mut f: impl FnMut(i64, &str, Event) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT seq, ts, kind, payload FROM events
+             WHERE experiment = ?1 AND (?2 IS NULL OR kind <> ?2) ORDER BY seq",
+        )?;
+        let mut rows = stmt.query(params![experiment, skip])?;
+        let mut chunk = RowChunk::default();
+        while let Some(row) = rows.next()? {
+            chunk.push(row.get(0)?, text(row, 1)?, text(row, 2)?, text(row, 3)?);
+            if chunk.rows.len() == DECODE_CHUNK {
+                chunk.drain(&mut f)?;
+            }
+        }
+        chunk.drain(&mut f)
+    }
+
+    /// The seq of the experiment's latest event of `kind`, if any.
+    pub fn last_seq(&self, experiment: &str, kind: &str) -> Result<Option<i64>, StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT max(seq) FROM events WHERE experiment = ?1 AND kind = ?2",
+            params![experiment, kind],
+            |r| r.get(0),
+        )?)
+    }
+
     /// Recomputes the hash chain of one experiment, or of all.
     pub fn verify(&self, experiment: Option<&str>) -> Result<Vec<ChainReport>, StoreError> {
         verify::verify(&self.conn, experiment)
     }
+}
+
+/// A text column borrowed from the row (no copy).
+fn text<'a>(row: &'a rusqlite::Row<'_>, index: usize) -> Result<&'a str, rusqlite::Error> {
+    row.get_ref(index)?.as_str().map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(e))
+    })
 }

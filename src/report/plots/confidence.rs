@@ -111,14 +111,32 @@ impl Plot for ConfidenceHistograms {
     }
 }
 
+/// At most this many epoch rows: one row is 28 pixels high, so a heat map of every epoch of a
+/// long log would be an image of millions of pixels that no one can read.
+const MAX_EPOCH_ROWS: usize = 60;
+
+/// Which of `n` epochs the heat map shows: all of them, or `MAX_EPOCH_ROWS` spread evenly over
+/// the run, the first and the last included.
+fn shown_epochs(n: usize) -> Vec<usize> {
+    if n <= MAX_EPOCH_ROWS {
+        return (0..n).collect();
+    }
+    (0..MAX_EPOCH_ROWS)
+        .map(|j| j * (n - 1) / (MAX_EPOCH_ROWS - 1))
+        .collect()
+}
+
 /// Per-epoch validation confidence histograms as a heat map (epoch x bin, share of samples).
 pub struct ConfidenceEvolution {
     /// (epoch label, fractions per bin).
     rows: Vec<(String, Vec<f64>)>,
+    /// Epochs in the log, when only some of them have a row.
+    thinned_from: Option<usize>,
 }
 
 impl ConfidenceEvolution {
     pub fn new(p: &Projection) -> Self {
+        let epochs = &p.state.epochs;
         let mut rows: Vec<(String, Vec<f64>)> = Vec::new();
         if let Some(b) = &p.state.baseline {
             rows.push((
@@ -126,16 +144,18 @@ impl ConfidenceEvolution {
                 fractions(&b.validation.confidence_histogram.counts),
             ));
         }
-        for e in &p.state.epochs {
+        let shown = shown_epochs(epochs.len());
+        let thinned_from = (shown.len() < epochs.len()).then_some(epochs.len());
+        for e in shown.into_iter().map(|i| &epochs[i]) {
             rows.push((
                 format!("{} {}", e.report.phase.name(), e.report.epoch + 1),
                 fractions(&e.report.validation.confidence_histogram),
             ));
         }
-        if p.state.epochs.is_empty() {
+        if epochs.is_empty() {
             rows.clear();
         }
-        ConfidenceEvolution { rows }
+        ConfidenceEvolution { rows, thinned_from }
     }
 }
 
@@ -144,7 +164,10 @@ impl Plot for ConfidenceEvolution {
         PlotInfo {
             stem: "confidence_evolution",
             title: "Confidence histograms per epoch".to_string(),
-            caption: "Validation split: share of samples per max-probability bin (columns) for the baseline and after each epoch (rows, in the order they ran); darker is more.".to_string(),
+            caption: match self.thinned_from {
+                None => "Validation split: share of samples per max-probability bin (columns) for the baseline and after each epoch (rows, in the order they ran); darker is more.".to_string(),
+                Some(total) => format!("Validation split: share of samples per max-probability bin (columns) for the baseline and after {MAX_EPOCH_ROWS} of the {total} epochs, evenly spread from the first to the last (rows, in the order they ran); darker is more."),
+            },
             no_data: self
                 .rows
                 .is_empty()
@@ -208,5 +231,20 @@ impl Plot for ConfidenceEvolution {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_epoch_has_a_row_up_to_the_cap_then_an_even_spread_with_both_ends() {
+        assert_eq!(shown_epochs(3), vec![0, 1, 2]);
+        assert_eq!(shown_epochs(MAX_EPOCH_ROWS).len(), MAX_EPOCH_ROWS);
+        let spread = shown_epochs(250_000);
+        assert_eq!(spread.len(), MAX_EPOCH_ROWS);
+        assert_eq!((spread[0], *spread.last().unwrap()), (0, 249_999));
+        assert!(spread.windows(2).all(|w| w[0] < w[1]));
     }
 }

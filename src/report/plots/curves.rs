@@ -20,6 +20,34 @@ pub struct LearningCurves {
     phases: Vec<String>,
 }
 
+/// Above this many epochs a line keeps, per stretch of epochs, only its first, lowest, highest
+/// and last points: a panel is 600 pixels wide, so a stretch is a pixel or two and the drawing
+/// looks the same, while a long log no longer makes an SVG of millions of elements (and a thick
+/// line, drawn as one polygon, no longer takes seconds to fill).
+const MAX_LINE_POINTS: usize = 800;
+/// Above this many epochs the dots are left out: they would merge into a band anyway.
+const MAX_DOTS: usize = 300;
+
+/// The points of one line, thinned to at most about `MAX_LINE_POINTS` as described there.
+fn thin(points: Vec<(f64, f64)>) -> Vec<(f64, f64)> {
+    if points.len() <= MAX_LINE_POINTS {
+        return points;
+    }
+    let per_bucket = points.len().div_ceil(MAX_LINE_POINTS / 4);
+    let mut out = Vec::with_capacity(MAX_LINE_POINTS);
+    for bucket in points.chunks(per_bucket) {
+        let by_y = |a: &&(f64, f64), b: &&(f64, f64)| a.1.total_cmp(&b.1);
+        let low = bucket.iter().min_by(by_y).expect("chunks are not empty");
+        let high = bucket.iter().max_by(by_y).expect("chunks are not empty");
+        let (first, last) = (bucket[0], bucket[bucket.len() - 1]);
+        let mut kept = vec![first, *low, *high, last];
+        kept.sort_by(|a, b| a.0.total_cmp(&b.0));
+        kept.dedup();
+        out.extend(kept);
+    }
+    out
+}
+
 impl LearningCurves {
     pub fn new(p: &Projection) -> Self {
         let points: Vec<Point> = p
@@ -50,7 +78,11 @@ impl Plot for LearningCurves {
         PlotInfo {
             stem: "learning_curves",
             title: "Learning curves per phase".to_string(),
-            caption: "Left: mean training loss per epoch. Right: validation macro-F1 (thick) and accuracy (thin, dots). Colours are phases; x counts epochs in the order they ran.".to_string(),
+            caption: if self.points.len() > MAX_DOTS {
+                format!("Left: mean training loss per epoch. Right: validation macro-F1 (thick) and accuracy (thin). Colours are phases; x counts the {} epochs in the order they ran (lines at screen resolution: each stretch of epochs keeps its first, lowest, highest and last value).", self.points.len())
+            } else {
+                "Left: mean training loss per epoch. Right: validation macro-F1 (thick) and accuracy (thin, dots). Colours are phases; x counts epochs in the order they ran.".to_string()
+            },
             no_data: self
                 .points
                 .is_empty()
@@ -99,35 +131,39 @@ impl Plot for LearningCurves {
             .x_labels(n.min(12))
             .x_label_formatter(&|x| format!("{x:.0}"))
             .draw()?;
+        let dots = n <= MAX_DOTS;
         for (i, phase) in self.phases.iter().enumerate() {
             let c = colour(i);
             let pts: Vec<&Point> = self.points.iter().filter(|p| &p.phase == phase).collect();
-            loss.draw_series(LineSeries::new(
-                pts.iter().map(|p| (p.x as f64, p.loss)),
-                c.stroke_width(2),
-            ))?
-            .label(phase.clone())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
-            loss.draw_series(
-                pts.iter()
-                    .map(|p| Circle::new((p.x as f64, p.loss), 3, c.filled())),
-            )?;
-            val.draw_series(LineSeries::new(
-                pts.iter().map(|p| (p.x as f64, p.macro_f1)),
-                c.stroke_width(3),
-            ))?
-            .label(format!("{phase} macro-F1"))
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(3)));
-            val.draw_series(LineSeries::new(
-                pts.iter().map(|p| (p.x as f64, p.accuracy)),
-                c.stroke_width(1),
-            ))?
-            .label(format!("{phase} accuracy"))
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(1)));
-            val.draw_series(
-                pts.iter()
-                    .map(|p| Circle::new((p.x as f64, p.accuracy), 3, c.filled())),
-            )?;
+            let line =
+                |y: fn(&Point) -> f64| thin(pts.iter().map(|p| (p.x as f64, y(p))).collect());
+            loss.draw_series(LineSeries::new(line(|p| p.loss), c.stroke_width(2)))?
+                .label(phase.clone())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2))
+                });
+            if dots {
+                loss.draw_series(
+                    pts.iter()
+                        .map(|p| Circle::new((p.x as f64, p.loss), 3, c.filled())),
+                )?;
+            }
+            val.draw_series(LineSeries::new(line(|p| p.macro_f1), c.stroke_width(3)))?
+                .label(format!("{phase} macro-F1"))
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(3))
+                });
+            val.draw_series(LineSeries::new(line(|p| p.accuracy), c.stroke_width(1)))?
+                .label(format!("{phase} accuracy"))
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(1))
+                });
+            if dots {
+                val.draw_series(
+                    pts.iter()
+                        .map(|p| Circle::new((p.x as f64, p.accuracy), 3, c.filled())),
+                )?;
+            }
         }
         loss.configure_series_labels()
             .background_style(WHITE.mix(0.85))
@@ -141,5 +177,41 @@ impl Plot for LearningCurves {
             .label_font(("sans-serif", 14))
             .draw()?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_lines_are_kept_whole() {
+        let points: Vec<(f64, f64)> = (0..MAX_LINE_POINTS).map(|i| (i as f64, 1.0)).collect();
+        assert_eq!(thin(points.clone()), points);
+    }
+
+    #[test]
+    fn long_lines_keep_their_ends_and_extremes_in_order() {
+        let n = 100_000;
+        let points: Vec<(f64, f64)> = (0..n)
+            .map(|i| {
+                (
+                    i as f64,
+                    if i == 54_321 {
+                        9.0
+                    } else if i == 777 {
+                        -9.0
+                    } else {
+                        (i % 7) as f64
+                    },
+                )
+            })
+            .collect();
+        let thinned = thin(points.clone());
+        assert!(thinned.len() <= MAX_LINE_POINTS, "{}", thinned.len());
+        assert_eq!(thinned.first(), points.first());
+        assert_eq!(thinned.last(), points.last());
+        assert!(thinned.contains(&(54_321.0, 9.0)) && thinned.contains(&(777.0, -9.0)));
+        assert!(thinned.windows(2).all(|w| w[0].0 < w[1].0));
     }
 }
