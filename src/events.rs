@@ -279,6 +279,20 @@ pub struct BaselineCaptured {
     pub validation: Metrics,
     /// ONNX Runtime latency at batch 1 and 8.
     pub latency: Vec<LatencyStats>,
+    /// How a `fitted` baseline was trained; absent for `model`, and in logs written before it
+    /// was recorded (left out rather than null, so those logs still hash as they did).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fit: Option<BaselineFitSettings>,
+}
+
+/// The plain fine-tune behind a `fitted` baseline: every layer at one rate, unweighted samples.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BaselineFitSettings {
+    pub epochs: usize,
+    pub lr: f64,
+    pub batch_size: usize,
+    /// The trainer's seed (order of batches, dropout), derived from the experiment's.
+    pub seed: u64,
 }
 
 /// Short numbers from the analysis file, for `exp show` and SQL.

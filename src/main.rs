@@ -12,6 +12,9 @@ fn main() -> ExitCode {
         // Before any candle op or thread: allocator and thread-pool settings for CPU training.
         exp::model::alloc::tune_for_training();
     }
+    if reads_only(&args.command) {
+        end_quietly_on_closed_pipe();
+    }
     match cli::run(args) {
         Ok(code) => code,
         Err(err) => {
@@ -33,4 +36,26 @@ fn error_text(err: &anyhow::Error) -> String {
         }
     }
     text
+}
+
+/// Commands that print and record nothing, so that `exp show NAME | head` may end them.
+fn reads_only(command: &cli::Command) -> bool {
+    matches!(
+        command,
+        cli::Command::Ls
+            | cli::Command::Show { .. }
+            | cli::Command::Events { .. }
+            | cli::Command::Verify { .. }
+            | cli::Command::Predict(_)
+            | cli::Command::Bench(_)
+    )
+}
+
+/// Rust ignores SIGPIPE, so printing into a pipe whose reader has gone panics. A command that
+/// only reads ends instead, as Unix tools do; commands that record events keep running.
+fn end_quietly_on_closed_pipe() {
+    // SAFETY: called before any other thread exists; SIG_DFL is a valid disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }

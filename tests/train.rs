@@ -50,6 +50,18 @@ fn train_runs_every_stage_and_records_it() {
     ] {
         assert!(kinds.contains(&kind), "no {kind} in {kinds:?}");
     }
+    // The encoder had no head: the baseline is a plain fit, and the log says how it was fitted.
+    let baseline = &events
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "BaselineCaptured")
+        .unwrap()["payload"];
+    assert_eq!(baseline["origin"], "fitted");
+    let fit = &baseline["fit"];
+    assert_eq!(fit["epochs"].as_u64(), Some(1), "{fit}");
+    assert_eq!(fit["lr"].as_f64(), Some(5e-5), "{fit}");
+    assert_eq!(fit["batch_size"].as_u64(), Some(32), "{fit}");
     // Augmented samples come from training samples only, each with its source and method.
     let applied = events
         .as_array()

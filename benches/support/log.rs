@@ -186,6 +186,7 @@ pub fn head() -> Vec<Event> {
             labels: labels(),
             validation: baseline,
             latency: vec![latency(7, 1, 27.0), latency(8, 8, 150.0)],
+            fit: None,
         }),
     ]
 }

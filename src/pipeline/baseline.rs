@@ -144,5 +144,6 @@ pub fn measure_baseline(
         labels: labels.to_vec(),
         validation,
         latency,
+        fit: None,
     })
 }

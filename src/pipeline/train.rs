@@ -12,9 +12,9 @@ use crate::analysis::stats::{flips, mcnemar_exact, wilson_interval};
 use crate::analysis::{compute_metrics, Metrics};
 use crate::assets;
 use crate::events::{
-    ArtifactFile, AugmentationApplied, CheckpointSaved, EarlyStopped, EpochCompleted, Event,
-    LrReduced, PhaseCompleted, PhaseStarted, TestEvaluated, TestResult, TrainPriorities,
-    TrainingCompleted,
+    ArtifactFile, AugmentationApplied, BaselineCaptured, BaselineFitSettings, CheckpointSaved,
+    EarlyStopped, EpochCompleted, Event, LrReduced, PhaseCompleted, PhaseStarted, TestEvaluated,
+    TestResult, TrainPriorities, TrainingCompleted,
 };
 use crate::model::{
     hf_dir::save_hf_dir, safetensors_out::write_safetensors, BertClassifier, BertConfig,
@@ -359,13 +359,14 @@ impl Writing {
             low: fit.lr,
             high: fit.lr,
         };
+        let fit_seed = self.seed() ^ 0xBA5E;
         let spec = PhaseSpec::new(
             PhaseKind::Full,
             fit.epochs,
             band,
             fit.lr,
             fit.batch_size,
-            self.seed() ^ 0xBA5E,
+            fit_seed,
         );
         // A plain fine-tune: every layer at the same rate, as Hugging Face's Trainer does.
         let spec = PhaseSpec {
@@ -394,13 +395,21 @@ impl Writing {
             &onnx_path,
             &onnx::write_bert_onnx(trainable.config(), &weights)?,
         )?;
-        let captured = baseline::measure_baseline(
-            "fitted",
-            &onnx_path,
-            &self.tokenizer_path()?,
-            &self.data.labels,
-            &self.data,
-        )?;
+        let captured = BaselineCaptured {
+            fit: Some(BaselineFitSettings {
+                epochs: fit.epochs,
+                lr: fit.lr,
+                batch_size: fit.batch_size,
+                seed: fit_seed,
+            }),
+            ..baseline::measure_baseline(
+                "fitted",
+                &onnx_path,
+                &self.tokenizer_path()?,
+                &self.data.labels,
+                &self.data,
+            )?
+        };
         if !quiet {
             eprintln!(
                 "baseline: validation accuracy {:.4}, macro-F1 {:.4}",
