@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 
 use candle_core::Device;
 
-use crate::analysis::stats::{flips, mcnemar_exact, wilson_interval};
 use crate::analysis::{compute_metrics, Metrics};
 use crate::events::{
     ArtifactFile, Event, ExportValidated, ModelExported, TestEvaluated, TestResult,
@@ -15,11 +14,11 @@ use crate::events::{
 use crate::export::{card::model_card, write_model_dir, ExportError, ExportedFile, ModelDirSpec};
 use crate::model::{hf_dir::read_config, load_hf_dir, BertClassifier, BertTokenizer, Mode};
 use crate::quantize::{quantize_onnx_bytes, QuantizeOptions};
-use crate::runtime::{softmax, OnnxClassifier, OnnxSession, SessionOptions};
+use crate::runtime::{softmax, OnnxSession, SessionOptions};
 
 use super::baseline::{MAX_LENGTH, PREDICT_BATCH};
 use super::train::{load_weights, verify_artifact};
-use super::{PipelineError, Writing};
+use super::{sealed_test, PipelineError, Writing};
 
 /// Largest |logit difference| allowed between the fp32 ONNX file and candle (DESIGN section 6).
 pub const FP32_TOLERANCE: f32 = 1e-4;
@@ -321,48 +320,12 @@ impl Writing {
         onnx_path: &Path,
         sha256: &str,
     ) -> Result<TestEvaluated, PipelineError> {
-        let test = self.data.sealed_test().to_vec();
-        let truth = self.data.label_ids(&test);
-        let texts = self.data.texts(&test);
-        let mut classifier = OnnxClassifier::open(
-            onnx_path,
-            &self.tokenizer_path()?,
-            MAX_LENGTH,
-            &SessionOptions::default(),
-        )?;
-        let probs = classifier.probabilities(&texts, PREDICT_BATCH)?;
-        let metrics = compute_metrics(&self.data.labels, &truth, &probs)?;
-        let correct_of = |m: &Metrics| -> Vec<bool> {
-            let wrong: BTreeSet<usize> = m.misclassified.iter().copied().collect();
-            (0..test.len()).map(|i| !wrong.contains(&i)).collect()
-        };
-        let base_correct = correct_of(&baseline.metrics);
-        let cand_correct = correct_of(&metrics);
-        let n_correct = cand_correct.iter().filter(|c| **c).count();
-        let f = flips(&base_correct, &cand_correct);
-        let ids = self.data.ids(&test);
-        let pick = |want: (bool, bool)| -> Vec<String> {
-            (0..test.len())
-                .filter(|&i| (base_correct[i], cand_correct[i]) == want)
-                .map(|i| ids[i].clone())
-                .collect()
-        };
-        Ok(TestEvaluated {
-            fixed_ids: pick((false, true)),
-            broken_ids: pick((true, false)),
-            mcnemar_p: mcnemar_exact(f.fixed, f.broken),
-            flips: f,
-            baseline: baseline.clone(),
-            candidate: TestResult {
-                model: model.to_string(),
-                onnx_path: onnx_path.display().to_string(),
-                onnx_sha256: sha256.to_string(),
-                samples: test.len(),
-                correct: n_correct,
-                accuracy: metrics.accuracy,
-                accuracy_ci95: wilson_interval(n_correct, test.len()),
-                metrics,
-            },
-        })
+        let tokenizer = self.tokenizer_path()?;
+        let candidate = sealed_test::evaluate(&self.data, &tokenizer, model, onnx_path, sha256)?;
+        Ok(sealed_test::compare(
+            &self.data,
+            baseline.clone(),
+            candidate,
+        ))
     }
 }

@@ -10,6 +10,7 @@ pub mod context;
 pub mod export;
 pub mod plan;
 pub mod prune;
+mod sealed_test;
 pub mod train;
 
 use std::collections::BTreeMap;

@@ -7,14 +7,13 @@ use std::path::{Path, PathBuf};
 
 use candle_core::Device;
 
+use crate::analysis::compute_metrics;
 use crate::analysis::plan::{LrBand, PhaseKind, Plan};
-use crate::analysis::stats::{flips, mcnemar_exact, wilson_interval};
-use crate::analysis::{compute_metrics, Metrics};
 use crate::assets;
 use crate::events::{
     ArtifactFile, AugmentationApplied, BaselineCaptured, BaselineFitSettings, CheckpointSaved,
-    EarlyStopped, EpochCompleted, Event, LrReduced, PhaseCompleted, PhaseStarted, TestEvaluated,
-    TestResult, TrainPriorities, TrainingCompleted,
+    EarlyStopped, EpochCompleted, Event, LrReduced, PhaseCompleted, PhaseStarted, TrainPriorities,
+    TrainingCompleted,
 };
 use crate::model::{
     hf_dir::save_hf_dir, safetensors_out::write_safetensors, BertClassifier, BertConfig,
@@ -32,7 +31,7 @@ use crate::train::trainer::run_phase;
 use super::analyze::train_priorities;
 use super::baseline::{self, load_experiment_model, MAX_LENGTH, PREDICT_BATCH};
 use super::context::{io_error, write_atomic, write_atomic_with, ExperimentData};
-use super::{PipelineError, Writing};
+use super::{sealed_test, PipelineError, Writing};
 
 /// How the plain baseline of an encoder is fitted (DESIGN: 1 epoch, lr 5e-5, no weighting).
 #[derive(Clone, Debug)]
@@ -755,59 +754,22 @@ impl Writing {
             bytes: baseline.size_bytes,
         })?;
         verify_artifact(&training.onnx)?;
-        let test = self.data.sealed_test().to_vec();
-        let truth = self.data.label_ids(&test);
-        let texts = self.data.texts(&test);
         let tokenizer = self.tokenizer_path()?;
-        let evaluate = |name: &str,
-                        onnx_path: &str,
-                        sha256: &str|
-         -> Result<(TestResult, Vec<bool>), PipelineError> {
-            let mut classifier = OnnxClassifier::open(
-                Path::new(onnx_path),
-                &tokenizer,
-                MAX_LENGTH,
-                &SessionOptions::default(),
-            )?;
-            let probs = classifier.probabilities(&texts, PREDICT_BATCH)?;
-            let metrics: Metrics = compute_metrics(&self.data.labels, &truth, &probs)?;
-            let wrong: BTreeSet<usize> = metrics.misclassified.iter().copied().collect();
-            let correct: Vec<bool> = (0..test.len()).map(|i| !wrong.contains(&i)).collect();
-            let n_correct = correct.iter().filter(|c| **c).count();
-            Ok((
-                TestResult {
-                    model: name.to_string(),
-                    onnx_path: onnx_path.to_string(),
-                    onnx_sha256: sha256.to_string(),
-                    samples: test.len(),
-                    correct: n_correct,
-                    accuracy: metrics.accuracy,
-                    accuracy_ci95: wilson_interval(n_correct, test.len()),
-                    metrics,
-                },
-                correct,
-            ))
-        };
-        let (base, base_correct) =
-            evaluate("baseline", &baseline.onnx_path, &baseline.onnx_sha256)?;
-        let (cand, cand_correct) =
-            evaluate("fine-tuned", &training.onnx.path, &training.onnx.sha256)?;
-        let f = flips(&base_correct, &cand_correct);
-        let ids = self.data.ids(&test);
-        let pick = |want: (bool, bool)| -> Vec<String> {
-            (0..test.len())
-                .filter(|&i| (base_correct[i], cand_correct[i]) == want)
-                .map(|i| ids[i].clone())
-                .collect()
-        };
-        let event = TestEvaluated {
-            fixed_ids: pick((false, true)),
-            broken_ids: pick((true, false)),
-            mcnemar_p: mcnemar_exact(f.fixed, f.broken),
-            flips: f,
-            baseline: base,
-            candidate: cand,
-        };
+        let base = sealed_test::evaluate(
+            &self.data,
+            &tokenizer,
+            "baseline",
+            Path::new(&baseline.onnx_path),
+            &baseline.onnx_sha256,
+        )?;
+        let cand = sealed_test::evaluate(
+            &self.data,
+            &tokenizer,
+            "fine-tuned",
+            Path::new(&training.onnx.path),
+            &training.onnx.sha256,
+        )?;
+        let event = sealed_test::compare(&self.data, base, cand);
         self.record(Event::TestEvaluated(event))
     }
 }
