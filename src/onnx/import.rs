@@ -13,6 +13,7 @@ use crate::onnx::graph::GraphIndex;
 use crate::onnx::infer::{check_complete, infer_config, Inferred};
 use crate::onnx::names::check_layer_lists;
 use crate::onnx::proto::ModelProto;
+use crate::onnx::summary::stored_config;
 use crate::onnx::trace::{map_initializers, Mapped};
 use crate::onnx::CONFIG_METADATA_KEY;
 
@@ -94,12 +95,8 @@ pub fn import_bert_bytes(
     let ix = GraphIndex::new(graph, external_dir);
     let mapped = map_initializers(&ix)?;
     let mut inferred = infer_config(&ix, &mapped)?;
-    if let Some(entry) = model
-        .metadata_props
-        .iter()
-        .find(|e| e.key() == CONFIG_METADATA_KEY)
-    {
-        inferred.config = merge_metadata_config(&inferred.config, entry.value())?;
+    if let Some(stored) = stored_config(&model)? {
+        inferred.config = merge_metadata_config(&inferred.config, stored)?;
     }
     check_complete(&inferred, &mapped)?;
     let info = describe(&model, &ix, &mapped, &inferred, opset)?;
@@ -113,12 +110,10 @@ pub fn import_bert_bytes(
 
 /// The writer stores the full config as metadata; labels, dropout and the unpruned sizes come from
 /// there, but every size the graph fixes must agree with it.
-fn merge_metadata_config(inferred: &BertConfig, json: &str) -> Result<BertConfig, OnnxError> {
-    let stored: BertConfig = serde_json::from_str(json).map_err(|e| {
-        OnnxError::Config(format!(
-            "metadata '{CONFIG_METADATA_KEY}' is not a BERT config: {e}"
-        ))
-    })?;
+fn merge_metadata_config(
+    inferred: &BertConfig,
+    stored: BertConfig,
+) -> Result<BertConfig, OnnxError> {
     let mismatch = |field: &str, graph: String, meta: String| {
         OnnxError::Config(format!(
             "metadata '{CONFIG_METADATA_KEY}' says {field} = {meta}, the graph has {graph}"

@@ -76,18 +76,7 @@ pub fn summarise_bytes(bytes: &[u8]) -> Result<OnnxSummary, OnnxError> {
         let output = graph.output.iter().find(|o| o.name() == *name)?;
         logits_output(output)
     });
-    let config = model
-        .metadata_props
-        .iter()
-        .find(|e| e.key() == CONFIG_METADATA_KEY)
-        .map(|e| {
-            serde_json::from_str::<BertConfig>(e.value()).map_err(|err| {
-                OnnxError::Config(format!(
-                    "metadata '{CONFIG_METADATA_KEY}' is not a BERT config: {err}"
-                ))
-            })
-        })
-        .transpose()?;
+    let config = stored_config(&model)?;
     let vocab_size = config
         .as_ref()
         .map(|c| c.vocab_size)
@@ -98,6 +87,22 @@ pub fn summarise_bytes(bytes: &[u8]) -> Result<OnnxSummary, OnnxError> {
         config,
         vocab_size,
     })
+}
+
+/// The config our writer stores in the file's metadata, when it has one.
+pub(crate) fn stored_config(model: &ModelProto) -> Result<Option<BertConfig>, OnnxError> {
+    model
+        .metadata_props
+        .iter()
+        .find(|e| e.key() == CONFIG_METADATA_KEY)
+        .map(|e| {
+            serde_json::from_str::<BertConfig>(e.value()).map_err(|err| {
+                OnnxError::Config(format!(
+                    "metadata '{CONFIG_METADATA_KEY}' is not a BERT config: {err}"
+                ))
+            })
+        })
+        .transpose()
 }
 
 /// The rows of the initialiser a `Gather` indexes with `input_ids` (float or int8 alike), else
