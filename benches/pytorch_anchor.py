@@ -483,45 +483,32 @@ def cmd_report(args):
     exp_infer, torch_infer = load_rounds(d, "exp_infer"), load_rounds(d, "torch_infer")
     if exp_infer and torch_infer:
         results["workloads"]["infer"] = {"exp_ort_rounds": exp_infer, "pytorch_eager_rounds": torch_infer, "ratios": {}}
-        for b in sorted({r["batch_size"] for run in exp_infer for r in run if r["engine"] == "ort"}):
-            e = median([r["mean_ms"] for run in exp_infer for r in run if r["engine"] == "ort" and r["batch_size"] == b])
-            ts = [r["mean_ms"] for run in torch_infer for r in run["rows"] if r["batch_size"] == b]
-            if not ts:
-                continue
-            t = median(ts)
-            results["workloads"]["infer"]["ratios"][str(b)] = {"exp_ms": e, "pytorch_ms": t, "pytorch_over_exp": t / e}
-            rows.append(
-                (
-                    f"inference latency, batch {b}, seq 64 (ORT vs eager, mean)",
-                    f"{e:.2f} ms",
-                    f"{t:.2f} ms",
-                    t / e,
-                    ">= 3" if b == 1 else "",
-                )
-            )
 
-        # Exported files (--export-dir): the deployable model against the model it started from.
-        stems = sorted({os.path.basename(p).rsplit(".", 2)[0] for p in glob.glob(f"{d}/exp_export_*.json")})
-        for stem in stems:
-            runs = load_rounds(d, stem)
-            label = stem[len("exp_export_"):]
-            for b in sorted({r["batch_size"] for run in runs for r in run}):
-                e = median([r["mean_ms"] for run in runs for r in run if r["batch_size"] == b])
+        def infer_rows(runs, key, what):
+            """One row per batch size: exp's ORT rounds in `runs` against PyTorch eager."""
+            for b in sorted({r["batch_size"] for run in runs for r in run if r["engine"] == "ort"}):
+                e = median([r["mean_ms"] for run in runs for r in run if r["engine"] == "ort" and r["batch_size"] == b])
                 ts = [r["mean_ms"] for run in torch_infer for r in run["rows"] if r["batch_size"] == b]
                 if not ts:
                     continue
                 t = median(ts)
-                results["workloads"]["infer"]["ratios"][f"{label}/{b}"] = {
-                    "exp_ms": e, "pytorch_ms": t, "pytorch_over_exp": t / e}
+                results["workloads"]["infer"]["ratios"][key(b)] = {"exp_ms": e, "pytorch_ms": t, "pytorch_over_exp": t / e}
                 rows.append(
                     (
-                        f"inference latency, batch {b}, seq 64 (export {label} in ORT vs eager)",
+                        f"inference latency, batch {b}, seq 64 ({what} vs eager, mean)",
                         f"{e:.2f} ms",
                         f"{t:.2f} ms",
                         t / e,
                         ">= 3" if b == 1 else "",
                     )
                 )
+
+        infer_rows(exp_infer, str, "ORT")
+        # Exported files (--export-dir): the deployable model against the model it started from.
+        stems = sorted({os.path.basename(p).rsplit(".", 2)[0] for p in glob.glob(f"{d}/exp_export_*.json")})
+        for stem in stems:
+            label = stem[len("exp_export_"):]
+            infer_rows(load_rounds(d, stem), lambda b, label=label: f"{label}/{b}", f"export {label} in ORT")
 
     torch_ft = load_optional(f"{d}/torch_finetune.json")
     events = load_optional(f"{d}/exp_events.json")

@@ -124,6 +124,11 @@ echo "model: $model_dir; data: $data; threads: $threads; load average: $(cut -d'
 if wants train; then
     nice -n 10 cargo bench --quiet --bench train_step --no-run
 fi
+# `exp bench MODEL [ARGS]` in ONNX Runtime, as every exp inference row is measured.
+ort_bench() {
+    "${measured[@]}" "$exp" bench "$@" --engine ort --batch-sizes 1,8 --seq-len 64 \
+        --threads "$threads" --warmup 10 --iterations 100 --data "$data" --json
+}
 for round in $(seq 1 "$rounds"); do
     if wants train; then
         echo "== train (round $round/$rounds): exp, cargo bench --bench train_step (production path); load $(cut -d" " -f1-3 /proc/loadavg)"
@@ -137,18 +142,15 @@ for round in $(seq 1 "$rounds"); do
     fi
     if wants infer; then
         echo "== infer (round $round/$rounds): exp, our ONNX export of minilm-l6 in ONNX Runtime; load $(cut -d" " -f1-3 /proc/loadavg)"
-        "${measured[@]}" "$exp" bench minilm-l6 --engine ort --batch-sizes 1,8 --seq-len 64 \
-            --threads "$threads" --warmup 10 --iterations 100 --data "$data" --json \
-            > "$out/exp_infer.$round.json"
+        ort_bench minilm-l6 > "$out/exp_infer.$round.json"
         "${py[@]}" -c 'import json,sys
 for r in json.load(open(sys.argv[1])): print("ort batch %(batch_size)d: mean %(mean_ms).2f ms, p50 %(p50_ms).2f, p95 %(p95_ms).2f" % r)' \
             "$out/exp_infer.$round.json"
         for onnx in ${export_dir:+"$export_dir"/onnx/*.onnx}; do
             file="$(basename "$onnx" .onnx)"
             echo "== infer (round $round/$rounds): exp, exported $file.onnx in ONNX Runtime"
-            "${measured[@]}" "$exp" bench "$onnx" --tokenizer "$export_dir/tokenizer.json" --engine ort \
-                --batch-sizes 1,8 --seq-len 64 --threads "$threads" --warmup 10 --iterations 100 \
-                --data "$data" --json > "$out/exp_export_${file//./_}.$round.json"
+            ort_bench "$onnx" --tokenizer "$export_dir/tokenizer.json" \
+                > "$out/exp_export_${file//./_}.$round.json"
         done
         echo "== infer (round $round/$rounds): PyTorch eager"
         "${anchor_py[@]}" infer --model-dir "$model_dir" --data "$data" --threads "$threads" \
