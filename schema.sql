@@ -3,6 +3,11 @@
 -- `events` is append-only: triggers reject UPDATE and DELETE. Each experiment's events form a hash
 -- chain: hash = sha256(prev_hash || canonical JSON of {experiment, run, ts, kind, payload}), with
 -- prev_hash of an experiment's first event = 64 zeros. `exp verify` recomputes it.
+--
+-- `hash` has no index: nothing looks an event up by its hash, and an index of random 64-digit keys
+-- made batch appends 2.3x slower (each event dirtied another index page). A copied or forged row
+-- breaks the chain, which `exp verify` reports. Databases created by earlier versions keep their
+-- UNIQUE index on it; they work the same, only their appends are slower.
 
 CREATE TABLE IF NOT EXISTS events (
     seq        INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -12,7 +17,7 @@ CREATE TABLE IF NOT EXISTS events (
     kind       TEXT    NOT NULL,
     payload    TEXT    NOT NULL CHECK (json_valid(payload)),
     prev_hash  TEXT    NOT NULL,
-    hash       TEXT    NOT NULL UNIQUE
+    hash       TEXT    NOT NULL
 );
 
 CREATE INDEX IF NOT EXISTS events_by_experiment ON events (experiment, seq);
