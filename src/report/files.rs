@@ -48,7 +48,7 @@ impl<W: Write> Write for Hashing<W> {
 fn write_json(
     dir: &Path,
     name: &str,
-    value: &serde_json::Value,
+    value: &impl serde::Serialize,
 ) -> Result<ArtifactFile, ReportError> {
     let path = dir.join(name);
     let context = || format!("writing {}", path.display());

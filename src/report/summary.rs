@@ -4,9 +4,11 @@
 
 use std::collections::BTreeMap;
 
+use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::analysis::Metrics;
+use crate::train::report::EpochReport;
 
 use super::project::Projection;
 
@@ -24,10 +26,62 @@ fn metrics_short(m: &Metrics, split: &str) -> Value {
     })
 }
 
-fn phases(p: &Projection) -> Value {
+/// One epoch's row. Typed rather than a `json!` value: a long log has hundreds of thousands of
+/// epochs, and building a map per row was most of the cost of writing the report.
+#[derive(Serialize)]
+struct EpochRow {
+    epoch: usize,
+    train_loss: f64,
+    validation_accuracy: f64,
+    validation_macro_f1: f64,
+    validation_mean_confidence: f64,
+    peak_lr: f64,
+    steps: usize,
+    improved: bool,
+    lr_reduced: Option<(f64, f64)>,
+    misclassified_train: usize,
+    reweighted: usize,
+    samples_per_sec: f64,
+    duration_s: f64,
+}
+
+impl EpochRow {
+    fn new(r: &EpochReport) -> EpochRow {
+        EpochRow {
+            epoch: r.epoch + 1,
+            train_loss: r.train_loss,
+            validation_accuracy: r.validation.accuracy,
+            validation_macro_f1: r.validation.macro_f1,
+            validation_mean_confidence: r.validation.mean_confidence,
+            peak_lr: r.peak_lr,
+            steps: r.steps,
+            improved: r.improved,
+            lr_reduced: r.lr_reduced,
+            misclassified_train: r.misclassified,
+            reweighted: r.reweighted,
+            samples_per_sec: r.samples_per_sec,
+            duration_s: r.duration_s,
+        }
+    }
+}
+
+/// One phase with its outcome (once completed) and its epochs.
+#[derive(Serialize)]
+struct PhaseRow {
+    index: usize,
+    phase: String,
+    completed: bool,
+    epochs_run: Option<usize>,
+    best_epoch: Option<usize>,
+    best_macro_f1: Option<f64>,
+    early_stopped: Option<bool>,
+    epochs: Vec<EpochRow>,
+}
+
+fn phases(p: &Projection) -> Vec<PhaseRow> {
     let s = &p.state;
     // Phases in plan order; epochs grouped by the phase their report names.
-    let mut by_phase: BTreeMap<usize, Vec<Value>> = BTreeMap::new();
+    let mut by_phase: BTreeMap<usize, Vec<EpochRow>> = BTreeMap::new();
     let names: Vec<String> = s
         .plan
         .as_ref()
@@ -40,22 +94,10 @@ fn phases(p: &Projection) -> Value {
         })
         .unwrap_or_default();
     for e in &s.epochs {
-        let r = &e.report;
-        by_phase.entry(e.index).or_default().push(json!({
-            "epoch": r.epoch + 1,
-            "train_loss": r.train_loss,
-            "validation_accuracy": r.validation.accuracy,
-            "validation_macro_f1": r.validation.macro_f1,
-            "validation_mean_confidence": r.validation.mean_confidence,
-            "peak_lr": r.peak_lr,
-            "steps": r.steps,
-            "improved": r.improved,
-            "lr_reduced": r.lr_reduced.map(|(a, b)| json!([a, b])),
-            "misclassified_train": r.misclassified,
-            "reweighted": r.reweighted,
-            "samples_per_sec": r.samples_per_sec,
-            "duration_s": r.duration_s,
-        }));
+        by_phase
+            .entry(e.index)
+            .or_default()
+            .push(EpochRow::new(&e.report));
     }
     let indices: Vec<usize> = (0..names.len()).chain(by_phase.keys().copied()).collect();
     let mut seen: Vec<usize> = Vec::new();
@@ -71,23 +113,34 @@ fn phases(p: &Projection) -> Value {
             .cloned()
             .or_else(|| done.map(|d| d.phase.clone()))
             .unwrap_or_default();
-        out.push(json!({
-            "index": i,
-            "phase": name,
-            "completed": done.is_some(),
-            "epochs_run": done.map(|d| d.epochs_run),
-            "best_epoch": done.and_then(|d| d.best_epoch.map(|b| b + 1)),
-            "best_macro_f1": done.and_then(|d| d.best_macro_f1),
-            "early_stopped": done.map(|d| d.early_stopped),
-            "epochs": by_phase.remove(&i).unwrap_or_default(),
-        }));
+        out.push(PhaseRow {
+            index: i,
+            phase: name,
+            completed: done.is_some(),
+            epochs_run: done.map(|d| d.epochs_run),
+            best_epoch: done.and_then(|d| d.best_epoch.map(|b| b + 1)),
+            best_macro_f1: done.and_then(|d| d.best_macro_f1),
+            early_stopped: done.map(|d| d.early_stopped),
+            epochs: by_phase.remove(&i).unwrap_or_default(),
+        });
     }
-    Value::Array(out)
+    out
 }
 
-pub fn json(p: &Projection) -> Value {
+/// `training_summary.json`: every section is a small `json!` value but the phases, whose epochs
+/// are typed rows. Serialised in this field order.
+#[derive(Serialize)]
+pub struct Summary {
+    #[serde(flatten)]
+    head: Value,
+    phases: Vec<PhaseRow>,
+    #[serde(flatten)]
+    tail: Value,
+}
+
+pub fn json(p: &Projection) -> Summary {
     let s = &p.state;
-    json!({
+    let head = json!({
         "experiment": p.experiment,
         "status": s.status(),
         "through_seq": p.through_seq,
@@ -132,7 +185,8 @@ pub fn json(p: &Projection) -> Value {
             "dropped_duplicates": a.result.dropped_duplicates,
             "back_translation": a.result.back_translation,
         })),
-        "phases": phases(p),
+    });
+    let tail = json!({
         "fine_tuned": s.training.as_ref().map(|t| json!({
             "validation": metrics_short(&t.validation, "validation"),
             "onnx_max_abs_diff": t.onnx_max_abs_diff,
@@ -168,5 +222,10 @@ pub fn json(p: &Projection) -> Value {
         })).collect::<Vec<Value>>(),
         "failures": s.failures,
         "missing": p.missing(),
-    })
+    });
+    Summary {
+        head,
+        phases: phases(p),
+        tail,
+    }
 }
