@@ -1,7 +1,7 @@
 //! An experiment's state is a fold over its events: every command, `exp show` and every report
 //! read it from here, never from anything else.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::events::{
     AnalysisRecorded, AugmentationApplied, BaselineCaptured, BenchmarkMeasured, CheckpointSaved,
@@ -9,7 +9,55 @@ use crate::events::{
     PhaseCompleted, PlanDerived, PruningCompleted, PruningStep, ReportGenerated, RunFailed,
     SplitMade, TestEvaluated, TrainingCompleted,
 };
-use crate::store::{Store, StoreError, StoredEvent};
+use crate::store::{SlotOf, Store, StoreError, StoredEvent};
+
+/// A part of [`Experiment`] that an event overwrites whole. Loading a long log does not decode an
+/// event whose part a later event overwrites (the last checkpoint of a phase and the latest
+/// measurement of a benchmark target are all a fold keeps), which is most of a long-lived
+/// experiment's log.
+#[derive(Debug, PartialEq, Eq, Hash)]
+enum Slot {
+    /// `checkpoint`: written by `CheckpointSaved`, cleared by `PhaseCompleted`.
+    Checkpoint,
+    /// One entry of `benchmarks`.
+    Benchmark(BenchmarkSlot),
+}
+
+/// What makes two `BenchmarkMeasured` measure the same target, read from the payload alone.
+#[derive(Debug, PartialEq, Eq, Hash, Deserialize)]
+struct BenchmarkSlot {
+    model: String,
+    model_type: String,
+    provider: String,
+    sha256: String,
+    latency: BatchSize,
+}
+
+#[derive(Debug, PartialEq, Eq, Hash, Deserialize)]
+struct BatchSize {
+    batch_size: usize,
+}
+
+impl BenchmarkSlot {
+    /// Whether two measurements are of the same target: the fields above.
+    fn same(a: &BenchmarkMeasured, b: &BenchmarkMeasured) -> bool {
+        a.model == b.model
+            && a.model_type == b.model_type
+            && a.provider == b.provider
+            && a.sha256 == b.sha256
+            && a.latency.batch_size == b.latency.batch_size
+    }
+}
+
+/// The part of the state an event writes, and whether that is all it does.
+fn slot(kind: &str, payload: &str) -> SlotOf<Slot> {
+    Ok(match kind {
+        "CheckpointSaved" => Some((Slot::Checkpoint, true)),
+        "PhaseCompleted" => Some((Slot::Checkpoint, false)),
+        "BenchmarkMeasured" => Some((Slot::Benchmark(serde_json::from_str(payload)?), true)),
+        _ => None,
+    })
+}
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Experiment {
@@ -37,6 +85,8 @@ pub struct Experiment {
     pub pruning: Option<PruningCompleted>,
     pub export: Option<ModelExported>,
     pub export_validations: Vec<ExportValidated>,
+    /// The latest measurement of each target (model, format, file, provider, batch size), in the
+    /// order they were measured; `v_benchmarks` in SQL has every one.
     pub benchmarks: Vec<BenchmarkMeasured>,
     pub reports: Vec<ReportGenerated>,
     pub failures: Vec<RunFailed>,
@@ -65,11 +115,20 @@ impl Experiment {
             name: name.to_string(),
             ..Experiment::default()
         };
-        store.for_each_event(name, skip, |seq, ts, event| {
-            state.fold(event, seq, ts);
+        store.for_each_event(name, skip, slot, |seq, ts, event| {
+            match event {
+                Some(event) => state.fold(event, seq, ts),
+                None => state.count(seq),
+            }
             Ok(())
         })?;
         Ok(state)
+    }
+
+    /// Counts an event whose effect on the fold a later event overwrites (see [`slot`]).
+    fn count(&mut self, seq: i64) {
+        self.events += 1;
+        self.last_seq = Some(seq);
     }
 
     /// Folds the next event (seq order) into the state: `seq` and `ts` are its stored columns.
@@ -114,7 +173,11 @@ impl Experiment {
                 self.export = Some(e);
             }
             Event::ExportValidated(e) => self.export_validations.push(e),
-            Event::BenchmarkMeasured(e) => self.benchmarks.push(e),
+            Event::BenchmarkMeasured(e) => {
+                // A measurement replaces the earlier one of the same target.
+                self.benchmarks.retain(|b| !BenchmarkSlot::same(b, &e));
+                self.benchmarks.push(e);
+            }
             Event::ReportGenerated(e) => self.reports.push(e),
         }
     }

@@ -1,6 +1,11 @@
 //! The event store's promises: append-only, a verifiable hash chain, one writer per experiment.
 
 mod common;
+// The benches' generator of a long-lived experiment's log (epochs, checkpoints, re-measured
+// benchmarks, the phases' ends).
+#[path = "../benches/support/log.rs"]
+#[allow(dead_code)]
+mod long_log;
 
 use common::*;
 use exp::events::{Event, RunFailed};
@@ -152,4 +157,53 @@ fn a_lock_left_by_a_dead_process_is_taken_over() {
         .query_row("SELECT count(*) FROM writer_locks", [], |r| r.get(0))
         .unwrap();
     assert_eq!(locks, 0, "the lock is released when the command ends");
+}
+
+/// Loading skips events a later one overwrites (superseded checkpoints and benchmark
+/// measurements) and decodes while reading; the state must still be the full fold's, whichever
+/// chunk boundaries fall where.
+#[test]
+fn streamed_load_equals_the_full_fold() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("exp.db");
+    let mut store = Store::open(&db).unwrap();
+    long_log::write_log(&mut store, 5_000, 700).unwrap();
+    let name = long_log::EXPERIMENT;
+    let full = exp::state::Experiment::replay(name, &store.events(name, None).unwrap()).unwrap();
+    let loaded = exp::state::Experiment::load(&store, name, None).unwrap();
+    assert_eq!(loaded.events, full.events);
+    assert!(full.epochs.len() > 1000, "{} epochs", full.epochs.len());
+    // Measured again and again: the fold keeps the latest of each target.
+    assert_eq!(full.benchmarks.len(), 4, "{:?}", full.benchmarks);
+    assert!(loaded == full, "streamed load differs from the full fold");
+}
+
+/// A superseded event is not decoded, but one that does not parse as its kind still fails the
+/// load when nothing supersedes it; the error names its seq.
+#[test]
+fn an_unreadable_payload_fails_the_load_with_its_seq() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("exp.db");
+    let mut store = Store::open(&db).unwrap();
+    long_log::write_log(&mut store, 2_000, 500).unwrap();
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let seq: i64 = conn
+        .query_row(
+            "SELECT max(seq) FROM events",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    // A row written by something else (plain SQL), whose payload is not a BenchmarkMeasured.
+    conn.execute(
+        "INSERT INTO events (experiment, run, ts, kind, payload, prev_hash, hash)
+         VALUES (?1, 'r', 't', 'BenchmarkMeasured', '{\"model\": 1}', 'x', 'y')",
+        [long_log::EXPERIMENT],
+    )
+    .unwrap();
+    let err = exp::state::Experiment::load(&store, long_log::EXPERIMENT, None)
+        .err()
+        .expect("a payload that does not parse");
+    let text = err.to_string();
+    assert!(text.contains(&format!("event {} (BenchmarkMeasured)", seq + 1)), "{text}");
 }

@@ -53,21 +53,31 @@ fn write_json(
     let path = dir.join(name);
     let context = || format!("writing {}", path.display());
     let file = File::create(&path).map_err(io_err(context()))?;
-    let mut out = Hashing {
-        inner: BufWriter::with_capacity(1 << 20, file),
-        hasher: Sha256::new(),
-        bytes: 0,
-    };
+    // Buffered before the hash: serde_json writes token by token, and hashing each token on its
+    // own cost more than the serialisation.
+    let mut out = BufWriter::with_capacity(
+        1 << 20,
+        Hashing {
+            inner: file,
+            hasher: Sha256::new(),
+            bytes: 0,
+        },
+    );
     serde_json::to_writer_pretty(&mut out, value).map_err(|source| ReportError::Json {
         file: name.to_string(),
         source,
     })?;
     out.write_all(b"\n").map_err(io_err(context()))?;
-    out.flush().map_err(io_err(context()))?;
+    let hashed = out
+        .into_inner()
+        .map_err(|e| ReportError::Io {
+            context: context(),
+            source: e.into_error(),
+        })?;
     Ok(ArtifactFile {
         path: name.to_string(),
-        sha256: hex::encode(out.hasher.finalize()),
-        bytes: out.bytes,
+        sha256: hex::encode(hashed.hasher.finalize()),
+        bytes: hashed.bytes,
     })
 }
 
@@ -105,19 +115,13 @@ pub fn write_all(p: &Projection, dir: &Path) -> Result<Vec<ArtifactFile>, Report
 }
 
 fn write_into(p: &Projection, dir: &Path) -> Result<Vec<ArtifactFile>, ReportError> {
-    let csv = comparison::csv(&p.benchmarks);
-    let mut files = vec![
-        write(dir, "comparison.csv", csv.as_bytes())?,
-        write_json(dir, "comparison.json", &comparison::json(p))?,
-        write_json(dir, "training_summary.json", &summary::json(p))?,
-        write(dir, "model_card.md", card::markdown(p).as_bytes())?,
-    ];
-    let plots = plots::write_all(p, dir)?;
-    files.push(write(
-        dir,
-        "index.html",
-        html::page(p, &plots, &comparison::cells(&p.benchmarks)).as_bytes(),
-    )?);
+    // The summary of a long log is a large file: it is written beside the rest, not after it.
+    let (summary, rest) = rayon::join(
+        || write_json(dir, "training_summary.json", &summary::json(p)),
+        || write_the_rest(p, dir),
+    );
+    let mut files = rest?;
+    files.push(summary?);
     // The plots are written by plotters: hash them from disk.
     let names: Vec<String> = std::fs::read_dir(dir)
         .map_err(io_err(format!("listing {}", dir.display())))?
@@ -136,5 +140,22 @@ fn write_into(p: &Projection, dir: &Path) -> Result<Vec<ArtifactFile>, ReportErr
         });
     }
     files.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(files)
+}
+
+/// Every file but `training_summary.json` (the plots unhashed).
+fn write_the_rest(p: &Projection, dir: &Path) -> Result<Vec<ArtifactFile>, ReportError> {
+    let csv = comparison::csv(&p.benchmarks);
+    let mut files = vec![
+        write(dir, "comparison.csv", csv.as_bytes())?,
+        write_json(dir, "comparison.json", &comparison::json(p))?,
+        write(dir, "model_card.md", card::markdown(p).as_bytes())?,
+    ];
+    let plots = plots::write_all(p, dir)?;
+    files.push(write(
+        dir,
+        "index.html",
+        html::page(p, &plots, &comparison::cells(&p.benchmarks)).as_bytes(),
+    )?);
     Ok(files)
 }

@@ -92,7 +92,8 @@ fn find_model<'a>(models: &'a [TestResult], spec: &str) -> Option<&'a TestResult
     }
 }
 
-/// One row per model x format x batch size (the latest measurement wins), in order of first measurement.
+/// One row per model x format x batch size (the latest measurement wins), in the order of the
+/// state's `benchmarks` (a target measured again takes the place of its latest measurement).
 fn dedupe_benchmarks(rows: &mut Vec<BenchRow>, prefix: &str, benches: &[BenchmarkMeasured]) {
     for bench in benches {
         let model_name = format!("{prefix}{}", bench.model);

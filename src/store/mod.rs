@@ -2,6 +2,7 @@
 
 mod hash;
 mod lock;
+mod stream;
 mod verify;
 
 use std::path::{Path, PathBuf};
@@ -14,6 +15,7 @@ use crate::events::Event;
 
 pub use hash::{canonical_json, chain_hash, chain_hash_canonical, GENESIS};
 pub use lock::WriterLock;
+pub use stream::SlotOf;
 pub use verify::{ChainBreak, ChainReport};
 
 const SCHEMA: &str = include_str!("../../schema.sql");
@@ -69,81 +71,6 @@ impl StoredEvent {
                 source,
             }
         })
-    }
-}
-
-/// One row as `for_each_event` reads it, the payload still text.
-#[derive(Clone, Copy, Debug)]
-struct EventRow<'a> {
-    seq: i64,
-    ts: &'a str,
-    kind: &'a str,
-    payload: &'a str,
-}
-
-impl EventRow<'_> {
-    /// The typed event, parsed straight from the payload text.
-    fn event(&self) -> Result<Event, StoreError> {
-        Event::from_json(self.kind, self.payload).map_err(|source| StoreError::BadPayload {
-            seq: self.seq,
-            kind: self.kind.to_string(),
-            source,
-        })
-    }
-}
-
-/// Rows `for_each_event` decodes together, in parallel: parsing the payloads is most of the cost
-/// of folding a long log, and rows do not depend on each other until the fold.
-const DECODE_CHUNK: usize = 1024;
-
-/// A chunk of rows with their text in one buffer (no allocation per row).
-#[derive(Default)]
-struct RowChunk {
-    text: String,
-    /// seq and the ends of ts, kind and payload in `text` (each starts where the previous ends).
-    rows: Vec<(i64, [usize; 4])>,
-}
-
-impl RowChunk {
-    fn push(&mut self, seq: i64, ts: &str, kind: &str, payload: &str) {
-        let start = self.text.len();
-        self.text.push_str(ts);
-        let ts_end = self.text.len();
-        self.text.push_str(kind);
-        let kind_end = self.text.len();
-        self.text.push_str(payload);
-        self.rows
-            .push((seq, [start, ts_end, kind_end, self.text.len()]));
-    }
-
-    fn row(&self, i: usize) -> EventRow<'_> {
-        let (seq, [start, ts_end, kind_end, end]) = self.rows[i];
-        EventRow {
-            seq,
-            ts: &self.text[start..ts_end],
-            kind: &self.text[ts_end..kind_end],
-            payload: &self.text[kind_end..end],
-        }
-    }
-
-    /// Decodes every row (in parallel), hands them to `f` in seq order and empties the chunk.
-    /// The first row that does not decode, in seq order, is the error.
-    fn drain(
-        &mut self,
-        f: &mut impl FnMut(i64, &str, Event) -> Result<(), StoreError>,
-    ) -> Result<(), StoreError> {
-        use rayon::prelude::*;
-        let events: Vec<Result<Event, StoreError>> = (0..self.rows.len())
-            .into_par_iter()
-            .map(|i| self.row(i).event())
-            .collect();
-        for (i, event) in events.into_iter().enumerate() {
-            let row = self.row(i);
-            f(row.seq, row.ts, event?)?;
-        }
-        self.text.clear();
-        self.rows.clear();
-        Ok(())
     }
 }
 
@@ -327,28 +254,36 @@ impl Store {
     }
 
     /// Calls `f` with the seq, timestamp and decoded event of each of the experiment's events,
-    /// in seq order, leaving out those of kind `skip`. Rows are read one chunk at a time and
-    /// decoded straight from their text, in parallel (`events` would hold the whole log, every
+    /// in seq order, leaving out those of kind `skip`. `slot` says what an event writes in the
+    /// caller's fold (see [`SlotOf`]): an event a later one overwrites is not decoded (`f` gets
+    /// `None` for it). Rows are read a chunk at a time and decoded straight from their text, in
+    /// parallel and while the next chunk is read (`events` would hold the whole log, every
     /// payload as a `serde_json::Value`).
-    pub fn for_each_event(
+    pub fn for_each_event<S, L, F>(
         &self,
         experiment: &str,
         skip: Option<&str>,
-        mut f: impl FnMut(i64, &str, Event) -> Result<(), StoreError>,
-    ) -> Result<(), StoreError> {
+        slot: L,
+        f: F,
+    ) -> Result<(), StoreError>
+    where
+        S: Eq + std::hash::Hash + Send,
+        L: Fn(&str, &str) -> SlotOf<S> + Sync + Send,
+        F: FnMut(i64, &str, Option<Event>) -> Result<(), StoreError> + Send,
+    {
         let mut stmt = self.conn.prepare_cached(
             "SELECT seq, ts, kind, payload FROM events
              WHERE experiment = ?1 AND (?2 IS NULL OR kind <> ?2) ORDER BY seq",
         )?;
         let mut rows = stmt.query(params![experiment, skip])?;
-        let mut chunk = RowChunk::default();
-        while let Some(row) = rows.next()? {
-            chunk.push(row.get(0)?, text(row, 1)?, text(row, 2)?, text(row, 3)?);
-            if chunk.rows.len() == DECODE_CHUNK {
-                chunk.drain(&mut f)?;
+        stream::decode_while_reading(slot, f, |sink| {
+            while let Some(row) = rows.next()? {
+                if !sink.push(row.get(0)?, text(row, 1)?, text(row, 2)?, text(row, 3)?) {
+                    break;
+                }
             }
-        }
-        chunk.drain(&mut f)
+            Ok(())
+        })
     }
 
     /// The seq of the experiment's latest event of `kind`, if any.
