@@ -188,11 +188,7 @@ fn an_unreadable_payload_fails_the_load_with_its_seq() {
     long_log::write_log(&mut store, 2_000, 500).unwrap();
     let conn = rusqlite::Connection::open(&db).unwrap();
     let seq: i64 = conn
-        .query_row(
-            "SELECT max(seq) FROM events",
-            [],
-            |r| r.get(0),
-        )
+        .query_row("SELECT max(seq) FROM events", [], |r| r.get(0))
         .unwrap();
     // A row written by something else (plain SQL), whose payload is not a BenchmarkMeasured.
     conn.execute(
@@ -202,8 +198,38 @@ fn an_unreadable_payload_fails_the_load_with_its_seq() {
     )
     .unwrap();
     let err = exp::state::Experiment::load(&store, long_log::EXPERIMENT, None)
-        .err()
-        .expect("a payload that does not parse");
+        .expect_err("a payload that does not parse");
     let text = err.to_string();
-    assert!(text.contains(&format!("event {} (BenchmarkMeasured)", seq + 1)), "{text}");
+    assert!(
+        text.contains(&format!("event {} (BenchmarkMeasured)", seq + 1)),
+        "{text}"
+    );
+}
+
+/// Appending writes each payload straight from the typed event; the text must be the canonical
+/// JSON of the event's payload value, byte for byte, and the chain must verify.
+#[test]
+fn appended_payloads_are_the_canonical_json_of_their_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("exp.db");
+    let mut store = Store::open(&db).unwrap();
+    let lock = store.lock(long_log::EXPERIMENT, "test").unwrap();
+    let mut events = long_log::head();
+    events.extend((0..8).map(|i| long_log::bulk(i, 8)));
+    events.extend(long_log::tail());
+    let appended = store.append(&lock, &events).unwrap();
+    let stored = store.events(long_log::EXPERIMENT, None).unwrap();
+    assert_eq!(stored.len(), events.len());
+    for ((event, row), written) in events.iter().zip(&stored).zip(&appended) {
+        let expected = exp::store::canonical_json(&event.payload());
+        assert_eq!(written.payload, expected, "{}", event.kind());
+        assert_eq!(exp::store::canonical_json(&row.payload), expected);
+        assert_eq!(
+            &written.event().unwrap(),
+            event,
+            "{} read back",
+            event.kind()
+        );
+    }
+    assert!(store.verify(None).unwrap().iter().all(|r| r.ok()));
 }

@@ -98,14 +98,13 @@ pub fn run(db: &Path, args: NewArgs, json: bool) -> anyhow::Result<ExitCode> {
         analysis: args.analysis.clone(),
     };
     let mut store = Store::open(db)?;
-    let mut stored = pipeline::create_experiment(&mut store, &request)?;
+    pipeline::create_experiment(&mut store, &request)?;
     drop(store);
     if let Some(file) = &args.analysis {
         let mut writing = pipeline::Writing::open(db, &args.name, "exp new")?;
         writing.import_analysis(file)?;
-        stored = writing.store.events(&args.name, None)?;
     }
-    let state = Experiment::replay(&args.name, &stored)?;
+    let state = Experiment::load(&Store::open(db)?, &args.name, None)?;
     if json {
         super::inspect::print_state_json(&state)?;
         return Ok(ExitCode::SUCCESS);
@@ -117,7 +116,7 @@ pub fn run(db: &Path, args: NewArgs, json: bool) -> anyhow::Result<ExitCode> {
         "created experiment '{}' in {} ({} events)",
         args.name,
         db.display(),
-        stored.len()
+        state.events
     );
     println!(
         "dataset  {}: {} rows read ({}), {} samples after collapsing {} duplicates and excluding {} conflicting texts",

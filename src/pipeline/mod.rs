@@ -23,7 +23,7 @@ use crate::events::{
     SplitIds, SplitMade,
 };
 use crate::state::Experiment;
-use crate::store::{Store, StoreError, StoredEvent};
+use crate::store::{Appended, Store, StoreError};
 
 use context::{artifacts_dir, ExperimentData};
 
@@ -180,7 +180,7 @@ pub fn validate_name(name: &str) -> Result<(), PipelineError> {
 pub fn create_experiment(
     store: &mut Store,
     request: &NewExperiment,
-) -> Result<Vec<StoredEvent>, PipelineError> {
+) -> Result<Vec<Appended>, PipelineError> {
     validate_name(&request.name)?;
     let exists = |store: &Store| -> Result<(), PipelineError> {
         if store.exists(&request.name)? {

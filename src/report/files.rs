@@ -68,12 +68,10 @@ fn write_json(
         source,
     })?;
     out.write_all(b"\n").map_err(io_err(context()))?;
-    let hashed = out
-        .into_inner()
-        .map_err(|e| ReportError::Io {
-            context: context(),
-            source: e.into_error(),
-        })?;
+    let hashed = out.into_inner().map_err(|e| ReportError::Io {
+        context: context(),
+        source: e.into_error(),
+    })?;
     Ok(ArtifactFile {
         path: name.to_string(),
         sha256: hex::encode(hashed.hasher.finalize()),

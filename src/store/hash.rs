@@ -14,13 +14,6 @@ pub fn canonical_json(value: &Value) -> String {
     String::from_utf8(out).expect("serde_json writes UTF-8")
 }
 
-/// [`canonical_json`] into `out` (cleared first), so that a batch reuses one buffer.
-pub(crate) fn canonical_json_into<'a>(value: &Value, out: &'a mut Vec<u8>) -> &'a str {
-    out.clear();
-    write_canonical(value, out);
-    std::str::from_utf8(out).expect("serde_json writes UTF-8")
-}
-
 /// Writes into a byte buffer with serde_json's writers, so that no key or number needs a
 /// `String` of its own (appending a large batch serialises every payload here).
 fn write_canonical(value: &Value, out: &mut Vec<u8>) {

@@ -1,5 +1,6 @@
 //! The SQLite event store: schema, append, read, writer locks and the hash chain.
 
+mod canonical;
 mod hash;
 mod lock;
 mod stream;
@@ -39,6 +40,12 @@ pub enum StoreError {
         command: String,
         since: String,
     },
+    #[error("cannot write a {kind} event as JSON: {source}")]
+    Encode {
+        kind: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
     #[error("event {seq} ({kind}) has a payload this version cannot read: {source}")]
     BadPayload {
         seq: i64,
@@ -72,6 +79,45 @@ impl StoredEvent {
             }
         })
     }
+}
+
+/// An event as [`Store::append`] wrote it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Appended {
+    pub seq: i64,
+    pub ts: String,
+    pub kind: &'static str,
+    /// The `payload` column: canonical JSON.
+    pub payload: String,
+    pub hash: String,
+}
+
+impl Appended {
+    /// The event as stored (what a fold of the log reads back).
+    pub fn event(&self) -> Result<Event, StoreError> {
+        Event::from_json(self.kind, &self.payload).map_err(|source| StoreError::BadPayload {
+            seq: self.seq,
+            kind: self.kind.to_string(),
+            source,
+        })
+    }
+}
+
+/// The event's payload as canonical JSON, written into `buffer` (cleared first). The event is
+/// written whole, `{"kind":"Name","payload":...}` (its keys already in order), and the payload
+/// is the text between.
+fn payload_text<'a>(event: &Event, buffer: &'a mut Vec<u8>) -> Result<&'a str, StoreError> {
+    const HEAD: &str = "{\"kind\":\"";
+    const MIDDLE: &str = "\",\"payload\":";
+    let kind = event.kind();
+    buffer.clear();
+    canonical::write(event, buffer).map_err(|source| StoreError::Encode { kind, source })?;
+    let start = HEAD.len() + kind.len() + MIDDLE.len();
+    debug_assert!(buffer.starts_with(format!("{HEAD}{kind}{MIDDLE}").as_bytes()));
+    debug_assert_eq!(buffer.last(), Some(&b'}'));
+    let payload = &buffer[start..buffer.len() - 1];
+    // serde_json writes UTF-8 and the cut is at ASCII punctuation.
+    Ok(std::str::from_utf8(payload).expect("canonical JSON is UTF-8"))
 }
 
 pub struct Store {
@@ -153,10 +199,10 @@ impl Store {
     /// Appends events atomically: all of them, chained, or none.
     pub fn append(
         &mut self,
-        _lock: &WriterLock,
+        lock: &WriterLock,
         events: &[Event],
-    ) -> Result<Vec<StoredEvent>, StoreError> {
-        let experiment = _lock.experiment().to_string();
+    ) -> Result<Vec<Appended>, StoreError> {
+        let experiment = lock.experiment();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -168,39 +214,34 @@ impl Store {
             )
             .optional()?
             .unwrap_or_else(|| GENESIS.to_string());
-        let mut stored = Vec::with_capacity(events.len());
+        let mut appended = Vec::with_capacity(events.len());
         {
             let mut insert = tx.prepare_cached(
                 "INSERT INTO events (experiment, run, ts, kind, payload, prev_hash, hash)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?;
-            let mut buffer = Vec::with_capacity(2048);
+            let mut buffer = Vec::with_capacity(4096);
             for event in events {
                 let ts = now_rfc3339();
                 let kind = event.kind();
-                let payload = event.payload();
                 // Serialised once: the same text is hashed and stored.
-                let text = hash::canonical_json_into(&payload, &mut buffer);
-                let hash =
-                    chain_hash_canonical(&prev_hash, &experiment, &self.run, &ts, kind, text);
+                let text = payload_text(event, &mut buffer)?;
+                let hash = chain_hash_canonical(&prev_hash, experiment, &self.run, &ts, kind, text);
                 insert.execute(params![
                     experiment, self.run, ts, kind, text, prev_hash, hash
                 ])?;
-                stored.push(StoredEvent {
+                appended.push(Appended {
                     seq: tx.last_insert_rowid(),
-                    experiment: experiment.clone(),
-                    run: self.run.clone(),
                     ts,
-                    kind: kind.to_string(),
-                    payload,
-                    prev_hash: prev_hash.clone(),
+                    kind,
+                    payload: text.to_string(),
                     hash: hash.clone(),
                 });
                 prev_hash = hash;
             }
         }
         tx.commit()?;
-        Ok(stored)
+        Ok(appended)
     }
 
     /// Whether any event names this experiment.

@@ -168,9 +168,8 @@ where
             full: Some(full),
             emptied,
         };
-        let read_result = read(&mut sink).and_then(|()| {
+        let read_result = read(&mut sink).map(|()| {
             sink.flush();
-            Ok(())
         });
         // Closing the channel ends the decoder's loop.
         sink.full = None;
