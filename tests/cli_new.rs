@@ -279,3 +279,33 @@ fn a_reader_that_stops_early_ends_a_read_only_command_quietly() {
         );
     }
 }
+
+/// `exp new ... | head -0`: a command that records events meets the closed pipe when it prints
+/// its summary; it neither panics nor stops, and the experiment is recorded whole.
+#[test]
+fn a_closed_pipe_does_not_stop_a_command_that_records() {
+    use std::process::{Command, Stdio};
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("exp.db");
+    let data = fpb("Sentences_50Agree.txt");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_exp"))
+        .arg("--db")
+        .arg(&db)
+        .args(["new", "fpb", "--model", "minilm-l6", "--data"])
+        .arg(&data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Closed before `exp new` has read the data, so every line it prints meets a closed pipe.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(out.status.success(), "{:?} {err}", out.status);
+    let shown = exp(&db, &["show", "fpb", "--json"]);
+    assert!(shown.status.success(), "{}", stderr(&shown));
+    let state: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(state["events"], 3, "{state}");
+}

@@ -10,6 +10,7 @@ use exp::pipeline::benchmark::BenchmarkOptions;
 use exp::pipeline::Writing;
 use exp::quantize::{Granularity, QuantizeOptions};
 
+use super::output::{out, outln};
 use super::output::{print_json, table};
 
 #[derive(Debug, Args)]
@@ -81,7 +82,7 @@ pub fn export(db: &Path, args: ExportArgs, json: bool) -> anyhow::Result<ExitCod
         }))?;
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    outln!(
         "exported {} ({} model, INT8 {})",
         export.dir,
         export.source,
@@ -108,7 +109,7 @@ pub fn export(db: &Path, args: ExportArgs, json: bool) -> anyhow::Result<ExitCod
             ]
         })
         .collect();
-    print!(
+    out!(
         "{}",
         table(
             &[
@@ -169,7 +170,7 @@ pub fn benchmark(db: &Path, args: BenchmarkArgs, json: bool) -> anyhow::Result<E
             ]
         })
         .collect();
-    print!(
+    out!(
         "{}",
         table(
             &[

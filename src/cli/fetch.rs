@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::Args;
 use serde::Serialize;
 
+use super::output::outln;
 use exp::assets::{self, Asset};
 
 #[derive(Debug, Args)]
@@ -48,7 +49,7 @@ pub fn run(args: FetchArgs, json: bool) -> anyhow::Result<ExitCode> {
         };
         if !json {
             let how = if was_cached { "cached" } else { "fetched" };
-            println!("{:<15} {how:<8} {}", asset.alias(), path.display());
+            outln!("{:<15} {how:<8} {}", asset.alias(), path.display());
         }
         done.push(Fetched {
             asset: asset.alias(),

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::bail;
 use clap::Args;
 
+use super::output::outln;
 use exp::data::{ColumnRef, DataFormat, ReadOptions, SplitSpec};
 use exp::pipeline::{self, NewExperiment};
 use exp::state::Experiment;
@@ -112,13 +113,13 @@ pub fn run(db: &Path, args: NewArgs, json: bool) -> anyhow::Result<ExitCode> {
     let (Some(data), Some(split)) = (&state.dataset, &state.split) else {
         bail!("internal error: the events just written do not describe a dataset and a split");
     };
-    println!(
+    outln!(
         "created experiment '{}' in {} ({} events)",
         args.name,
         db.display(),
         state.events
     );
-    println!(
+    outln!(
         "dataset  {}: {} rows read ({}), {} samples after collapsing {} duplicates and excluding {} conflicting texts",
         data.path,
         data.rows_read,
@@ -132,18 +133,21 @@ pub fn run(db: &Path, args: NewArgs, json: bool) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|(l, n)| format!("{l} {n}"))
         .collect();
-    println!("labels   {}", counts.join(", "));
-    println!(
+    outln!("labels   {}", counts.join(", "));
+    outln!(
         "split    train {}, validation {}, test {} (sealed until final evaluation), seed {}",
-        split.counts.train, split.counts.validation, split.counts.test, split.seed
+        split.counts.train,
+        split.counts.validation,
+        split.counts.test,
+        split.seed
     );
     if let Some((_, analysis)) = &state.analysis {
-        println!(
+        outln!(
             "analysis imported from {}: {}",
             analysis.imported_from.as_deref().unwrap_or("?"),
             analysis.sample_sets_note
         );
     }
-    println!("next     exp train {}", args.name);
+    outln!("next     exp train {}", args.name);
     Ok(ExitCode::SUCCESS)
 }

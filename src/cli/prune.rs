@@ -10,6 +10,7 @@ use exp::events::{Event, RunFailed};
 use exp::pipeline::prune::{ImportanceKind, PruneMethod, PruneOptions};
 use exp::pipeline::Writing;
 
+use super::output::outln;
 use super::output::print_json;
 
 #[derive(Debug, Args)]
@@ -94,9 +95,16 @@ pub fn run(db: &Path, args: PruneArgs, json: bool) -> anyhow::Result<ExitCode> {
         print_json(&serde_json::json!({ "steps": steps, "completed": done }))?;
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    outln!(
         "{:>4} {:>7} {:>12} {:>8} {:>8} {:>11} {:>11} {:>5}",
-        "step", "target", "encoder", "heads", "neurons", "val acc", "ORT b8 ms", "kept"
+        "step",
+        "target",
+        "encoder",
+        "heads",
+        "neurons",
+        "val acc",
+        "ORT b8 ms",
+        "kept"
     );
     for s in &steps {
         let b8 = s
@@ -104,7 +112,7 @@ pub fn run(db: &Path, args: PruneArgs, json: bool) -> anyhow::Result<ExitCode> {
             .iter()
             .find(|l| l.batch_size == 8)
             .map_or(f64::NAN, |l| l.mean_ms);
-        println!(
+        outln!(
             "{:>4} {:>6.0}% {:>12} {:>8} {:>8} {:>11.4} {:>11.2} {:>5}",
             s.step,
             s.target_fraction * 100.0,
@@ -119,7 +127,7 @@ pub fn run(db: &Path, args: PruneArgs, json: bool) -> anyhow::Result<ExitCode> {
     let reduction =
         1.0 - done.shape.encoder_parameters as f64 / done.reference_shape.encoder_parameters as f64;
     match done.kept_step {
-        Some(step) => println!(
+        Some(step) => outln!(
             "{} pruning kept step {step}: {} -> {} encoder parameters ({:.1}% fewer), validation accuracy {:.4}",
             done.method,
             done.reference_shape.encoder_parameters,
@@ -127,17 +135,17 @@ pub fn run(db: &Path, args: PruneArgs, json: bool) -> anyhow::Result<ExitCode> {
             100.0 * reduction,
             done.validation.accuracy
         ),
-        None => println!(
+        None => outln!(
             "{} pruning kept no step: the fine-tuned model goes on (validation accuracy {:.4})",
             done.method, done.validation.accuracy
         ),
     }
     if let Some(s) = done.sparsity {
-        println!(
+        outln!(
             "sparsity {:.1}% of encoder matrix weights are zero (same shapes: a dense runtime is not faster)",
             100.0 * s
         );
     }
-    println!("weights {}", done.weights.path);
+    outln!("weights {}", done.weights.path);
     Ok(ExitCode::SUCCESS)
 }

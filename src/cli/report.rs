@@ -9,6 +9,7 @@ use serde_json::json;
 use exp::report::{self, Recorded, ReportOptions};
 
 use super::output::print_json;
+use super::output::{out, outln};
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
@@ -43,16 +44,16 @@ pub fn run(db: &Path, args: ReportArgs, json: bool) -> anyhow::Result<ExitCode> 
         }))?;
         return Ok(ExitCode::SUCCESS);
     }
-    print!("{}", output.table);
-    println!(
+    out!("{}", output.table);
+    outln!(
         "wrote {} files to {} (open index.html in a browser)",
         output.files.len(),
         output.dir.display()
     );
     match &output.recorded {
-        Recorded::Event { seq } => println!("recorded ReportGenerated as event {seq}"),
+        Recorded::Event { seq } => outln!("recorded ReportGenerated as event {seq}"),
         Recorded::Skipped { reason } => {
-            println!("skipped recording ReportGenerated: {reason}")
+            outln!("skipped recording ReportGenerated: {reason}")
         }
     }
     Ok(ExitCode::SUCCESS)

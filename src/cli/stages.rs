@@ -8,6 +8,7 @@ use clap::Args;
 use exp::pipeline::Writing;
 
 use super::output::print_json;
+use super::output::{out, outln};
 
 #[derive(Debug, Args)]
 pub struct AnalyzeArgs {
@@ -38,31 +39,37 @@ pub fn analyze(db: &Path, args: AnalyzeArgs, json: bool) -> anyhow::Result<ExitC
     }
     if let Some(baseline) = &writing.state.baseline {
         let v = &baseline.validation;
-        println!(
+        outln!(
             "baseline   {} ({}): validation accuracy {:.4}, macro-F1 {:.4} on {} samples",
-            baseline.onnx_path, baseline.origin, v.accuracy, v.macro_f1, v.sample_count
+            baseline.onnx_path,
+            baseline.origin,
+            v.accuracy,
+            v.macro_f1,
+            v.sample_count
         );
     }
     let s = &recorded.summary;
-    println!(
+    outln!(
         "analysis   {} ({}, event {seq})",
-        recorded.path, recorded.source
+        recorded.path,
+        recorded.source
     );
-    println!("summary    {}", recorded.summary_path);
-    println!(
+    outln!("summary    {}", recorded.summary_path);
+    outln!(
         "findings   accuracy {:.4}, error rate {:.4}, mean confidence {:.4}; {} misclassified, {} low-confidence of {}",
         s.accuracy, s.error_rate, s.avg_confidence, s.misclassified, s.low_confidence, s.samples
     );
-    println!(
+    outln!(
         "           weakest classes {}; problematic keywords {}",
         s.problematic_classes.join(", "),
         s.problematic_keywords.join(", ")
     );
-    println!(
+    outln!(
         "recommends learning rate {}; pruning {}",
-        s.learning_rate, s.pruning
+        s.learning_rate,
+        s.pruning
     );
-    println!("samples    {}", recorded.sample_sets_note);
+    outln!("samples    {}", recorded.sample_sets_note);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -74,9 +81,9 @@ pub fn plan(db: &Path, name: &str, json: bool) -> anyhow::Result<ExitCode> {
         print_json(&derived)?;
         return Ok(ExitCode::SUCCESS);
     }
-    print!("{}", derived.plan.render_table());
+    out!("{}", derived.plan.render_table());
     if !derived.priorities_from_training_split {
-        println!(
+        outln!(
             "\npriority counts come from the analysis file; training recomputes them from the baseline on the training split"
         );
     }

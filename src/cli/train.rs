@@ -10,6 +10,7 @@ use exp::pipeline::prune::PruneOptions;
 use exp::pipeline::train::BaselineFit;
 use exp::pipeline::Writing;
 
+use super::output::outln;
 use super::output::print_json;
 
 #[derive(Debug, Args)]
@@ -73,7 +74,7 @@ pub fn run(db: &Path, args: TrainArgs, json: bool) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let line = |r: &exp::events::TestResult| {
-        println!(
+        outln!(
             "{:<11} test accuracy {:.4} (95% CI {:.4}..{:.4}), macro-F1 {:.4}, {} samples",
             r.model,
             r.accuracy,
@@ -89,7 +90,7 @@ pub fn run(db: &Path, args: TrainArgs, json: bool) -> anyhow::Result<ExitCode> {
         .as_ref()
         .and_then(|t| t.averaging.as_ref())
     {
-        println!(
+        outln!(
             "average of {}: validation macro-F1 {:.4} vs {:.4} for the best phase: {}",
             avg.phases.join(" + "),
             avg.macro_f1,
@@ -101,12 +102,15 @@ pub fn run(db: &Path, args: TrainArgs, json: bool) -> anyhow::Result<ExitCode> {
             }
         );
     }
-    println!("sealed test split, evaluated once:");
+    outln!("sealed test split, evaluated once:");
     line(&test.baseline);
     line(&test.candidate);
-    println!(
+    outln!(
         "flips       fixed {}, broken {}, still wrong {}; McNemar exact p = {:.3e}",
-        test.flips.fixed, test.flips.broken, test.flips.still_wrong, test.mcnemar_p
+        test.flips.fixed,
+        test.flips.broken,
+        test.flips.still_wrong,
+        test.mcnemar_p
     );
     let state = &writing.state;
     for later in state.tests.iter().skip(1) {
@@ -114,7 +118,7 @@ pub fn run(db: &Path, args: TrainArgs, json: bool) -> anyhow::Result<ExitCode> {
     }
     if let Some(p) = &state.pruning {
         let before = p.reference_shape.encoder_parameters as f64;
-        println!(
+        outln!(
             "pruning     {} (step {}): encoder parameters {} -> {} ({:+.1}%), validation accuracy {:.4}",
             p.method,
             p.kept_step.map_or("none kept".to_string(), |s| s.to_string()),
@@ -125,7 +129,7 @@ pub fn run(db: &Path, args: TrainArgs, json: bool) -> anyhow::Result<ExitCode> {
         );
     }
     if let Some(e) = &state.export {
-        println!(
+        outln!(
             "exported    {} ({} model, {} files)",
             e.dir,
             e.source,
