@@ -1,5 +1,6 @@
 //! Training-step throughput of minilm-l6 on CPU: forward + cross-entropy + backward + AdamW step,
-//! batch 32 of real FinancialPhraseBank sentences, dynamic padding, max length 64.
+//! batch 32 (`EXP_BENCH_BATCH=N` for another) of real FinancialPhraseBank sentences, dynamic
+//! padding, max length 64.
 //!
 //! Two paths run side by side, alternating on the same batches so that machine noise hits both:
 //! `old` = basic-op LayerNorm/softmax/GELU + `candle_nn::AdamW`, `new` = fused kernels + fused
@@ -18,7 +19,14 @@ use exp::model::layers::set_fused_kernels;
 use exp::model::{load_hf_dir, BertTokenizer, Mode, TrainableBert};
 use exp::train::optim::{AdamW, ParamGroup};
 
-const BATCH: usize = 32;
+/// The batch size; `EXP_BENCH_BATCH` picks another (the phases of `exp train` use 8).
+fn batch_size() -> usize {
+    std::env::var("EXP_BENCH_BATCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&b| b > 0)
+        .unwrap_or(32)
+}
 const MAX_LENGTH: usize = 64;
 const WARMUP_STEPS: usize = 2;
 const TIMED_STEPS: usize = 8;
@@ -165,9 +173,10 @@ fn main() -> anyhow::Result<()> {
         1e-8,
     )?);
 
-    let samples = read_fpb(BATCH * (WARMUP_STEPS + TIMED_STEPS));
+    let batch = batch_size();
+    let samples = read_fpb(batch * (WARMUP_STEPS + TIMED_STEPS));
     let batches: Vec<_> = samples
-        .chunks(BATCH)
+        .chunks(batch)
         .map(|chunk| {
             let texts: Vec<&str> = chunk.iter().map(|(s, _)| s.as_str()).collect();
             let ids: Vec<u32> = chunk.iter().map(|(_, l)| *l).collect();
@@ -216,10 +225,10 @@ fn main() -> anyhow::Result<()> {
         }
         println!("{line}");
     }
-    let n = (TIMED_STEPS * BATCH) as f64;
+    let n = (TIMED_STEPS * batch) as f64;
     let steps = TIMED_STEPS as f64;
     println!(
-        "minilm-l6 train step, batch {BATCH}, max_length {MAX_LENGTH}, {} threads, {:.0} padded tokens/step:",
+        "minilm-l6 train step, batch {batch}, max_length {MAX_LENGTH}, {} threads, {:.0} padded tokens/step:",
         candle_core::utils::get_num_threads(),
         tokens as f64 / steps
     );
@@ -251,7 +260,7 @@ fn main() -> anyhow::Result<()> {
             let line = serde_json::json!({
                 "bench": "train_step",
                 "path": name,
-                "batch": BATCH,
+                "batch": batch,
                 "max_length": MAX_LENGTH,
                 "threads": candle_core::utils::get_num_threads(),
                 "warmup_steps": WARMUP_STEPS,
