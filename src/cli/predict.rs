@@ -53,6 +53,7 @@ impl ModelArgs {
         SessionOptions {
             intra_op_threads: self.threads,
             optimization: self.optimization,
+            no_spinning: false,
         }
     }
 }

@@ -80,6 +80,11 @@ impl std::fmt::Display for GraphOptimization {
 pub struct SessionOptions {
     pub intra_op_threads: Option<usize>,
     pub optimization: GraphOptimization,
+    /// Intra-op threads sleep as soon as a run ends instead of spinning for the next one (ONNX
+    /// Runtime's default). For sessions timed in turns: a session's spinning threads would take
+    /// the cores from the next one's run.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_spinning: bool,
 }
 
 /// The inputs `exp` knows how to feed.
@@ -214,6 +219,11 @@ impl OnnxSession {
             builder = builder
                 .with_intra_threads(threads)
                 .map_err(option_error("intra-op threads"))?;
+        }
+        if options.no_spinning {
+            builder = builder
+                .with_intra_op_spinning(false)
+                .map_err(option_error("intra-op spinning"))?;
         }
         let session = builder
             .commit_from_file(path)

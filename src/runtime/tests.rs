@@ -192,6 +192,24 @@ fn minilm_l3_runs_a_tokenised_batch_and_padding_changes_nothing() {
     );
 }
 
+/// Sessions timed in turns sleep their idle threads (`no_spinning`): the option must reach ONNX
+/// Runtime as a setting it accepts, and change nothing in what a run computes.
+#[test]
+fn a_session_without_spinning_computes_the_same() {
+    let batch = encode(&["The company expects its net sales to decrease."]);
+    let quiet = SessionOptions {
+        intra_op_threads: Some(2),
+        no_spinning: true,
+        ..SessionOptions::default()
+    };
+    let mut sleeping = OnnxSession::open(&l3_path(), &quiet).unwrap();
+    assert!(sleeping.options().no_spinning);
+    let a = sleeping.run(&batch).unwrap();
+    let b = l3(Some(2)).run(&batch).unwrap();
+    let diff = max_abs_diff(&hidden(&a).data, &hidden(&b).data);
+    assert!(diff < 1e-5, "hidden states differ by {diff}");
+}
+
 #[test]
 fn minilm_l3_has_no_rank_2_logits() {
     let batch = encode(&["Sales grew."]);
