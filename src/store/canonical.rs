@@ -394,6 +394,10 @@ impl ser::SerializeStructVariant for Object<'_> {
 /// A map key as the string `serde_json::Value` makes of it (strings, integers, chars, bools).
 struct KeyText;
 
+fn not_a_key() -> Error {
+    custom("a map key must be a string, an integer, a char or a bool")
+}
+
 impl ser::Serializer for KeyText {
     type Ok = String;
     type Error = Error;
@@ -433,14 +437,10 @@ impl ser::Serializer for KeyText {
         Ok(v.to_string())
     }
     fn serialize_f32(self, _v: f32) -> Result<String, Error> {
-        Err(custom(
-            "a map key must be a string, an integer, a char or a bool",
-        ))
+        Err(not_a_key())
     }
     fn serialize_f64(self, _v: f64) -> Result<String, Error> {
-        Err(custom(
-            "a map key must be a string, an integer, a char or a bool",
-        ))
+        Err(not_a_key())
     }
     fn serialize_char(self, v: char) -> Result<String, Error> {
         Ok(v.to_string())
@@ -449,29 +449,19 @@ impl ser::Serializer for KeyText {
         Ok(v.to_string())
     }
     fn serialize_bytes(self, _v: &[u8]) -> Result<String, Error> {
-        Err(custom(
-            "a map key must be a string, an integer, a char or a bool",
-        ))
+        Err(not_a_key())
     }
     fn serialize_none(self) -> Result<String, Error> {
-        Err(custom(
-            "a map key must be a string, an integer, a char or a bool",
-        ))
+        Err(not_a_key())
     }
     fn serialize_some<T: Serialize + ?Sized>(self, _value: &T) -> Result<String, Error> {
-        Err(custom(
-            "a map key must be a string, an integer, a char or a bool",
-        ))
+        Err(not_a_key())
     }
     fn serialize_unit(self) -> Result<String, Error> {
-        Err(custom(
-            "a map key must be a string, an integer, a char or a bool",
-        ))
+        Err(not_a_key())
     }
     fn serialize_unit_struct(self, _name: &'static str) -> Result<String, Error> {
-        Err(custom(
-            "a map key must be a string, an integer, a char or a bool",
-        ))
+        Err(not_a_key())
     }
     fn serialize_unit_variant(
         self,
@@ -495,28 +485,20 @@ impl ser::Serializer for KeyText {
         _variant: &'static str,
         _value: &T,
     ) -> Result<String, Error> {
-        Err(custom(
-            "a map key must be a string, an integer, a char or a bool",
-        ))
+        Err(not_a_key())
     }
     fn serialize_seq(self, _len: Option<usize>) -> Result<Self::SerializeSeq, Error> {
-        Err(custom(
-            "a map key must be a string, an integer, a char or a bool",
-        ))
+        Err(not_a_key())
     }
     fn serialize_tuple(self, _len: usize) -> Result<Self::SerializeTuple, Error> {
-        Err(custom(
-            "a map key must be a string, an integer, a char or a bool",
-        ))
+        Err(not_a_key())
     }
     fn serialize_tuple_struct(
         self,
         _name: &'static str,
         _len: usize,
     ) -> Result<Self::SerializeTupleStruct, Error> {
-        Err(custom(
-            "a map key must be a string, an integer, a char or a bool",
-        ))
+        Err(not_a_key())
     }
     fn serialize_tuple_variant(
         self,
@@ -525,23 +507,17 @@ impl ser::Serializer for KeyText {
         _variant: &'static str,
         _len: usize,
     ) -> Result<Self::SerializeTupleVariant, Error> {
-        Err(custom(
-            "a map key must be a string, an integer, a char or a bool",
-        ))
+        Err(not_a_key())
     }
     fn serialize_map(self, _len: Option<usize>) -> Result<Self::SerializeMap, Error> {
-        Err(custom(
-            "a map key must be a string, an integer, a char or a bool",
-        ))
+        Err(not_a_key())
     }
     fn serialize_struct(
         self,
         _name: &'static str,
         _len: usize,
     ) -> Result<Self::SerializeStruct, Error> {
-        Err(custom(
-            "a map key must be a string, an integer, a char or a bool",
-        ))
+        Err(not_a_key())
     }
     fn serialize_struct_variant(
         self,
@@ -550,9 +526,7 @@ impl ser::Serializer for KeyText {
         _variant: &'static str,
         _len: usize,
     ) -> Result<Self::SerializeStructVariant, Error> {
-        Err(custom(
-            "a map key must be a string, an integer, a char or a bool",
-        ))
+        Err(not_a_key())
     }
 }
 
