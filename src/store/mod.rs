@@ -55,6 +55,21 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    fn bad_payload(seq: i64, kind: &str, source: serde_json::Error) -> StoreError {
+        StoreError::BadPayload {
+            seq,
+            kind: kind.to_string(),
+            source,
+        }
+    }
+}
+
+/// The event a stored row's kind and payload text describe.
+fn decode(seq: i64, kind: &str, payload: &str) -> Result<Event, StoreError> {
+    Event::from_json(kind, payload).map_err(|source| StoreError::bad_payload(seq, kind, source))
+}
+
 /// One row of `events`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct StoredEvent {
@@ -71,13 +86,8 @@ pub struct StoredEvent {
 impl StoredEvent {
     /// The typed event, for folding into state.
     pub fn event(&self) -> Result<Event, StoreError> {
-        Event::from_parts(&self.kind, self.payload.clone()).map_err(|source| {
-            StoreError::BadPayload {
-                seq: self.seq,
-                kind: self.kind.clone(),
-                source,
-            }
-        })
+        Event::from_parts(&self.kind, self.payload.clone())
+            .map_err(|source| StoreError::bad_payload(self.seq, &self.kind, source))
     }
 }
 
@@ -95,11 +105,7 @@ pub struct Appended {
 impl Appended {
     /// The event as stored (what a fold of the log reads back).
     pub fn event(&self) -> Result<Event, StoreError> {
-        Event::from_json(self.kind, &self.payload).map_err(|source| StoreError::BadPayload {
-            seq: self.seq,
-            kind: self.kind.to_string(),
-            source,
-        })
+        decode(self.seq, self.kind, &self.payload)
     }
 }
 

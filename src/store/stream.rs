@@ -32,11 +32,7 @@ struct EventRow<'a> {
 
 impl EventRow<'_> {
     fn bad(&self, source: serde_json::Error) -> StoreError {
-        StoreError::BadPayload {
-            seq: self.seq,
-            kind: self.kind.to_string(),
-            source,
-        }
+        StoreError::bad_payload(self.seq, self.kind, source)
     }
 }
 
@@ -122,7 +118,7 @@ impl RowChunk {
             .into_par_iter()
             .map(|i| {
                 let row = self.row(i);
-                needed[i].then(|| Event::from_json(row.kind, row.payload).map_err(|e| row.bad(e)))
+                needed[i].then(|| super::decode(row.seq, row.kind, row.payload))
             })
             .collect();
         for (i, event) in events.into_iter().enumerate() {
