@@ -5,7 +5,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::f1::before_after_missing;
-use super::{colour, DrawResult, Plot, PlotInfo};
+use super::{box_key, colour, DrawResult, Plot, PlotInfo};
 use crate::report::project::Projection;
 
 fn fractions(counts: &[usize]) -> Vec<f64> {
@@ -98,7 +98,7 @@ impl Plot for ConfidenceHistograms {
                     Rectangle::new([(left, 0.0), (left + width * 0.95, v)], c.filled())
                 }))?
                 .label(name.clone())
-                .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], c.filled()));
+                .legend(box_key(c));
         }
         chart
             .configure_series_labels()

@@ -4,7 +4,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{colour, DrawResult, Plot, PlotInfo};
+use super::{colour, line_key, DrawResult, Plot, PlotInfo};
 use crate::report::project::Projection;
 
 struct Point {
@@ -139,9 +139,7 @@ impl Plot for LearningCurves {
                 |y: fn(&Point) -> f64| thin(pts.iter().map(|p| (p.x as f64, y(p))).collect());
             loss.draw_series(LineSeries::new(line(|p| p.loss), c.stroke_width(2)))?
                 .label(phase.clone())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2))
-                });
+                .legend(line_key(c, 2));
             if dots {
                 loss.draw_series(
                     pts.iter()
@@ -150,14 +148,10 @@ impl Plot for LearningCurves {
             }
             val.draw_series(LineSeries::new(line(|p| p.macro_f1), c.stroke_width(3)))?
                 .label(format!("{phase} macro-F1"))
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(3))
-                });
+                .legend(line_key(c, 3));
             val.draw_series(LineSeries::new(line(|p| p.accuracy), c.stroke_width(1)))?
                 .label(format!("{phase} accuracy"))
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(1))
-                });
+                .legend(line_key(c, 1));
             if dots {
                 val.draw_series(
                     pts.iter()

@@ -4,7 +4,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{colour, DrawResult, Plot, PlotInfo};
+use super::{box_key, colour, DrawResult, Plot, PlotInfo};
 use crate::report::project::Projection;
 
 pub struct PerClassF1 {
@@ -111,7 +111,7 @@ impl Plot for PerClassF1 {
                     Rectangle::new([(left, 0.0), (left + width * 0.95, v)], c.filled())
                 }))?
                 .label(name.clone())
-                .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], c.filled()));
+                .legend(box_key(c));
             chart.draw_series(values.iter().enumerate().map(|(i, &v)| {
                 Text::new(
                     format!("{v:.3}"),

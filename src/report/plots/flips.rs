@@ -4,7 +4,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{DrawResult, Plot, PlotInfo};
+use super::{box_key, DrawResult, Plot, PlotInfo};
 use crate::report::project::Projection;
 
 pub struct SamplesFixedBroken {
@@ -88,7 +88,7 @@ impl Plot for SamplesFixedBroken {
                     )
                 }))?
                 .label(name.to_string())
-                .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], c.filled()));
+                .legend(box_key(c));
             chart.draw_series(self.pairs.iter().enumerate().map(|(i, (_, v))| {
                 Text::new(
                     v[s].to_string(),

@@ -4,7 +4,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{colour, DrawResult, Plot, PlotInfo};
+use super::{colour, line_key, DrawResult, Plot, PlotInfo};
 use crate::report::project::Projection;
 
 /// (batch size, mean ms, p95 ms).
@@ -100,9 +100,7 @@ impl Plot for LatencyByBatch {
                     c.stroke_width(2),
                 ))?
                 .label(name.clone())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2))
-                });
+                .legend(line_key(c, 2));
             chart.draw_series(
                 points
                     .iter()

@@ -71,6 +71,19 @@ pub fn colour(i: usize) -> RGBColor {
     PALETTE[i % PALETTE.len()]
 }
 
+/// A point on the drawing backend, in pixels (plotters' `BackendCoord`).
+type Pixel = (i32, i32);
+
+/// A line series' legend key: a short stroke of its colour and width.
+pub fn line_key(c: RGBColor, width: u32) -> impl Fn(Pixel) -> PathElement<Pixel> {
+    move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(width))
+}
+
+/// A bar series' legend key: a filled square of its colour.
+pub fn box_key(c: RGBColor) -> impl Fn(Pixel) -> Rectangle<Pixel> {
+    move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], c.filled())
+}
+
 /// A panel with the plot's title and why it has no data.
 fn draw_placeholder<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
