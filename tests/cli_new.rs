@@ -226,14 +226,14 @@ fn an_unwritable_database_path_is_named() {
     let db = dir.path().join("no-such-dir").join("exp.db");
     let out = exp(&db, &["new", "fpb", "--data", data.to_str().unwrap()]);
     assert_fails_with(&out, &["no-such-dir", "does not exist"]);
-    // A directory where the database file should be.
+    // A directory where the database file should be: said in words, not "Error code 14".
     let db = dir.path().to_path_buf();
     let out = exp(&db, &["new", "fpb", "--data", data.to_str().unwrap()]);
     assert_fails_with(
         &out,
         &[
-            "cannot open the event database",
-            dir.path().to_str().unwrap(),
+            &format!("{} is a directory", dir.path().display()),
+            "--db names the database file",
         ],
     );
 }

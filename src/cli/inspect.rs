@@ -3,24 +3,59 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use serde::Serialize;
 
 use exp::events::Event;
 use exp::state::Experiment;
-use exp::store::Store;
+use exp::store::{Store, StoreError};
 
 use super::output::{print_json, table};
 
-/// Opens the database for reading; `None` when it does not exist yet (no experiments).
+/// Opens the database read-only; `None` when it does not exist yet (no experiments).
 fn open_existing(db: &Path) -> anyhow::Result<Option<Store>> {
-    if !db.exists() {
+    if !db.exists() && !db.is_symlink() {
         return Ok(None);
     }
-    Ok(Some(Store::open(db)?))
+    Ok(Some(Store::open_read_only(db)?))
 }
 
-fn load(db: &Path, name: &str) -> anyhow::Result<(Store, Experiment)> {
+/// Folds an experiment, saying so plainly when its log has events this version cannot read.
+fn fold(store: &Store, name: &str) -> anyhow::Result<Experiment> {
+    Experiment::load(store, name, None).map_err(|e| match newer_writer(store, name, &e) {
+        Some(why) => anyhow::anyhow!("experiment '{name}' {why}"),
+        None => anyhow::Error::new(e).context(format!("replaying experiment '{name}'")),
+    })
+}
+
+/// When a fold failed on an event of a kind this version does not know, or on a payload it
+/// cannot read: "was written by a newer exp ..." with the version its creation recorded.
+fn newer_writer(store: &Store, name: &str, error: &StoreError) -> Option<String> {
+    let StoreError::BadPayload { seq, kind, .. } = error else {
+        return None;
+    };
+    let ours = env!("CARGO_PKG_VERSION");
+    let written_by = store
+        .events(name, Some("ExperimentCreated"))
+        .ok()
+        .and_then(|events| events.into_iter().next())
+        .and_then(|e| e.payload.get("exp_version")?.as_str().map(str::to_string));
+    let version = match &written_by {
+        Some(v) if v != ours => format!(" (version {v})"),
+        _ => String::new(),
+    };
+    let what = if Event::KINDS.contains(&kind.as_str()) {
+        format!("event {seq} ({kind}) has a payload that exp {ours} cannot read")
+    } else {
+        format!("event {seq} has kind '{kind}', which exp {ours} does not know")
+    };
+    Some(format!(
+        "was written by a newer exp{version}: {what}; `exp verify` still checks its chain"
+    ))
+}
+
+/// The database, read-only, when it holds experiment `name`.
+fn holding(db: &Path, name: &str) -> anyhow::Result<Store> {
     let store = open_existing(db)?.filter(|s| s.exists(name).unwrap_or(false));
     let Some(store) = store else {
         bail!(
@@ -28,8 +63,12 @@ fn load(db: &Path, name: &str) -> anyhow::Result<(Store, Experiment)> {
             db.display()
         );
     };
-    let state = Experiment::load(&store, name, None)
-        .with_context(|| format!("replaying experiment '{name}'"))?;
+    Ok(store)
+}
+
+fn load(db: &Path, name: &str) -> anyhow::Result<(Store, Experiment)> {
+    let store = holding(db, name)?;
+    let state = fold(&store, name)?;
     Ok((store, state))
 }
 
@@ -42,22 +81,35 @@ pub fn ls(db: &Path, json: bool) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     };
-    let mut states = Vec::new();
+    let mut summaries = Vec::new();
     for name in store.experiments()? {
-        states.push(Experiment::load(&store, &name, None)?);
+        summaries.push(match Experiment::load(&store, &name, None) {
+            Ok(state) => summary(&state),
+            Err(e) => match newer_writer(&store, &name, &e) {
+                Some(why) => unreadable(&store, &name, why)?,
+                None => {
+                    return Err(
+                        anyhow::Error::new(e).context(format!("replaying experiment '{name}'"))
+                    )
+                }
+            },
+        });
     }
     if json {
-        print_json(&states.iter().map(summary).collect::<Vec<_>>())?;
+        print_json(&summaries)?;
         return Ok(ExitCode::SUCCESS);
     }
-    if states.is_empty() {
+    if summaries.is_empty() {
         println!("no experiments in {}", db.display());
         return Ok(ExitCode::SUCCESS);
     }
-    let rows: Vec<Vec<String>> = states
+    let notes: Vec<String> = summaries
         .iter()
-        .map(|s| {
-            let sum = summary(s);
+        .filter_map(|s| Some(format!("{}: {}", s.name, s.unreadable.as_ref()?)))
+        .collect();
+    let rows: Vec<Vec<String>> = summaries
+        .into_iter()
+        .map(|sum| {
             vec![
                 sum.name,
                 sum.status.to_string(),
@@ -75,6 +127,9 @@ pub fn ls(db: &Path, json: bool) -> anyhow::Result<ExitCode> {
             &rows
         )
     );
+    for note in notes {
+        println!("\n{note}");
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -86,6 +141,29 @@ struct Summary {
     samples: Option<usize>,
     events: usize,
     created_at: String,
+    /// Why the log could not be folded (events from a newer exp); absent when it could.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unreadable: Option<String>,
+}
+
+/// The row of an experiment whose log this version cannot fold: what its raw events say.
+fn unreadable(store: &Store, name: &str, why: String) -> anyhow::Result<Summary> {
+    let events = store.events(name, None)?;
+    let created = events.iter().find(|e| e.kind == "ExperimentCreated");
+    let text = |key: &str| {
+        created
+            .and_then(|e| e.payload.pointer(key)?.as_str().map(str::to_string))
+            .unwrap_or_else(|| "-".to_string())
+    };
+    Ok(Summary {
+        name: name.to_string(),
+        status: "written by a newer exp",
+        model: text("/model/spec"),
+        samples: None,
+        events: events.len(),
+        created_at: created.map(|e| e.ts.clone()).unwrap_or_default(),
+        unreadable: Some(why),
+    })
 }
 
 fn summary(state: &Experiment) -> Summary {
@@ -99,6 +177,7 @@ fn summary(state: &Experiment) -> Summary {
         samples: state.dataset.as_ref().map(|d| d.samples),
         events: state.events,
         created_at: state.created_at.clone().unwrap_or_default(),
+        unreadable: None,
     }
 }
 
@@ -280,7 +359,8 @@ pub fn events(db: &Path, name: &str, kind: Option<&str>, json: bool) -> anyhow::
             );
         }
     }
-    let (store, _) = load(db, name)?;
+    // Not folded: the raw events print even when this version cannot fold them.
+    let store = holding(db, name)?;
     let events = store.events(name, kind)?;
     if json {
         print_json(&events)?;

@@ -52,10 +52,35 @@ pub fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
     }
 }
 
-/// A plain text table: columns padded to their widest cell, numbers right-aligned.
+/// The widest a table cell is printed, in characters: a longer text (a sentence given to
+/// `exp predict`, a payload) is cut and ends with an ellipsis; `--json` prints it whole.
+pub const MAX_CELL: usize = 80;
+
+/// `cell`, cut to at most `max` characters, the last of them an ellipsis when it was cut.
+/// Control characters (a newline in a sentence) are shown as spaces, so a row stays one line.
+pub fn fit_cell(cell: &str, max: usize) -> String {
+    let clean = |c: char| if c.is_control() { ' ' } else { c };
+    if cell.chars().count() <= max {
+        return cell.chars().map(clean).collect();
+    }
+    let mut cut: String = cell
+        .chars()
+        .take(max.saturating_sub(1))
+        .map(clean)
+        .collect();
+    cut.push('…');
+    cut
+}
+
+/// A plain text table: columns padded to their widest cell (at most [`MAX_CELL`] characters),
+/// numbers right-aligned.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| row.iter().map(|c| fit_cell(c, MAX_CELL)).collect())
+        .collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
+    for row in &rows {
         for (i, cell) in row.iter().enumerate() {
             widths[i] = widths[i].max(cell.chars().count());
         }
@@ -73,10 +98,11 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
             .iter()
             .enumerate()
             .map(|(i, c)| {
+                let pad = " ".repeat(widths[i].saturating_sub(c.chars().count()));
                 if numeric[i] {
-                    format!("{c:>w$}", w = widths[i])
+                    format!("{pad}{c}")
                 } else {
-                    format!("{c:<w$}", w = widths[i])
+                    format!("{c}{pad}")
                 }
             })
             .collect::<Vec<_>>()
@@ -86,9 +112,38 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     };
     let mut out = line(header.to_vec());
     out.push('\n');
-    for row in rows {
+    for row in &rows {
         out.push_str(&line(row.iter().map(String::as_str).collect()));
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cell_of_any_length_is_cut_to_the_cap_with_an_ellipsis() {
+        // 65,536 characters panicked in the width argument of format! before the cap.
+        let long = "x".repeat(70_000);
+        let out = table(&["TEXT", "N"], &[vec![long, "1".into()]]);
+        let row = out.lines().nth(1).unwrap();
+        assert_eq!(row, format!("{}…  1", "x".repeat(MAX_CELL - 1)));
+        assert_eq!(fit_cell("short", MAX_CELL), "short");
+        assert_eq!(fit_cell("a\nb", MAX_CELL), "a b");
+        assert_eq!(fit_cell("äöü€", 3), "äö…");
+    }
+
+    #[test]
+    fn numbers_are_right_aligned_and_text_left() {
+        let out = table(
+            &["NAME", "N"],
+            &[
+                vec!["a".into(), "10".into()],
+                vec!["bcd".into(), "2".into()],
+            ],
+        );
+        assert_eq!(out, "NAME   N\na     10\nbcd    2\n");
+    }
 }

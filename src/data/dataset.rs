@@ -86,7 +86,10 @@ pub fn load(path: &Path, options: &ReadOptions) -> Result<Dataset, DataError> {
         },
     })?;
     let sha256 = hex::encode(Sha256::digest(&bytes));
-    let decoded = decode(&bytes);
+    let decoded = decode(&bytes).map_err(|source| DataError::Encoding {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let format = options.format.resolve(path);
     let (rows, csv) = match format {
         DataFormat::Csv => {

@@ -12,6 +12,12 @@ pub enum DataError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{}: {source}; save it as UTF-8", path.display())]
+    Encoding {
+        path: PathBuf,
+        #[source]
+        source: super::decode::DecodeError,
+    },
     #[error("{}: no data rows", path.display())]
     Empty { path: PathBuf },
     #[error("{}, line {line}: {reason}", path.display())]

@@ -20,7 +20,7 @@ mod real_files_tests;
 
 pub use columns::CsvLayout;
 pub use dataset::{load, Conflict, ConflictRow, Dataset, Sample};
-pub use decode::{decode, split_lines, Decoded, Encoding};
+pub use decode::{decode, split_lines, DecodeError, Decoded, Encoding};
 pub use error::DataError;
 pub use ids::{normalize_text, sample_id};
 pub use options::{ColumnRef, DataFormat, ReadOptions, DEFAULT_LABELS};

@@ -3,14 +3,14 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
 use crate::events::ArtifactFile;
 
 use super::project::Projection;
-use super::{card, comparison, html, io_err, plots, summary, ReportError};
+use super::{card, comparison, html, io_err, out_dir, plots, summary, ReportError};
 
 /// Writes `bytes` to `dir/name` and returns the file's record (hashed from memory).
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> Result<ArtifactFile, ReportError> {
@@ -79,36 +79,26 @@ fn write_json(
     })
 }
 
-fn sibling(dir: &Path, tag: &str) -> PathBuf {
-    let name = dir
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_else(|| "report".to_string());
-    dir.with_file_name(format!(".{name}.{tag}-{}", std::process::id()))
-}
-
-/// Writes every report file into `dir` (replacing it) and returns them with their hashes.
+/// Writes every report file into `dir` and returns them with their hashes. `dir` must be
+/// missing, empty, or a directory an earlier report wrote ([`out_dir`] says what is refused);
+/// the files are written into a temporary directory first, so a failure leaves `dir` as it was.
 pub fn write_all(p: &Projection, dir: &Path) -> Result<Vec<ArtifactFile>, ReportError> {
-    let parent = dir.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(io_err(format!("creating {}", parent.display())))?;
-    let tmp = sibling(dir, "tmp");
-    if tmp.exists() {
-        std::fs::remove_dir_all(&tmp).map_err(io_err(format!("removing {}", tmp.display())))?;
-    }
+    let target = out_dir::Destination::inspect(dir)?;
+    target.remove_stale_temporaries();
+    let tmp = target.temporary();
     std::fs::create_dir_all(&tmp).map_err(io_err(format!("creating {}", tmp.display())))?;
-    let result = write_into(p, &tmp);
-    if result.is_err() {
-        let _ = std::fs::remove_dir_all(&tmp);
-    }
-    let files = result?;
-    if dir.exists() {
-        let old = sibling(dir, "old");
-        std::fs::rename(dir, &old).map_err(io_err(format!("moving {} aside", dir.display())))?;
-        std::fs::rename(&tmp, dir).map_err(io_err(format!("renaming to {}", dir.display())))?;
-        std::fs::remove_dir_all(&old).map_err(io_err(format!("removing {}", old.display())))?;
-    } else {
-        std::fs::rename(&tmp, dir).map_err(io_err(format!("renaming to {}", dir.display())))?;
-    }
+    let result = write_into(p, &tmp).and_then(|files| {
+        out_dir::check_names(&files)?;
+        Ok(files)
+    });
+    let files = match result {
+        Ok(files) => files,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+    };
+    target.publish(&tmp, &files)?;
     Ok(files)
 }
 

@@ -8,6 +8,7 @@ pub mod card;
 pub mod comparison;
 pub mod files;
 pub mod html;
+pub mod out_dir;
 pub mod plots;
 pub mod project;
 pub mod summary;
@@ -50,6 +51,10 @@ pub enum ReportError {
     NoFont { looked: String },
     #[error("EXP_FONT={path}: {problem}")]
     BadFont { path: String, problem: String },
+    #[error("cannot write the report into {}: {reason}; nothing was written there (choose another directory with --out)", .dir.display())]
+    OutDir { dir: PathBuf, reason: String },
+    #[error("internal error: {0}")]
+    Internal(String),
     /// A font problem found earlier in this process, as it was first reported.
     #[error("{0}")]
     Font(String),
@@ -110,7 +115,7 @@ pub fn generate(
     experiment: &str,
     options: &ReportOptions,
 ) -> Result<ReportOutput, ReportError> {
-    let store = Store::open(db)?;
+    let store = Store::open_read_only(db)?;
     let projection = Projection::load(&store, db, experiment, &options.compare)?;
     drop(store);
     let dir = options
@@ -138,7 +143,23 @@ fn record(
     projection: &Projection,
     written: &[ArtifactFile],
 ) -> Result<Recorded, ReportError> {
-    let mut store = Store::open(db)?;
+    let read_only = |source: &StoreError| match source {
+        StoreError::ReadOnly { .. } => true,
+        StoreError::Open { source, .. } | StoreError::Sql(source) => matches!(
+            source.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::ReadOnly | rusqlite::ErrorCode::CannotOpen)
+        ),
+        _ => false,
+    };
+    let mut store = match Store::open(db) {
+        Ok(store) => store,
+        Err(e) if read_only(&e) => {
+            return Ok(Recorded::Skipped {
+                reason: format!("{} cannot be written", db.display()),
+            })
+        }
+        Err(e) => return Err(e.into()),
+    };
     let lock = match store.lock(experiment, "exp report") {
         Ok(lock) => lock,
         Err(StoreError::Locked {
@@ -151,6 +172,11 @@ fn record(
                 reason: format!(
                     "the experiment is being written by pid {pid} ({command}) since {since}"
                 ),
+            })
+        }
+        Err(e) if read_only(&e) => {
+            return Ok(Recorded::Skipped {
+                reason: format!("{} cannot be written ({e})", db.display()),
             })
         }
         Err(other) => return Err(other.into()),

@@ -3,6 +3,7 @@
 mod canonical;
 mod hash;
 mod lock;
+mod owner;
 mod stream;
 mod verify;
 
@@ -16,6 +17,7 @@ use crate::events::Event;
 
 pub use hash::{canonical_json, chain_hash, chain_hash_canonical, GENESIS};
 pub use lock::WriterLock;
+pub use owner::APPLICATION_ID;
 pub use stream::SlotOf;
 pub use verify::{ChainBreak, ChainReport};
 
@@ -31,6 +33,20 @@ pub enum StoreError {
     },
     #[error("cannot open the event database {path}: its directory {dir} does not exist")]
     NoDirectory { path: PathBuf, dir: PathBuf },
+    #[error("{path} is a directory; --db names the database file (for example {}/exp.db)", .path.display())]
+    IsDirectory { path: PathBuf },
+    #[error("{path} does not exist")]
+    Missing { path: PathBuf },
+    #[error("{path} is not an exp event database ({reason}); exp reads and writes only its own databases: give --db another file")]
+    NotExp { path: PathBuf, reason: String },
+    #[error("cannot read {path}: it has a write-ahead log ({path}-wal, from a writer that is running or was killed) and SQLite cannot open its shared-memory index beside it (the directory or the -shm file is read-only); run `exp ls` once as a user who can write there, or copy exp.db with its -wal and -shm files to a writable place: {source}")]
+    UnreadableWal {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("{path} cannot be written (the file or its directory is read-only), and this command records events; the read-only commands (ls, show, events, verify, report) work on it")]
+    ReadOnly { path: PathBuf },
     #[error("event database: {0}")]
     Sql(#[from] rusqlite::Error),
     #[error("experiment '{experiment}' is being written by pid {pid} ({command}) since {since}; wait for it to finish or stop it")]
@@ -130,6 +146,76 @@ pub struct Store {
     conn: Connection,
     path: PathBuf,
     run: String,
+    read_only: bool,
+}
+
+/// A fresh run id: the time and this process's pid.
+fn new_run_id() -> String {
+    format!(
+        "{}-{}",
+        now_rfc3339().replace([':', '-'], "").trim_end_matches('Z'),
+        std::process::id()
+    )
+}
+
+/// `path` with `suffix` appended to its file name (`exp.db` -> `exp.db-wal`).
+fn sidecar(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// `path` as the path part of an SQLite `file:` URI: characters other than unreserved ones and
+/// `/` percent-encoded (a `?` or `#` in a file name would otherwise end the path).
+fn uri_path(path: &Path) -> String {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut out = String::new();
+    for &b in absolute.as_os_str().as_encoded_bytes() {
+        if b.is_ascii_alphanumeric() || b"/-_.~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Whether this process may write the database: the file (when it exists) and its directory,
+/// where SQLite creates the `-wal` and `-shm` files. Checked before opening, since SQLite opens a
+/// read-only file read-only without a word and fails only at the first write, after creating
+/// `-wal`/`-shm` files that it then leaves behind.
+fn writable(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let can_write = |p: &Path| {
+        std::ffi::CString::new(p.as_os_str().as_bytes())
+            // SAFETY: access() reads a NUL-terminated path and touches nothing else.
+            .is_ok_and(|c| unsafe { libc::access(c.as_ptr(), libc::W_OK) } == 0)
+    };
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    (!path.exists() || can_write(path)) && can_write(dir)
+}
+
+/// Refuses a `--db` that names a directory, or whose directory does not exist.
+fn check_location(path: &Path) -> Result<(), StoreError> {
+    if path.is_dir() {
+        return Err(StoreError::IsDirectory {
+            path: path.to_path_buf(),
+        });
+    }
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !dir.is_dir() {
+        return Err(StoreError::NoDirectory {
+            path: path.to_path_buf(),
+            dir,
+        });
+    }
+    Ok(())
 }
 
 pub(crate) fn now_rfc3339() -> String {
@@ -137,16 +223,14 @@ pub(crate) fn now_rfc3339() -> String {
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `path` and applies the schema.
+    /// Opens (creating if needed) the database at `path` for writing and applies the schema.
+    /// A file that is not exp's (another program's SQLite database, or not SQLite at all) is
+    /// refused before anything is written to it.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        if !dir.is_dir() {
-            return Err(StoreError::NoDirectory {
+        check_location(path)?;
+        if !writable(path) {
+            return Err(StoreError::ReadOnly {
                 path: path.to_path_buf(),
-                dir,
             });
         }
         let open_err = |source| StoreError::Open {
@@ -159,6 +243,8 @@ impl Store {
         let conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
         conn.busy_timeout(Duration::from_secs(10))
             .map_err(open_err)?;
+        // Read the header and the table names before any pragma writes.
+        let owner = owner::check(&conn, path)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(open_err)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
@@ -176,15 +262,81 @@ impl Store {
         conn.pragma_update(None, "wal_autocheckpoint", 10_000)
             .map_err(open_err)?;
         conn.execute_batch(SCHEMA).map_err(open_err)?;
-        let run = format!(
-            "{}-{}",
-            now_rfc3339().replace([':', '-'], "").trim_end_matches('Z'),
-            std::process::id()
-        );
+        if owner != owner::Owner::Exp {
+            conn.pragma_update(None, "application_id", owner::APPLICATION_ID)
+                .map_err(open_err)?;
+        }
         Ok(Store {
             conn,
             path: path.to_path_buf(),
-            run,
+            run: new_run_id(),
+            read_only: false,
+        })
+    }
+
+    /// Opens an existing database for reading only: nothing is written to it or beside it, so
+    /// it works on a read-only file or directory and leaves no `-wal`/`-shm` files behind.
+    ///
+    /// Without a `-wal` file no writer has the log open, and SQLite is told the file is
+    /// `immutable` (its documented way to read a database that cannot be written, without the
+    /// shared-memory index). With a `-wal` (a writer is running, or was killed) the log is read
+    /// through it as usual, which needs the `-shm` to exist or to be creatable.
+    pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
+        check_location(path)?;
+        if !path.exists() {
+            return Err(StoreError::Missing {
+                path: path.to_path_buf(),
+            });
+        }
+        let wal = sidecar(path, "-wal");
+        let live_wal = wal.exists();
+        let uri = format!(
+            "file:{}?mode=ro{}",
+            uri_path(path),
+            if live_wal { "" } else { "&immutable=1" }
+        );
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let cannot_read = |source: rusqlite::Error| -> StoreError {
+            let wal_unreadable = live_wal
+                && matches!(
+                    source.sqlite_error_code(),
+                    Some(rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::ReadOnly)
+                );
+            if wal_unreadable {
+                StoreError::UnreadableWal {
+                    path: path.to_path_buf(),
+                    source,
+                }
+            } else {
+                StoreError::Open {
+                    path: path.to_path_buf(),
+                    source,
+                }
+            }
+        };
+        let conn = Connection::open_with_flags(&uri, flags).map_err(cannot_read)?;
+        conn.busy_timeout(Duration::from_secs(10))
+            .map_err(cannot_read)?;
+        match owner::check(&conn, path) {
+            Ok(owner::Owner::Empty) => {
+                return Err(StoreError::NotExp {
+                    path: path.to_path_buf(),
+                    reason: "it is empty".to_string(),
+                })
+            }
+            Ok(_) => {}
+            Err(StoreError::Sql(source)) => return Err(cannot_read(source)),
+            Err(other) => return Err(other),
+        }
+        conn.pragma_update(None, "mmap_size", 0x7fff_0000_i64)
+            .map_err(cannot_read)?;
+        Ok(Store {
+            conn,
+            path: path.to_path_buf(),
+            run: new_run_id(),
+            read_only: true,
         })
     }
 
@@ -199,6 +351,11 @@ impl Store {
 
     /// Takes the experiment's writer lock, or says who holds it.
     pub fn lock(&mut self, experiment: &str, command: &str) -> Result<WriterLock, StoreError> {
+        if self.read_only {
+            return Err(StoreError::ReadOnly {
+                path: self.path.clone(),
+            });
+        }
         lock::acquire(&mut self.conn, self.path.clone(), experiment, command)
     }
 

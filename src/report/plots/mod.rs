@@ -163,6 +163,18 @@ pub fn render<P: Plot>(plot: &P, dir: &Path) -> Result<PlotInfo, ReportError> {
     Ok(info)
 }
 
+/// The stem of every plot [`write_all`] draws (each as `STEM.png` and `STEM.svg`).
+pub const STEMS: [&str; 8] = [
+    "learning_curves",
+    "per_class_f1",
+    "confusion_matrices",
+    "confidence_histograms",
+    "confidence_evolution",
+    "pruning_tradeoff",
+    "latency_by_batch",
+    "samples_fixed_broken",
+];
+
 /// Draws every plot family into `dir`, in the order `index.html` shows them.
 pub fn write_all(p: &Projection, dir: &Path) -> Result<Vec<PlotInfo>, ReportError> {
     ensure_font()?;
