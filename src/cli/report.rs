@@ -20,7 +20,9 @@ pub struct ReportArgs {
     /// the first is the "before" of the before/after plots.
     #[arg(long, default_value = "baseline", value_delimiter = ',')]
     pub compare: Vec<String>,
-    /// Directory to write (default: reports/NAME/ beside the database). It is replaced.
+    /// Directory to write (default: reports/NAME/ beside the database). It must be new, empty, or
+    /// written by an earlier report (marked by its .exp-report file); any other directory or a
+    /// file is refused untouched. A later report replaces only report files.
     #[arg(long)]
     pub out: Option<PathBuf>,
 }
