@@ -58,13 +58,31 @@ struct CheckpointEpoch {
     epoch: usize,
 }
 
+/// The `epoch` of a `CheckpointSaved` payload. Its only `"epoch":` key is the top-level one (no
+/// field below it has one, and a `"` inside a string is escaped, so the text cannot occur in a
+/// string): the digits after it are read without parsing the rest (the files and their hashes),
+/// which made loading a long log a fifth slower. Other spellings are parsed in full.
+fn checkpoint_epoch(payload: &str) -> Result<usize, serde_json::Error> {
+    const KEY: &str = "\"epoch\":";
+    let fast = payload.find(KEY).and_then(|at| {
+        let rest = &payload[at + KEY.len()..];
+        let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        let after = rest[digits..].chars().next();
+        match after {
+            Some(',' | '}') => rest[..digits].parse().ok(),
+            _ => None,
+        }
+    });
+    match fast {
+        Some(epoch) => Ok(epoch),
+        None => Ok(serde_json::from_str::<CheckpointEpoch>(payload)?.epoch),
+    }
+}
+
 /// The part of the state an event writes, and whether that is all it does.
 fn slot(kind: &str, payload: &str) -> SlotOf<Slot> {
     Ok(match kind {
-        "CheckpointSaved" => {
-            let epoch = serde_json::from_str::<CheckpointEpoch>(payload)?.epoch;
-            Some((Slot::Checkpoint(epoch % 2), true))
-        }
+        "CheckpointSaved" => Some((Slot::Checkpoint(checkpoint_epoch(payload)? % 2), true)),
         // These clear both checkpoint slots; one slot can be named, and naming it is enough to
         // skip the checkpoint of that parity before them.
         "PhaseCompleted" | "PhaseRestarted" => Some((Slot::Checkpoint(0), false)),
@@ -339,6 +357,17 @@ mod tests {
             start_macro_f1: None,
             kept: None,
         })
+    }
+
+    #[test]
+    fn the_epoch_of_a_checkpoint_is_read_from_its_payload_however_spelled() {
+        let canonical = crate::store::canonical_json(&saved(0, 13).payload());
+        assert_eq!(checkpoint_epoch(&canonical).unwrap(), 13);
+        let spaced = r#"{"dir": "a\"epoch\":4,", "epoch" : 7, "files": []}"#;
+        assert_eq!(checkpoint_epoch(spaced).unwrap(), 7);
+        let quoted = r#"{"dir":"a\"epoch\":4,","epoch":8,"files":[]}"#;
+        assert_eq!(checkpoint_epoch(quoted).unwrap(), 8);
+        assert!(checkpoint_epoch(r#"{"epoch":"x"}"#).is_err());
     }
 
     fn live(state: &Experiment) -> Vec<(usize, usize)> {
