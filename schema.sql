@@ -122,6 +122,9 @@ FROM events e
 WHERE e.kind = 'PlanDerived';
 
 -- One row per completed epoch. `epoch` is 1-based within its phase (as training prints it).
+-- `superseded` is 1 for an epoch trained again later: a resume rejected the checkpoint of it or of
+-- an earlier epoch of its phase (CheckpointRejected), or its phase restarted (PhaseRestarted). The
+-- state (`exp show`, reports) leaves superseded epochs out; `WHERE NOT superseded` does the same.
 DROP VIEW IF EXISTS v_epochs;
 CREATE VIEW v_epochs AS
 SELECT
@@ -141,12 +144,21 @@ SELECT
     json_extract(e.payload, '$.report.steps')                     AS steps,
     json_extract(e.payload, '$.report.misclassified')             AS train_misclassified,
     json_extract(e.payload, '$.report.samples_per_sec')           AS samples_per_sec,
-    json_extract(e.payload, '$.report.duration_s')                AS duration_s
+    json_extract(e.payload, '$.report.duration_s')                AS duration_s,
+    (EXISTS (SELECT 1 FROM events r
+              WHERE r.kind = 'PhaseRestarted' AND r.experiment = e.experiment AND r.seq > e.seq
+                AND json_extract(r.payload, '$.index') = json_extract(e.payload, '$.index'))
+     OR EXISTS (SELECT 1 FROM events r
+              WHERE r.kind = 'CheckpointRejected' AND r.experiment = e.experiment AND r.seq > e.seq
+                AND json_extract(r.payload, '$.index') = json_extract(e.payload, '$.index')
+                AND json_extract(r.payload, '$.epoch') <= json_extract(e.payload, '$.report.epoch')))
+                                                                  AS superseded
 FROM events e
 WHERE e.kind = 'EpochCompleted';
 
 -- One row per training phase (its first start; a resumed phase is not repeated), with its outcome
--- once PhaseCompleted is recorded. `best_epoch` is 1-based like v_epochs.epoch.
+-- once PhaseCompleted is recorded. `best_epoch` is 1-based like v_epochs.epoch. `epochs_recorded`
+-- counts the epochs that are not superseded (see v_epochs); `restarts` the PhaseRestarted of it.
 DROP VIEW IF EXISTS v_phases;
 CREATE VIEW v_phases AS
 SELECT
@@ -160,9 +172,12 @@ SELECT
     json_extract(s.payload, '$.start.spec.start_lr')      AS peak_lr,
     json_extract(s.payload, '$.start.spec.epochs')        AS max_epochs,
     json_extract(s.payload, '$.start.spec.weighted')      AS weighted,
+    (SELECT count(*) FROM v_epochs x
+      WHERE x.experiment = s.experiment AND NOT x.superseded
+        AND x.phase_index = json_extract(s.payload, '$.index'))   AS epochs_recorded,
     (SELECT count(*) FROM events x
-      WHERE x.experiment = s.experiment AND x.kind = 'EpochCompleted'
-        AND json_extract(x.payload, '$.index') = json_extract(s.payload, '$.index')) AS epochs_recorded,
+      WHERE x.kind = 'PhaseRestarted' AND x.experiment = s.experiment
+        AND json_extract(x.payload, '$.index') = json_extract(s.payload, '$.index')) AS restarts,
     json_extract(c.payload, '$.epochs_run')               AS epochs_run,
     json_extract(c.payload, '$.best_epoch') + 1           AS best_epoch,
     json_extract(c.payload, '$.best_macro_f1')            AS best_macro_f1,

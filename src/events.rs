@@ -29,6 +29,8 @@ pub enum Event {
     PhaseStarted(PhaseStarted),
     EpochCompleted(EpochCompleted),
     CheckpointSaved(CheckpointSaved),
+    CheckpointRejected(CheckpointRejected),
+    PhaseRestarted(PhaseRestarted),
     LrReduced(LrReduced),
     EarlyStopped(EarlyStopped),
     PhaseCompleted(PhaseCompleted),
@@ -57,6 +59,8 @@ impl Event {
             Event::PhaseStarted(_) => "PhaseStarted",
             Event::EpochCompleted(_) => "EpochCompleted",
             Event::CheckpointSaved(_) => "CheckpointSaved",
+            Event::CheckpointRejected(_) => "CheckpointRejected",
+            Event::PhaseRestarted(_) => "PhaseRestarted",
             Event::LrReduced(_) => "LrReduced",
             Event::EarlyStopped(_) => "EarlyStopped",
             Event::PhaseCompleted(_) => "PhaseCompleted",
@@ -73,7 +77,7 @@ impl Event {
     }
 
     /// Every kind this version of `exp` writes, for `exp events --kind` validation.
-    pub const KINDS: [&'static str; 22] = [
+    pub const KINDS: [&'static str; 24] = [
         "ExperimentCreated",
         "DatasetLoaded",
         "SplitMade",
@@ -84,6 +88,8 @@ impl Event {
         "PhaseStarted",
         "EpochCompleted",
         "CheckpointSaved",
+        "CheckpointRejected",
+        "PhaseRestarted",
         "LrReduced",
         "EarlyStopped",
         "PhaseCompleted",
@@ -376,8 +382,38 @@ pub struct CheckpointSaved {
     pub epoch: usize,
     pub dir: String,
     pub files: Vec<ArtifactFile>,
-    /// The previous checkpoint of this phase, deleted now that this one is recorded.
+    /// The checkpoint of this phase deleted now that this one is recorded: the one two epochs
+    /// back (the previous one stays until the next is recorded, so a resume can fall back to it).
+    /// Logs written before that name the previous one.
     pub removed: Option<String>,
+}
+
+/// A resume found a recorded checkpoint of the phase in progress unusable (its directory or a
+/// file missing, a sha256 that differs from the recorded one, a file that does not load, a
+/// checkpoint that does not fit the phase) and did not resume from it. The epochs from `epoch`
+/// on are trained again; their earlier `EpochCompleted` are superseded.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointRejected {
+    pub index: usize,
+    pub phase: String,
+    /// The epoch (0-based) after which the checkpoint was saved.
+    pub epoch: usize,
+    pub dir: String,
+    /// Why, e.g. `missing: ...` or `sha256 mismatch: ...`.
+    pub reason: String,
+}
+
+/// The phase in progress was started again from its start: no recorded checkpoint of it was
+/// usable, or `exp train --restart-phase` asked for it. Its earlier `EpochCompleted` (and
+/// checkpoints) are superseded.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PhaseRestarted {
+    pub index: usize,
+    pub phase: String,
+    /// `requested` (`--restart-phase`) or why no checkpoint could be used.
+    pub reason: String,
+    /// Epochs of the phase recorded before and now superseded.
+    pub discarded_epochs: usize,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

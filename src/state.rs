@@ -1,24 +1,27 @@
 //! An experiment's state is a fold over its events: every command, `exp show` and every report
 //! read it from here, never from anything else.
 
+use std::cmp::Reverse;
+
 use serde::{Deserialize, Serialize};
 
 use crate::events::{
-    AnalysisRecorded, AugmentationApplied, BaselineCaptured, BenchmarkMeasured, CheckpointSaved,
-    DatasetLoaded, EpochCompleted, Event, ExperimentCreated, ExportValidated, ModelExported,
-    PhaseCompleted, PlanDerived, PruningCompleted, PruningStep, ReportGenerated, RunFailed,
-    SplitMade, TestEvaluated, TrainingCompleted,
+    AnalysisRecorded, AugmentationApplied, BaselineCaptured, BenchmarkMeasured, CheckpointRejected,
+    CheckpointSaved, DatasetLoaded, EpochCompleted, Event, ExperimentCreated, ExportValidated,
+    ModelExported, PhaseCompleted, PhaseRestarted, PlanDerived, PruningCompleted, PruningStep,
+    ReportGenerated, RunFailed, SplitMade, TestEvaluated, TrainingCompleted,
 };
 use crate::store::{SlotOf, Store, StoreError, StoredEvent};
 
 /// A part of [`Experiment`] that an event overwrites whole. Loading a long log does not decode an
-/// event whose part a later event overwrites (the last checkpoint of a phase and the latest
+/// event whose part a later event overwrites (the last two checkpoints of a phase and the latest
 /// measurement of a benchmark target are all a fold keeps), which is most of a long-lived
 /// experiment's log.
 #[derive(Debug, PartialEq, Eq, Hash)]
 enum Slot {
-    /// `checkpoint`: written by `CheckpointSaved`, cleared by `PhaseCompleted`.
-    Checkpoint,
+    /// One of `checkpoint_slots`, by epoch parity: written by `CheckpointSaved` of an epoch of
+    /// that parity, cleared (both of them) by `PhaseCompleted` and `PhaseRestarted`.
+    Checkpoint(usize),
     /// One entry of `benchmarks`.
     Benchmark(BenchmarkSlot),
 }
@@ -49,11 +52,42 @@ impl BenchmarkSlot {
     }
 }
 
+/// The epoch of a `CheckpointSaved`, read from the payload alone.
+#[derive(Deserialize)]
+struct CheckpointEpoch {
+    epoch: usize,
+}
+
+/// The `epoch` of a `CheckpointSaved` payload. Its only `"epoch":` key is the top-level one (no
+/// field below it has one, and a `"` inside a string is escaped, so the text cannot occur in a
+/// string): the digits after it are read without parsing the rest (the files and their hashes),
+/// which made loading a long log a fifth slower. Other spellings are parsed in full.
+fn checkpoint_epoch(payload: &str) -> Result<usize, serde_json::Error> {
+    const KEY: &str = "\"epoch\":";
+    let fast = payload.find(KEY).and_then(|at| {
+        let rest = &payload[at + KEY.len()..];
+        let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        let after = rest[digits..].chars().next();
+        match after {
+            Some(',' | '}') => rest[..digits].parse().ok(),
+            _ => None,
+        }
+    });
+    match fast {
+        Some(epoch) => Ok(epoch),
+        None => Ok(serde_json::from_str::<CheckpointEpoch>(payload)?.epoch),
+    }
+}
+
 /// The part of the state an event writes, and whether that is all it does.
 fn slot(kind: &str, payload: &str) -> SlotOf<Slot> {
     Ok(match kind {
-        "CheckpointSaved" => Some((Slot::Checkpoint, true)),
-        "PhaseCompleted" => Some((Slot::Checkpoint, false)),
+        "CheckpointSaved" => Some((Slot::Checkpoint(checkpoint_epoch(payload)? % 2), true)),
+        // These clear both checkpoint slots; one slot can be named, and naming it is enough to
+        // skip the checkpoint of that parity before them.
+        "PhaseCompleted" | "PhaseRestarted" => Some((Slot::Checkpoint(0), false)),
+        // `CheckpointRejected` clears a slot only when it holds the rejected checkpoint: it
+        // names none, so it never hides an earlier checkpoint.
         "BenchmarkMeasured" => Some((Slot::Benchmark(serde_json::from_str(payload)?), true)),
         _ => None,
     })
@@ -70,10 +104,19 @@ pub struct Experiment {
     /// The latest analysis and the seq of its event.
     pub analysis: Option<(i64, AnalysisRecorded)>,
     pub plan: Option<PlanDerived>,
-    /// Every completed epoch, in order (across phases and resumes: each is recorded once).
+    /// Every completed epoch, in order (across phases and resumes). An epoch trained again after
+    /// its checkpoint was rejected, or after its phase restarted, replaces the earlier one.
     pub epochs: Vec<EpochCompleted>,
-    /// The latest checkpoint of the phase in progress.
-    pub checkpoint: Option<CheckpointSaved>,
+    /// The phase that a `PhaseStarted` began and no `PhaseCompleted` ended yet.
+    pub phase_in_progress: Option<usize>,
+    /// The checkpoints of the phase in progress that a resume may use, newest first: the latest
+    /// and, when it is the epoch before, the previous one (kept on disk until the next is
+    /// recorded). Derived from `checkpoint_slots`.
+    pub checkpoints: Vec<CheckpointSaved>,
+    /// The latest `CheckpointSaved` of each epoch parity since the phase started, less those
+    /// rejected (see [`slot`]: each `CheckpointSaved` writes one slot only).
+    #[serde(skip)]
+    checkpoint_slots: [Option<CheckpointSaved>; 2],
     pub phases_completed: Vec<PhaseCompleted>,
     pub augmentation: Option<AugmentationApplied>,
     pub training: Option<TrainingCompleted>,
@@ -149,12 +192,21 @@ impl Experiment {
                 self.plan = None;
             }
             Event::PlanDerived(e) => self.plan = Some(e),
-            Event::PhaseStarted(_) | Event::LrReduced(_) | Event::EarlyStopped(_) => {}
+            Event::PhaseStarted(e) => self.phase_in_progress = Some(e.index),
+            Event::LrReduced(_) | Event::EarlyStopped(_) => {}
             Event::AugmentationApplied(e) => self.augmentation = Some(e),
             Event::EpochCompleted(e) => self.epochs.push(e),
-            Event::CheckpointSaved(e) => self.checkpoint = Some(e),
+            Event::CheckpointSaved(e) => {
+                let parity = e.epoch % 2;
+                self.checkpoint_slots[parity] = Some(e);
+                self.derive_checkpoints();
+            }
+            Event::CheckpointRejected(e) => self.checkpoint_rejected(&e),
+            Event::PhaseRestarted(e) => self.phase_restarted(&e),
             Event::PhaseCompleted(e) => {
-                self.checkpoint = None;
+                self.checkpoint_slots = [None, None];
+                self.derive_checkpoints();
+                self.phase_in_progress = None;
                 self.phases_completed.push(e);
             }
             Event::TrainingCompleted(e) => self.training = Some(e),
@@ -182,6 +234,43 @@ impl Experiment {
         }
     }
 
+    /// A rejected checkpoint is no longer one to resume from, and the epochs from its own on
+    /// will be trained again.
+    fn checkpoint_rejected(&mut self, e: &CheckpointRejected) {
+        for slot in &mut self.checkpoint_slots {
+            if slot
+                .as_ref()
+                .is_some_and(|c| c.index == e.index && c.epoch == e.epoch && c.dir == e.dir)
+            {
+                *slot = None;
+            }
+        }
+        self.derive_checkpoints();
+        self.epochs
+            .retain(|x| x.index != e.index || x.report.epoch < e.epoch);
+    }
+
+    /// A restarted phase has no checkpoint and no epoch yet.
+    fn phase_restarted(&mut self, e: &PhaseRestarted) {
+        self.checkpoint_slots = [None, None];
+        self.derive_checkpoints();
+        self.epochs.retain(|x| x.index != e.index);
+    }
+
+    /// `checkpoints` from the slots alone (so that a skipped `CheckpointSaved`, whose slot a later
+    /// one overwrites, makes no difference): the newest, and the other if it is the epoch before
+    /// it in the same phase.
+    fn derive_checkpoints(&mut self) {
+        let mut found: Vec<&CheckpointSaved> = self.checkpoint_slots.iter().flatten().collect();
+        found.sort_by_key(|c| Reverse((c.index, c.epoch)));
+        if let [latest, before] = found[..] {
+            if before.index != latest.index || before.epoch + 1 != latest.epoch {
+                found.pop();
+            }
+        }
+        self.checkpoints = found.into_iter().cloned().collect();
+    }
+
     /// The stage the next `exp train` would start with, as a user reads it.
     pub fn status(&self) -> &'static str {
         if self.created.is_none() {
@@ -198,7 +287,7 @@ impl Experiment {
             "evaluated"
         } else if self.training.is_some() {
             "trained"
-        } else if !self.epochs.is_empty() {
+        } else if !self.epochs.is_empty() || self.phase_in_progress.is_some() {
             "training"
         } else if self.plan.is_some() {
             "planned"
@@ -208,6 +297,148 @@ impl Experiment {
             "baseline captured"
         } else {
             "created"
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::ArtifactFile;
+
+    fn file(path: &str) -> ArtifactFile {
+        ArtifactFile {
+            path: path.to_string(),
+            sha256: "0".repeat(64),
+            bytes: 1,
+        }
+    }
+
+    fn saved(index: usize, epoch: usize) -> Event {
+        let dir = format!("ck/{index}-e{epoch}");
+        Event::CheckpointSaved(CheckpointSaved {
+            index,
+            phase: "FULL".into(),
+            epoch,
+            files: vec![file(&format!("{dir}/model.safetensors"))],
+            removed: epoch.checked_sub(2).map(|e| format!("ck/{index}-e{e}")),
+            dir,
+        })
+    }
+
+    fn rejected(index: usize, epoch: usize) -> Event {
+        Event::CheckpointRejected(CheckpointRejected {
+            index,
+            phase: "FULL".into(),
+            epoch,
+            dir: format!("ck/{index}-e{epoch}"),
+            reason: "missing".into(),
+        })
+    }
+
+    fn restarted(index: usize) -> Event {
+        Event::PhaseRestarted(PhaseRestarted {
+            index,
+            phase: "FULL".into(),
+            reason: "requested".into(),
+            discarded_epochs: 0,
+        })
+    }
+
+    fn completed(index: usize) -> Event {
+        Event::PhaseCompleted(PhaseCompleted {
+            index,
+            phase: "FULL".into(),
+            epochs_run: 1,
+            best_epoch: None,
+            best_macro_f1: None,
+            early_stopped: false,
+            weights: file("w"),
+            start_macro_f1: None,
+            kept: None,
+        })
+    }
+
+    #[test]
+    fn the_epoch_of_a_checkpoint_is_read_from_its_payload_however_spelled() {
+        let canonical = crate::store::canonical_json(&saved(0, 13).payload());
+        assert_eq!(checkpoint_epoch(&canonical).unwrap(), 13);
+        let spaced = r#"{"dir": "a\"epoch\":4,", "epoch" : 7, "files": []}"#;
+        assert_eq!(checkpoint_epoch(spaced).unwrap(), 7);
+        let quoted = r#"{"dir":"a\"epoch\":4,","epoch":8,"files":[]}"#;
+        assert_eq!(checkpoint_epoch(quoted).unwrap(), 8);
+        assert!(checkpoint_epoch(r#"{"epoch":"x"}"#).is_err());
+    }
+
+    fn live(state: &Experiment) -> Vec<(usize, usize)> {
+        state
+            .checkpoints
+            .iter()
+            .map(|c| (c.index, c.epoch))
+            .collect()
+    }
+
+    /// Loading skips a `CheckpointSaved` that a later one of the same epoch parity overwrites;
+    /// after every prefix of a log with resumes, rejections, restarts and phase ends (and
+    /// orders the writer never produces) the loaded state is the full fold's.
+    #[test]
+    fn the_live_checkpoints_load_as_the_full_fold_has_them() {
+        let events = vec![
+            saved(0, 0),
+            saved(0, 1),
+            saved(0, 2),
+            saved(0, 3),
+            rejected(0, 3),
+            saved(0, 3),
+            saved(0, 4),
+            rejected(0, 4),
+            rejected(0, 3),
+            saved(0, 3),
+            saved(0, 4),
+            saved(0, 5),
+            restarted(0),
+            saved(0, 0),
+            saved(0, 1),
+            completed(0),
+            saved(1, 0),
+            saved(1, 1),
+            saved(1, 0),
+            saved(1, 2),
+            saved(1, 5),
+            rejected(1, 5),
+            saved(1, 3),
+            saved(2, 1),
+            saved(1, 4),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("exp.db")).unwrap();
+        for n in 0..=events.len() {
+            let name = format!("p{n}");
+            let lock = store.lock(&name, "test").unwrap();
+            if n > 0 {
+                store.append(&lock, &events[..n]).unwrap();
+            }
+            let full = Experiment::replay(&name, &store.events(&name, None).unwrap()).unwrap();
+            let loaded = Experiment::load(&store, &name, None).unwrap();
+            assert_eq!(loaded, full, "after {n} events");
+            let expected: &[(usize, usize)] = match n {
+                2 => &[(0, 1), (0, 0)],
+                5 => &[(0, 2)],
+                6 => &[(0, 3), (0, 2)],
+                7 => &[(0, 4), (0, 3)],
+                8 => &[(0, 3)],
+                9 | 13 | 16 => &[],
+                12 => &[(0, 5), (0, 4)],
+                15 => &[(0, 1), (0, 0)],
+                19 => &[(1, 1), (1, 0)],
+                21 => &[(1, 5)],
+                22 => &[(1, 2)],
+                23 => &[(1, 3), (1, 2)],
+                // Orders the writer never produces: the newest is the highest phase and epoch.
+                24 | 25 => &[(2, 1)],
+                _ => continue,
+            };
+            assert_eq!(live(&full), expected, "after {n} events");
         }
     }
 }

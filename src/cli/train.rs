@@ -33,6 +33,10 @@ pub struct TrainArgs {
         default_value = "train,prune,export,benchmark"
     )]
     pub stages: Vec<Stage>,
+    /// Train the phase in progress again from its start instead of resuming it from its
+    /// checkpoints (recorded as `PhaseRestarted`). Refused when no phase is in progress.
+    #[arg(long)]
+    pub restart_phase: bool,
 }
 
 /// The stages of `exp train` after the fine-tuned model.
@@ -54,6 +58,10 @@ pub fn run(db: &Path, args: TrainArgs, json: bool) -> anyhow::Result<ExitCode> {
         epochs: args.baseline_epochs,
         ..BaselineFit::default()
     };
+    if args.restart_phase {
+        // Refused before anything runs: nothing is recorded, not even a RunFailed.
+        writing.restart_phase(quiet)?;
+    }
     if let Err(err) = run_stages(&mut writing, &fit, &args.stages, quiet) {
         // The failure is a fact of the run too; the next `exp train` resumes from the last event.
         let stage = writing.state.status().to_string();

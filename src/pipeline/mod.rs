@@ -119,6 +119,8 @@ pub enum PipelineError {
     NotTrained(String),
     #[error("pruning: {0}")]
     Compress(Box<crate::compress::CompressError>),
+    #[error("experiment '{0}' has no training phase in progress (none started without completing), so there is nothing to restart; nothing was recorded")]
+    NoPhaseInProgress(String),
 }
 
 /// Large error types are boxed so that `Result<_, PipelineError>` stays small.

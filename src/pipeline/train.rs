@@ -11,9 +11,9 @@ use crate::analysis::compute_metrics;
 use crate::analysis::plan::{LrBand, PhaseKind, Plan};
 use crate::assets;
 use crate::events::{
-    ArtifactFile, AugmentationApplied, BaselineCaptured, BaselineFitSettings, CheckpointSaved,
-    EarlyStopped, EpochCompleted, Event, LrReduced, PhaseCompleted, PhaseStarted, TrainPriorities,
-    TrainingCompleted,
+    ArtifactFile, AugmentationApplied, BaselineCaptured, BaselineFitSettings, CheckpointRejected,
+    CheckpointSaved, EarlyStopped, EpochCompleted, Event, LrReduced, PhaseCompleted,
+    PhaseRestarted, PhaseStarted, TrainPriorities, TrainingCompleted,
 };
 use crate::model::{
     hf_dir::save_hf_dir, safetensors_out::write_safetensors, BertClassifier, BertConfig,
@@ -26,7 +26,7 @@ use crate::train::checkpoint::TrainerCheckpoint;
 use crate::train::focus::focus_indices;
 use crate::train::report::{EarlyStop, EpochReport, PhaseObserver, PhaseStart, StepProgress};
 use crate::train::spec::{EvalSet, PhaseSpec, TrainSet};
-use crate::train::trainer::run_phase;
+use crate::train::trainer::{resume_mismatch, run_phase};
 
 use super::analyze::train_priorities;
 use super::baseline::{self, load_experiment_model, MAX_LENGTH, PREDICT_BATCH};
@@ -79,6 +79,36 @@ pub(crate) fn verify_artifact(file: &ArtifactFile) -> Result<PathBuf, PipelineEr
     Ok(path)
 }
 
+/// A recorded checkpoint as a resume may use it, or why it cannot be used.
+fn usable_checkpoint(
+    c: &CheckpointSaved,
+    spec: &PhaseSpec,
+    samples: usize,
+) -> Result<TrainerCheckpoint, String> {
+    let dir = Path::new(&c.dir);
+    if !dir.is_dir() {
+        return Err(format!("missing: directory {} does not exist", c.dir));
+    }
+    for file in &c.files {
+        let path = Path::new(&file.path);
+        if !path.exists() {
+            return Err(format!("missing: file {}", file.path));
+        }
+        let found = assets::sha256_file(path).map_err(|e| format!("unreadable: {e}"))?;
+        if found != file.sha256 {
+            return Err(format!(
+                "sha256 mismatch: {} has {found}, the log records {}",
+                file.path, file.sha256
+            ));
+        }
+    }
+    let checkpoint = TrainerCheckpoint::load(dir).map_err(|e| format!("does not load: {e}"))?;
+    match resume_mismatch(&checkpoint, spec, samples) {
+        Some(mismatch) => Err(format!("does not fit the phase: {mismatch}")),
+        None => Ok(checkpoint),
+    }
+}
+
 fn train_set(data: &ExperimentData, indices: &[usize], weights: Vec<f64>) -> TrainSet {
     TrainSet {
         texts: data.texts(indices).iter().map(|t| t.to_string()).collect(),
@@ -102,7 +132,11 @@ struct EventObserver<'a> {
     index: usize,
     samples: usize,
     checkpoints: PathBuf,
+    /// The latest recorded checkpoint of the phase, and the one before it: both stay on disk
+    /// (a resume falls back to the older when the latest is unusable) until a newer one is
+    /// recorded, when the older goes.
     previous: Option<String>,
+    older: Option<String>,
     quiet: bool,
     progress: EpochProgress,
 }
@@ -233,6 +267,9 @@ impl PhaseObserver for EventObserver<'_> {
             .iter()
             .map(|f| artifact(f))
             .collect::<Result<Vec<_>, _>>()?;
+        // The checkpoint two back goes once this one is recorded (one that is not on disk, as
+        // in a log written when only the latest was kept, is not named as removed).
+        let removed = self.older.take().filter(|d| Path::new(d).exists());
         let mut events = vec![
             Event::EpochCompleted(EpochCompleted {
                 index: self.index,
@@ -244,7 +281,7 @@ impl PhaseObserver for EventObserver<'_> {
                 epoch: report.epoch,
                 dir: dir.display().to_string(),
                 files,
-                removed: self.previous.clone(),
+                removed: removed.clone(),
             }),
         ];
         if let Some((from, to)) = report.lr_reduced {
@@ -257,10 +294,11 @@ impl PhaseObserver for EventObserver<'_> {
             }));
         }
         self.store.append(self.lock, &events)?;
-        // Only after the new checkpoint is recorded may the old one go.
-        if let Some(old) = self.previous.replace(dir.display().to_string()) {
+        // Only after the new checkpoint is recorded may the one two back go.
+        if let Some(old) = removed {
             let _ = std::fs::remove_dir_all(old);
         }
+        self.older = self.previous.replace(dir.display().to_string());
         if !self.quiet {
             let v = &report.validation;
             eprintln!(
@@ -605,18 +643,15 @@ impl Writing {
                     train_set(&self.data, &self.data.train, vec![1.0; n])
                 }
             };
-            let resume = match &self.state.checkpoint {
-                Some(c) if c.index == index => {
-                    for file in &c.files {
-                        verify_artifact(file)?;
-                    }
-                    Some(
-                        TrainerCheckpoint::load(Path::new(&c.dir))
-                            .map_err(|e| PipelineError::Training(Box::new(e)))?,
-                    )
-                }
-                _ => None,
-            };
+            let resume = self.resume_point(index, phase.kind, &spec, train.texts.len(), quiet)?;
+            // The checkpoint resumed from is the newest live one (those rejected are not).
+            let live: Vec<String> = self
+                .state
+                .checkpoints
+                .iter()
+                .filter(|c| c.index == index)
+                .map(|c| c.dir.clone())
+                .collect();
             let mut model = TrainableBert::from_weights(&config, &weights, &Device::Cpu)?;
             let mut observer = EventObserver {
                 store: &mut self.store,
@@ -624,7 +659,8 @@ impl Writing {
                 index,
                 samples: train.texts.len(),
                 checkpoints: self.artifacts.join("checkpoints"),
-                previous: self.state.checkpoint.as_ref().map(|c| c.dir.clone()),
+                previous: live.first().cloned(),
+                older: live.get(1).cloned(),
                 quiet,
                 progress: EpochProgress::default(),
             };
@@ -638,7 +674,7 @@ impl Writing {
                 &mut observer,
             )
             .map_err(|e| PipelineError::Training(Box::new(e)))?;
-            let previous = observer.previous.take();
+            let leftover = [observer.previous.take(), observer.older.take()];
             let weights_path = self.artifacts.join("phases").join(format!(
                 "{index}-{}.safetensors",
                 phase.kind.name().to_lowercase()
@@ -678,11 +714,133 @@ impl Writing {
                     }
                 );
             }
-            if let Some(old) = previous {
+            for old in leftover.into_iter().flatten() {
                 let _ = std::fs::remove_dir_all(old);
             }
         }
         Ok(())
+    }
+
+    /// The checkpoint phase `index` resumes from: the newest recorded one that is whole (every
+    /// file there with its recorded sha256), loads and fits the phase. Each one that is not is
+    /// recorded as `CheckpointRejected` (and its directory removed) and the one before it is
+    /// tried. When none is usable but the phase has recorded epochs, or a checkpoint was
+    /// rejected, the phase starts again from its start, recorded as `PhaseRestarted`.
+    fn resume_point(
+        &mut self,
+        index: usize,
+        kind: PhaseKind,
+        spec: &PhaseSpec,
+        samples: usize,
+        quiet: bool,
+    ) -> Result<Option<TrainerCheckpoint>, PipelineError> {
+        let candidates: Vec<CheckpointSaved> = self
+            .state
+            .checkpoints
+            .iter()
+            .filter(|c| c.index == index)
+            .cloned()
+            .collect();
+        let mut rejected = 0;
+        for c in candidates {
+            let reason = match usable_checkpoint(&c, spec, samples) {
+                Ok(checkpoint) => {
+                    if rejected > 0 && !quiet {
+                        eprintln!(
+                            "phase {} ({}): resuming from the checkpoint after epoch {} ({})",
+                            index + 1,
+                            kind.name(),
+                            c.epoch + 1,
+                            c.dir
+                        );
+                    }
+                    return Ok(Some(checkpoint));
+                }
+                Err(reason) => reason,
+            };
+            if !quiet {
+                eprintln!(
+                    "phase {} ({}): skipping the checkpoint after epoch {}: {reason}",
+                    index + 1,
+                    kind.name(),
+                    c.epoch + 1
+                );
+            }
+            self.record(Event::CheckpointRejected(CheckpointRejected {
+                index,
+                phase: c.phase.clone(),
+                epoch: c.epoch,
+                dir: c.dir.clone(),
+                reason,
+            }))?;
+            rejected += 1;
+            // No live event names it any more; a rerun of its epoch writes the directory anew.
+            let _ = std::fs::remove_dir_all(&c.dir);
+        }
+        if rejected > 0 || self.state.epochs.iter().any(|e| e.index == index) {
+            let reason = if rejected > 0 {
+                format!("no usable checkpoint: {rejected} rejected, none left")
+            } else {
+                "no recorded checkpoint left".to_string()
+            };
+            self.restart(index, kind.name(), reason, quiet)?;
+        }
+        Ok(None)
+    }
+
+    /// Records that phase `index` starts again from its start, and removes the checkpoints of
+    /// it that were live.
+    fn restart(
+        &mut self,
+        index: usize,
+        phase: &str,
+        reason: String,
+        quiet: bool,
+    ) -> Result<(), PipelineError> {
+        let discarded_epochs = self
+            .state
+            .epochs
+            .iter()
+            .filter(|e| e.index == index)
+            .count();
+        let live: Vec<String> = self
+            .state
+            .checkpoints
+            .iter()
+            .filter(|c| c.index == index)
+            .map(|c| c.dir.clone())
+            .collect();
+        if !quiet {
+            eprintln!(
+                "phase {} ({phase}): restarting from its start ({reason}); {discarded_epochs} recorded epoch(s) of it are superseded",
+                index + 1
+            );
+        }
+        self.record(Event::PhaseRestarted(PhaseRestarted {
+            index,
+            phase: phase.to_string(),
+            reason,
+            discarded_epochs,
+        }))?;
+        for dir in live {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        Ok(())
+    }
+
+    /// `exp train --restart-phase`: the phase in progress starts again from its start (the
+    /// next `run_phases` trains it so). Refused, recording nothing, when no phase is in progress.
+    pub fn restart_phase(&mut self, quiet: bool) -> Result<(), PipelineError> {
+        let Some(index) = self.state.phase_in_progress else {
+            return Err(PipelineError::NoPhaseInProgress(self.state.name.clone()));
+        };
+        let phase = self
+            .state
+            .plan
+            .as_ref()
+            .and_then(|p| p.plan.phases.get(index))
+            .map_or_else(|| format!("#{index}"), |p| p.kind.name().to_string());
+        self.restart(index, &phase, "requested".to_string(), quiet)
     }
 
     /// Saves the fine-tuned model (weights, config, ONNX) and checks the ONNX file against candle.

@@ -86,6 +86,22 @@ fn check_inputs(
     Ok(())
 }
 
+/// Why a checkpoint cannot continue the phase `spec` over `n` training samples, if it cannot.
+pub fn resume_mismatch(ck: &TrainerCheckpoint, spec: &PhaseSpec, n: usize) -> Option<String> {
+    let s = &ck.state;
+    if s.phase != spec.kind || s.sample_weights.len() != n || s.next_epoch > spec.epochs {
+        return Some(format!(
+            "checkpoint of phase {} at epoch {} with {} samples; this run is phase {} with {} epochs and {n} samples",
+            s.phase.name(),
+            s.next_epoch,
+            s.sample_weights.len(),
+            spec.kind.name(),
+            spec.epochs
+        ));
+    }
+    None
+}
+
 /// Initial sample weights: base weights times class focus, capped at 5, when weighted; else 1.
 pub fn initial_sample_weights(train: &TrainSet, spec: &PhaseSpec) -> Vec<f64> {
     if !spec.weighted {
@@ -271,15 +287,8 @@ fn run_phase_with(
     let mut best_weights: Option<Weights> = None;
     if let Some(ck) = resume {
         let s = &ck.state;
-        if s.phase != spec.kind || s.sample_weights.len() != n || s.next_epoch > spec.epochs {
-            return Err(TrainError::Resume(format!(
-                "checkpoint of phase {} at epoch {} with {} samples; this run is phase {} with {} epochs and {n} samples",
-                s.phase.name(),
-                s.next_epoch,
-                s.sample_weights.len(),
-                spec.kind.name(),
-                spec.epochs
-            )));
+        if let Some(mismatch) = resume_mismatch(ck, spec, n) {
+            return Err(TrainError::Resume(mismatch));
         }
         model.set_weights(&ck.model)?;
         opt.load_state(&ck.optimizer)
