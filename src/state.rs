@@ -301,6 +301,72 @@ impl Experiment {
     }
 }
 
+/// A stage result that the log does not hold yet, and the command that records it.
+#[derive(Debug, thiserror::Error)]
+#[error("experiment '{experiment}' has no {what} recorded yet: run `{command}` first")]
+pub struct NotRecorded {
+    pub experiment: String,
+    pub what: &'static str,
+    pub command: String,
+}
+
+/// The prerequisites a stage reads, as errors instead of `None`: each names the command that
+/// records the missing part.
+impl Experiment {
+    fn not_recorded(&self, what: &'static str, command: &str) -> NotRecorded {
+        NotRecorded {
+            experiment: self.name.clone(),
+            what,
+            command: format!("{command} {}", self.name),
+        }
+    }
+
+    pub fn recorded_split(&self) -> Result<&SplitMade, NotRecorded> {
+        self.split
+            .as_ref()
+            .ok_or_else(|| self.not_recorded("dataset split", "exp new"))
+    }
+
+    pub fn recorded_baseline(&self) -> Result<&BaselineCaptured, NotRecorded> {
+        self.baseline
+            .as_ref()
+            .ok_or_else(|| self.not_recorded("baseline", "exp analyze"))
+    }
+
+    /// The latest analysis and the seq of its event.
+    pub fn recorded_analysis(&self) -> Result<(i64, &AnalysisRecorded), NotRecorded> {
+        self.analysis
+            .as_ref()
+            .map(|(seq, a)| (*seq, a))
+            .ok_or_else(|| self.not_recorded("analysis", "exp analyze"))
+    }
+
+    pub fn recorded_plan(&self) -> Result<&PlanDerived, NotRecorded> {
+        self.plan
+            .as_ref()
+            .ok_or_else(|| self.not_recorded("training plan", "exp plan"))
+    }
+
+    pub fn recorded_training(&self) -> Result<&TrainingCompleted, NotRecorded> {
+        self.training
+            .as_ref()
+            .ok_or_else(|| self.not_recorded("fine-tuned model", "exp train"))
+    }
+
+    /// The sealed-test comparison of the fine-tuned model with the baseline.
+    pub fn recorded_test(&self) -> Result<&TestEvaluated, NotRecorded> {
+        self.test
+            .as_ref()
+            .ok_or_else(|| self.not_recorded("sealed-test evaluation", "exp train"))
+    }
+
+    pub fn recorded_export(&self) -> Result<&ModelExported, NotRecorded> {
+        self.export
+            .as_ref()
+            .ok_or_else(|| self.not_recorded("exported model", "exp export"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

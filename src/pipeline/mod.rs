@@ -9,7 +9,9 @@ pub mod benchmark;
 pub mod context;
 pub mod export;
 pub mod plan;
+pub mod progress;
 pub mod prune;
+pub mod recorder;
 mod sealed_test;
 pub mod train;
 
@@ -121,6 +123,8 @@ pub enum PipelineError {
     Compress(Box<crate::compress::CompressError>),
     #[error("experiment '{0}' has no training phase in progress (none started without completing), so there is nothing to restart; nothing was recorded")]
     NoPhaseInProgress(String),
+    #[error(transparent)]
+    NotRecorded(#[from] crate::state::NotRecorded),
 }
 
 /// Large error types are boxed so that `Result<_, PipelineError>` stays small.

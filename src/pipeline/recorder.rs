@@ -1,0 +1,95 @@
+//! The one write path of the event log: a recorder holds the store, the experiment's writer lock
+//! and what its events fold into. Every event goes through [`Recorder::record_all`]: the fault
+//! hook, one transaction, then the fold of the rows as stored, so the state is never stale.
+
+use std::path::Path;
+
+use crate::events::Event;
+use crate::state::Experiment;
+use crate::store::{Appended, Store, StoreError, WriterLock};
+
+use super::PipelineError;
+
+/// What a recorder folds its appended events into.
+pub trait Fold {
+    fn fold(&mut self, event: Event, seq: i64, ts: &str);
+}
+
+impl Fold for Experiment {
+    fn fold(&mut self, event: Event, seq: i64, ts: &str) {
+        Experiment::fold(self, event, seq, ts);
+    }
+}
+
+/// A fold that keeps nothing but the last seq: for a writer that records without reading the
+/// state back (`exp report` records `ReportGenerated` after a projection of its own).
+#[derive(Debug, Default)]
+pub struct LastSeq(pub Option<i64>);
+
+impl Fold for LastSeq {
+    fn fold(&mut self, _: Event, seq: i64, _: &str) {
+        self.0 = Some(seq);
+    }
+}
+
+pub struct Recorder<F: Fold = Experiment> {
+    store: Store,
+    lock: WriterLock,
+    state: F,
+}
+
+impl Recorder<Experiment> {
+    /// Opens the database, takes the experiment's writer lock and folds its events.
+    pub fn open(db: &Path, name: &str, command: &str) -> Result<Recorder, PipelineError> {
+        let missing = || PipelineError::NoExperiment {
+            name: name.to_string(),
+            db: db.to_path_buf(),
+        };
+        if !db.exists() {
+            return Err(missing());
+        }
+        let mut store = Store::open(db)?;
+        if !store.exists(name)? {
+            return Err(missing());
+        }
+        let lock = store.lock(name, command)?;
+        let state = Experiment::load(&store, name, None)?;
+        Ok(Recorder { store, lock, state })
+    }
+}
+
+impl<F: Fold> Recorder<F> {
+    /// A recorder over a lock already taken, folding into `state` (which must already hold the
+    /// experiment's events, or be a fold that needs none).
+    pub fn with_lock(store: Store, lock: WriterLock, state: F) -> Recorder<F> {
+        Recorder { store, lock, state }
+    }
+
+    pub fn state(&self) -> &F {
+        &self.state
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Appends one event and folds it.
+    pub fn record(&mut self, event: Event) -> Result<(), StoreError> {
+        self.record_all(vec![event]).map(|_| ())
+    }
+
+    /// Appends events in one transaction (all or none), then folds them as stored. Each event
+    /// first passes the fault hook (`EXP_FAULT=record:KIND`).
+    pub fn record_all(&mut self, events: Vec<Event>) -> Result<Vec<Appended>, StoreError> {
+        for event in &events {
+            crate::faults::before_record(event.kind());
+        }
+        let stored = self.store.append(&self.lock, &events)?;
+        // The lock is ours, so the log grew by exactly these rows: fold them (as a load would
+        // read them back) instead of re-reading the log.
+        for row in &stored {
+            self.state.fold(row.event()?, row.seq, &row.ts);
+        }
+        Ok(stored)
+    }
+}
