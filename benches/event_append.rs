@@ -1,9 +1,9 @@
 //! Event append throughput (events/s) with the pipeline's own events (epochs, checkpoints,
 //! benchmarks; payloads of about 1 kB), each chained and stored as the log keeps them.
 //!
-//! - `single`: one event per transaction, as `Writing::record` appends a lone event;
+//! - `single`: one event per transaction, as `Recorder::record` appends a lone event;
 //! - `batched/N`: N events per transaction through `Store::append`;
-//! - `record_all/N`: `Writing::record_all` itself (fault hook, one transaction, fold into the
+//! - `record_all/N`: `Recorder::record_all` itself (fault hook, one transaction, fold into the
 //!   in-memory state) on an experiment created by `exp new`'s code from the real data, whose log
 //!   already holds 10,000 events. Skipped when the data or minilm-l6 (for `exp new`'s model
 //!   check) is missing.
@@ -15,7 +15,9 @@ mod support;
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use exp::data::{ReadOptions, SplitSpec};
 use exp::events::Event;
-use exp::pipeline::{create_experiment, NewExperiment, Writing};
+use exp::pipeline::{create_experiment, NewExperiment};
+use exp::recorder::Recorder;
+use exp::state::Experiment;
 use exp::store::Store;
 use support::clock::Clock;
 use support::log::{bulk, head, EXPERIMENT};
@@ -72,9 +74,9 @@ fn record_all(c: &mut Criterion<Clock>) {
     }
     let dir = tempfile::tempdir().expect("temporary directory");
     let db = dir.path().join("exp.db");
-    let mut store = Store::open(&db).expect("open the store");
+    let store = Store::open(&db).expect("open the store");
     create_experiment(
-        &mut store,
+        store,
         &NewExperiment {
             name: NAME.to_string(),
             model: "minilm-l6".to_string(),
@@ -88,8 +90,10 @@ fn record_all(c: &mut Criterion<Clock>) {
         },
     )
     .expect("create the experiment");
-    drop(store);
-    let mut writing = Writing::open(&db, NAME, "bench").expect("open the experiment for writing");
+    let mut store = Store::open(&db).expect("open the store");
+    let lock = store.lock(NAME, "bench").expect("lock the experiment");
+    let state = Experiment::load(&store, NAME, None).expect("fold the experiment");
+    let mut writing = Recorder::with_lock(store, lock, state);
     let events = pool();
     for chunk in events.chunks(1000) {
         writing

@@ -104,6 +104,67 @@ impl Event {
         "ReportGenerated",
     ];
 
+    /// Calls `f` on every field of the event that names a file or directory on disk, so that
+    /// the recorder can store those under the database's directory relative to it and a fold can
+    /// resolve them again (an experiment's directory, `exp.db` with `artifacts/`, can be copied
+    /// or moved). Fields relative to another field (an export's or a report's files, relative to
+    /// its `dir`) and what the user typed (`data_path`, `model.spec`) are left alone.
+    pub fn for_each_path(&mut self, mut f: impl FnMut(&mut String)) {
+        match self {
+            Event::ExperimentCreated(e) => {
+                f(&mut e.model.path);
+                if let Some(t) = &mut e.model.tokenizer {
+                    f(t);
+                }
+            }
+            Event::DatasetLoaded(e) => f(&mut e.path),
+            Event::BaselineCaptured(e) => f(&mut e.onnx_path),
+            Event::AnalysisRecorded(e) => {
+                f(&mut e.path);
+                f(&mut e.summary_path);
+            }
+            Event::CheckpointSaved(e) => {
+                f(&mut e.dir);
+                e.files.iter_mut().for_each(|a| f(&mut a.path));
+                if let Some(removed) = &mut e.removed {
+                    f(removed);
+                }
+            }
+            Event::CheckpointRejected(e) => f(&mut e.dir),
+            Event::PhaseCompleted(e) => f(&mut e.weights.path),
+            Event::TrainingCompleted(e) => {
+                for a in [&mut e.weights, &mut e.config, &mut e.onnx] {
+                    f(&mut a.path);
+                }
+            }
+            Event::TestEvaluated(e) => {
+                f(&mut e.baseline.onnx_path);
+                f(&mut e.candidate.onnx_path);
+            }
+            Event::PruningStep(e) => {
+                f(&mut e.weights.path);
+                f(&mut e.config.path);
+            }
+            Event::PruningCompleted(e) => {
+                f(&mut e.weights.path);
+                f(&mut e.config.path);
+            }
+            Event::ModelExported(e) => f(&mut e.dir),
+            Event::BenchmarkMeasured(e) => f(&mut e.file),
+            Event::ReportGenerated(e) => f(&mut e.dir),
+            Event::SplitMade(_)
+            | Event::RunFailed(_)
+            | Event::PlanDerived(_)
+            | Event::AugmentationApplied(_)
+            | Event::PhaseStarted(_)
+            | Event::EpochCompleted(_)
+            | Event::PhaseRestarted(_)
+            | Event::LrReduced(_)
+            | Event::EarlyStopped(_)
+            | Event::ExportValidated(_) => {}
+        }
+    }
+
     /// The payload alone, as JSON.
     pub fn payload(&self) -> serde_json::Value {
         match serde_json::to_value(self) {

@@ -13,6 +13,7 @@ pub mod model;
 pub mod onnx;
 pub mod pipeline;
 pub mod quantize;
+pub mod recorder;
 pub mod report;
 pub mod runtime;
 pub mod state;

@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::events::{
     AnalysisRecorded, AugmentationApplied, BaselineCaptured, BenchmarkMeasured, CheckpointRejected,
-    CheckpointSaved, DatasetLoaded, EpochCompleted, Event, ExperimentCreated, ExportValidated,
-    ModelExported, PhaseCompleted, PhaseRestarted, PlanDerived, PruningCompleted, PruningStep,
-    ReportGenerated, RunFailed, SplitMade, TestEvaluated, TrainingCompleted,
+    CheckpointSaved, DatasetLoaded, EarlyStopped, EpochCompleted, Event, ExperimentCreated,
+    ExportValidated, ModelExported, PhaseCompleted, PhaseRestarted, PlanDerived, PruningCompleted,
+    PruningStep, ReportGenerated, RunFailed, SplitMade, TestEvaluated, TrainingCompleted,
 };
 use crate::store::{SlotOf, Store, StoreError, StoredEvent};
 
@@ -107,6 +107,8 @@ pub struct Experiment {
     /// Every completed epoch, in order (across phases and resumes). An epoch trained again after
     /// its checkpoint was rejected, or after its phase restarted, replaces the earlier one.
     pub epochs: Vec<EpochCompleted>,
+    /// Every early stop, in order (a phase restarted drops its own).
+    pub early_stops: Vec<EarlyStopped>,
     /// The phase that a `PhaseStarted` began and no `PhaseCompleted` ended yet.
     pub phase_in_progress: Option<usize>,
     /// The checkpoints of the phase in progress that a resume may use, newest first: the latest
@@ -138,6 +140,14 @@ pub struct Experiment {
 }
 
 impl Experiment {
+    /// The state of an experiment with no events yet.
+    pub fn named(name: &str) -> Experiment {
+        Experiment {
+            name: name.to_string(),
+            ..Experiment::default()
+        }
+    }
+
     /// Folds stored events (in seq order) into the experiment's state.
     pub fn replay(name: &str, events: &[StoredEvent]) -> Result<Experiment, StoreError> {
         let mut state = Experiment {
@@ -193,7 +203,8 @@ impl Experiment {
             }
             Event::PlanDerived(e) => self.plan = Some(e),
             Event::PhaseStarted(e) => self.phase_in_progress = Some(e.index),
-            Event::LrReduced(_) | Event::EarlyStopped(_) => {}
+            Event::LrReduced(_) => {}
+            Event::EarlyStopped(e) => self.early_stops.push(e),
             Event::AugmentationApplied(e) => self.augmentation = Some(e),
             Event::EpochCompleted(e) => self.epochs.push(e),
             Event::CheckpointSaved(e) => {
@@ -255,6 +266,7 @@ impl Experiment {
         self.checkpoint_slots = [None, None];
         self.derive_checkpoints();
         self.epochs.retain(|x| x.index != e.index);
+        self.early_stops.retain(|x| x.index != e.index);
     }
 
     /// `checkpoints` from the slots alone (so that a skipped `CheckpointSaved`, whose slot a later

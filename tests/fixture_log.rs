@@ -15,7 +15,12 @@ use common::*;
 const FIXTURE: &str = "tests/fixtures/log-0.1.0";
 
 fn fixture(file: &str) -> Vec<u8> {
-    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(FIXTURE).join(file)).unwrap()
+    std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(FIXTURE)
+            .join(file),
+    )
+    .unwrap()
 }
 
 #[test]
@@ -26,7 +31,11 @@ fn a_log_written_by_exp_0_1_0_verifies_folds_and_reports_the_same_files() {
 
     let out = exp(&db, &["verify"]);
     assert!(out.status.success(), "{}", stdout(&out));
-    assert!(stdout(&out).contains("ok    t (61 events, chain intact)"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("ok    t (61 events, chain intact)"),
+        "{}",
+        stdout(&out)
+    );
 
     let out = exp(&db, &["show", "t", "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));

@@ -7,11 +7,12 @@ use std::process::ExitCode;
 use clap::Args;
 
 use exp::pipeline::benchmark::BenchmarkOptions;
-use exp::pipeline::Writing;
+use exp::pipeline::{stages, Writing};
 use exp::quantize::{Granularity, QuantizeOptions};
 
 use super::output::{out, outln};
 use super::output::{print_json, table};
+use super::progress::CliProgress;
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
@@ -53,8 +54,8 @@ pub struct BenchmarkArgs {
 }
 
 pub fn export(db: &Path, args: ExportArgs, json: bool) -> anyhow::Result<ExitCode> {
-    let quiet = args.quiet || json;
-    let mut writing = Writing::open(db, &args.name, "exp export")?;
+    let progress = CliProgress::new(args.quiet, json);
+    let mut writing = Writing::open(db, &args.name, "exp export", Box::new(progress))?;
     let options = QuantizeOptions {
         weights: if args.int8_weights == "per-tensor" {
             Granularity::PerTensor
@@ -63,17 +64,13 @@ pub fn export(db: &Path, args: ExportArgs, json: bool) -> anyhow::Result<ExitCod
         },
         embeddings: !args.fp32_embeddings,
     };
-    let same_variant = writing
-        .state
-        .export
-        .as_ref()
-        .is_some_and(|e| e.quantization.as_deref() == Some(options.name().as_str()));
-    if args.again || !same_variant || !writing.export_is_current()? {
-        writing.export_model(&options, quiet)?;
-    }
-    writing.test_exported_files(quiet)?;
-    let state = &writing.state;
-    let export = state.export.clone().expect("an export was just recorded");
+    let stage = stages::Export {
+        quantize: Some(options),
+        again: args.again,
+    };
+    stages::run(&mut writing, "exp export", &[&stage])?;
+    let state = writing.state();
+    let export = state.recorded_export()?.clone();
     if json {
         print_json(&serde_json::json!({
             "export": export,
@@ -128,17 +125,21 @@ pub fn export(db: &Path, args: ExportArgs, json: bool) -> anyhow::Result<ExitCod
 }
 
 pub fn benchmark(db: &Path, args: BenchmarkArgs, json: bool) -> anyhow::Result<ExitCode> {
-    let quiet = args.quiet || json;
-    let mut writing = Writing::open(db, &args.name, "exp benchmark")?;
+    let progress = CliProgress::new(args.quiet, json);
+    let mut writing = Writing::open(db, &args.name, "exp benchmark", Box::new(progress))?;
     let options = BenchmarkOptions {
         batch_sizes: args.batch_sizes.clone(),
         warmup: args.warmup,
         iterations: args.iterations,
     };
-    writing.benchmark(&options, args.again, quiet)?;
+    let stage = stages::Benchmark {
+        options,
+        again: args.again,
+    };
+    stages::run(&mut writing, "exp benchmark", &[&stage])?;
     // The latest measurement of each file at each asked batch size.
     let mut latest: Vec<&exp::events::BenchmarkMeasured> = Vec::new();
-    for b in writing.state.benchmarks.iter().rev() {
+    for b in writing.state().benchmarks.iter().rev() {
         if args.batch_sizes.contains(&b.latency.batch_size)
             && !latest
                 .iter()

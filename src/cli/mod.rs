@@ -7,6 +7,7 @@ mod new;
 mod output;
 mod predict;
 mod probe;
+mod progress;
 mod prune;
 mod quickstart;
 mod report;

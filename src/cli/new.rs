@@ -98,12 +98,15 @@ pub fn run(db: &Path, args: NewArgs, json: bool) -> anyhow::Result<ExitCode> {
         refuse_conflicts: args.on_conflict == "error",
         analysis: args.analysis.clone(),
     };
-    let mut store = Store::open(db)?;
-    pipeline::create_experiment(&mut store, &request)?;
-    drop(store);
+    pipeline::create_experiment(Store::open(db)?, &request)?;
     if let Some(file) = &args.analysis {
-        let mut writing = pipeline::Writing::open(db, &args.name, "exp new")?;
-        writing.import_analysis(file)?;
+        let progress = super::progress::CliProgress::new(false, json);
+        let mut writing = pipeline::Writing::open(db, &args.name, "exp new", Box::new(progress))?;
+        pipeline::stages::run(
+            &mut writing,
+            "exp new",
+            &[&pipeline::stages::ImportedAnalysis(file.clone())],
+        )?;
     }
     let state = Experiment::load(&Store::open(db)?, &args.name, None)?;
     if json {

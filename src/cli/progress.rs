@@ -84,7 +84,10 @@ impl Progress for CliProgress {
             Mode::Quiet => {}
             Mode::Json => {
                 let mut line = serde_json::to_value(&update).unwrap_or_default();
-                if let Update::Step { task, step, steps, .. } = update {
+                if let Update::Step {
+                    task, step, steps, ..
+                } = update
+                {
                     line["eta_s"] = self.eta_s(task, step, steps).into();
                 }
                 let mut err = std::io::stderr().lock();

@@ -6,9 +6,10 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use exp::events::{Event, RunFailed};
 use exp::pipeline::prune::{ImportanceKind, PruneMethod, PruneOptions};
-use exp::pipeline::Writing;
+use exp::pipeline::{stages, Writing};
+
+use super::progress::CliProgress;
 
 use super::output::outln;
 use super::output::print_json;
@@ -72,25 +73,17 @@ impl PruneArgs {
 }
 
 pub fn run(db: &Path, args: PruneArgs, json: bool) -> anyhow::Result<ExitCode> {
-    let quiet = args.quiet || json;
-    let mut writing = Writing::open(db, &args.name, "exp prune")?;
-    if let Err(err) = writing.ensure_pruning(&args.options(), quiet) {
-        // Only a stage that started is a failure of the run; a refusal records nothing.
-        if writing.state.training.is_some() {
-            let _ = writing.record(Event::RunFailed(RunFailed {
-                command: "exp prune".to_string(),
-                stage: "pruning".to_string(),
-                error: err.to_string(),
-            }));
-        }
-        return Err(err.into());
-    }
-    let done = writing
-        .state
-        .pruning
-        .clone()
-        .expect("pruning was just completed");
-    let steps = writing.state.pruning_steps.clone();
+    let progress = CliProgress::new(args.quiet, json);
+    let mut writing = Writing::open(db, &args.name, "exp prune", Box::new(progress))?;
+    stages::run(
+        &mut writing,
+        "exp prune",
+        &[&stages::Pruning(args.options())],
+    )?;
+    let Some(done) = writing.state().pruning.clone() else {
+        anyhow::bail!("internal error: the pruning stage ended without recording PruningCompleted");
+    };
+    let steps = writing.state().pruning_steps.clone();
     if json {
         print_json(&serde_json::json!({ "steps": steps, "completed": done }))?;
         return Ok(ExitCode::SUCCESS);

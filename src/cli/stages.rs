@@ -5,10 +5,11 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use exp::pipeline::Writing;
+use exp::pipeline::{stages, Writing};
 
 use super::output::print_json;
 use super::output::{out, outln};
+use super::progress::CliProgress;
 
 #[derive(Debug, Args)]
 pub struct AnalyzeArgs {
@@ -23,21 +24,29 @@ pub struct AnalyzeArgs {
 }
 
 pub fn analyze(db: &Path, args: AnalyzeArgs, json: bool) -> anyhow::Result<ExitCode> {
-    let mut writing = Writing::open(db, &args.name, "exp analyze")?;
+    let progress = CliProgress::new(false, json);
+    let mut writing = Writing::open(db, &args.name, "exp analyze", Box::new(progress))?;
+    // The analysis captures the baseline as it is when none is recorded (an encoder without a
+    // head is refused here: `exp train` fits one).
     match &args.import {
-        Some(file) => writing.import_analysis(file)?,
-        None => writing.ensure_analysis(args.again)?,
+        Some(file) => stages::run(
+            &mut writing,
+            "exp analyze",
+            &[&stages::ImportedAnalysis(file.clone())],
+        )?,
+        None => stages::run(
+            &mut writing,
+            "exp analyze",
+            &[&stages::Analysis { again: args.again }],
+        )?,
     }
-    let (seq, recorded) = writing
-        .state
-        .analysis
-        .clone()
-        .expect("an analysis was just recorded");
+    let (seq, recorded) = writing.state().recorded_analysis()?;
+    let recorded = recorded.clone();
     if json {
         print_json(&serde_json::json!({ "seq": seq, "analysis": recorded }))?;
         return Ok(ExitCode::SUCCESS);
     }
-    if let Some(baseline) = &writing.state.baseline {
+    if let Some(baseline) = &writing.state().baseline {
         let v = &baseline.validation;
         outln!(
             "baseline   {} ({}): validation accuracy {:.4}, macro-F1 {:.4} on {} samples",
@@ -74,9 +83,13 @@ pub fn analyze(db: &Path, args: AnalyzeArgs, json: bool) -> anyhow::Result<ExitC
 }
 
 pub fn plan(db: &Path, name: &str, json: bool) -> anyhow::Result<ExitCode> {
-    let mut writing = Writing::open(db, name, "exp plan")?;
-    writing.ensure_plan()?;
-    let derived = writing.state.plan.clone().expect("a plan was just derived");
+    let progress = CliProgress::new(false, json);
+    let mut writing = Writing::open(db, name, "exp plan", Box::new(progress))?;
+    // An imported analysis is enough for a plan; without one the analysis stage captures the
+    // baseline as it is.
+    let chain: [&dyn stages::Stage; 2] = [&stages::Analysis { again: false }, &stages::Plan];
+    stages::run(&mut writing, "exp plan", &chain)?;
+    let derived = writing.state().recorded_plan()?.clone();
     if json {
         print_json(&derived)?;
         return Ok(ExitCode::SUCCESS);

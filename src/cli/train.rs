@@ -5,10 +5,13 @@ use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 
-use exp::events::{Event, RunFailed};
+use exp::pipeline::benchmark::BenchmarkOptions;
 use exp::pipeline::prune::PruneOptions;
+use exp::pipeline::stages;
 use exp::pipeline::train::BaselineFit;
 use exp::pipeline::Writing;
+
+use super::progress::CliProgress;
 
 use super::output::outln;
 use super::output::print_json;
@@ -52,31 +55,41 @@ pub enum Stage {
 const BENCHMARK_BATCH_SIZES: [usize; 3] = [1, 8, 32];
 
 pub fn run(db: &Path, args: TrainArgs, json: bool) -> anyhow::Result<ExitCode> {
-    let quiet = args.quiet || json;
-    let mut writing = Writing::open(db, &args.name, "exp train")?;
+    let progress = CliProgress::new(args.quiet, json);
+    let mut writing = Writing::open(db, &args.name, "exp train", Box::new(progress))?;
     let fit = BaselineFit {
         epochs: args.baseline_epochs,
         ..BaselineFit::default()
     };
     if args.restart_phase {
         // Refused before anything runs: nothing is recorded, not even a RunFailed.
-        writing.restart_phase(quiet)?;
+        writing.restart_phase()?;
     }
-    if let Err(err) = run_stages(&mut writing, &fit, &args.stages, quiet) {
-        // The failure is a fact of the run too; the next `exp train` resumes from the last event.
-        let stage = writing.state.status().to_string();
-        let _ = writing.record(Event::RunFailed(RunFailed {
-            command: "exp train".to_string(),
-            stage,
-            error: err.to_string(),
-        }));
-        return Err(err.into());
+    let chain = stages::training_chain(&fit);
+    let pruning = stages::Pruning(PruneOptions::default());
+    let export = stages::Export {
+        quantize: None,
+        again: false,
+    };
+    let benchmark = stages::Benchmark {
+        options: BenchmarkOptions {
+            batch_sizes: BENCHMARK_BATCH_SIZES.to_vec(),
+            ..BenchmarkOptions::default()
+        },
+        again: false,
+    };
+    let mut run: Vec<&dyn stages::Stage> = chain.iter().map(|s| s.as_ref()).collect();
+    for (stage, wanted) in [
+        (&pruning as &dyn stages::Stage, Stage::Prune),
+        (&export, Stage::Export),
+        (&benchmark, Stage::Benchmark),
+    ] {
+        if args.stages.contains(&wanted) {
+            run.push(stage);
+        }
     }
-    let test = writing
-        .state
-        .test
-        .clone()
-        .expect("the test was just evaluated");
+    stages::run(&mut writing, "exp train", &run)?;
+    let test = writing.state().recorded_test()?.clone();
     if json {
         print_json(&test)?;
         return Ok(ExitCode::SUCCESS);
@@ -93,7 +106,7 @@ pub fn run(db: &Path, args: TrainArgs, json: bool) -> anyhow::Result<ExitCode> {
         )
     };
     if let Some(avg) = writing
-        .state
+        .state()
         .training
         .as_ref()
         .and_then(|t| t.averaging.as_ref())
@@ -120,7 +133,7 @@ pub fn run(db: &Path, args: TrainArgs, json: bool) -> anyhow::Result<ExitCode> {
         test.flips.still_wrong,
         test.mcnemar_p
     );
-    let state = &writing.state;
+    let state = writing.state();
     for later in state.tests.iter().skip(1) {
         line(&later.candidate);
     }
@@ -145,39 +158,4 @@ pub fn run(db: &Path, args: TrainArgs, json: bool) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn run_stages(
-    writing: &mut Writing,
-    fit: &BaselineFit,
-    stages: &[Stage],
-    quiet: bool,
-) -> Result<(), exp::pipeline::PipelineError> {
-    writing.ensure_trainable_baseline(fit, quiet)?;
-    writing.ensure_plan()?;
-    if !quiet {
-        if let Some(plan) = &writing.state.plan {
-            let phases: Vec<&str> = plan.plan.phases.iter().map(|p| p.kind.name()).collect();
-            eprintln!(
-                "plan: health {}, phases {}, up to {} epochs each, batch {}",
-                plan.plan.health.name(),
-                phases.join(" -> "),
-                plan.plan.epochs,
-                plan.plan.batch_size
-            );
-        }
-    }
-    writing.run_phases(quiet)?;
-    writing.complete_training()?;
-    writing.evaluate_test()?;
-    if stages.contains(&Stage::Prune) {
-        writing.ensure_pruning(&PruneOptions::default(), quiet)?;
-    }
-    if stages.contains(&Stage::Export) {
-        writing.ensure_export(quiet)?;
-    }
-    if stages.contains(&Stage::Benchmark) {
-        writing.ensure_benchmarks(&BENCHMARK_BATCH_SIZES, quiet)?;
-    }
-    Ok(())
 }

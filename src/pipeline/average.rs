@@ -18,17 +18,17 @@ const EVAL_BATCH: usize = 64;
 
 impl Writing {
     /// Completed phases (indices) whose best validation macro-F1 beat every model before them.
-    pub(super) fn improving_phases(&self) -> Vec<usize> {
-        let baseline = self.state.baseline.as_ref().expect("baseline ensured");
+    pub(super) fn improving_phases(&self) -> Result<Vec<usize>, PipelineError> {
+        let baseline = self.log.state().recorded_baseline()?;
         let mut best = baseline.validation.macro_f1;
         let mut kept = Vec::new();
-        for (i, done) in self.state.phases_completed.iter().enumerate() {
+        for (i, done) in self.log.state().phases_completed.iter().enumerate() {
             if let Some(f1) = done.best_macro_f1.filter(|&f1| f1 > best) {
                 best = f1;
                 kept.push(i);
             }
         }
-        kept
+        Ok(kept)
     }
 
     /// The fine-tuned model to save, and the averaging that was tried (two or more improving phases).
@@ -36,13 +36,13 @@ impl Writing {
         &self,
     ) -> Result<(BertConfig, Weights, Option<WeightAveraging>), PipelineError> {
         let (config, best) = self.start_weights()?;
-        let improving = self.improving_phases();
+        let improving = self.improving_phases()?;
         if improving.len() < 2 {
             return Ok((config, best, None));
         }
         let mut models = Vec::with_capacity(improving.len());
         for &i in &improving {
-            let path = verify_artifact(&self.state.phases_completed[i].weights)?;
+            let path = verify_artifact(&self.log.state().phases_completed[i].weights)?;
             models.push(load_weights(&path)?);
         }
         let refs: Vec<&Weights> = models.iter().collect();
@@ -63,12 +63,12 @@ impl Writing {
             &self.data.label_ids(&self.data.validation),
             &evaluation.probs,
         )?;
-        let best_single = self.best_so_far().1;
+        let best_single = self.best_so_far()?.1;
         let adopted = metrics.macro_f1 > best_single;
         let record = WeightAveraging {
             phases: improving
                 .iter()
-                .map(|&i| self.state.phases_completed[i].phase.clone())
+                .map(|&i| self.log.state().phases_completed[i].phase.clone())
                 .collect(),
             macro_f1: metrics.macro_f1,
             accuracy: metrics.accuracy,

@@ -162,7 +162,7 @@ impl Writing {
                 out.push(t);
             }
         };
-        if let Some(b) = &self.state.baseline {
+        if let Some(b) = &self.log.state().baseline {
             push(BenchTarget {
                 model: "baseline".to_string(),
                 model_type: "onnx-fp32".to_string(),
@@ -172,7 +172,7 @@ impl Writing {
                 validation: Some(b.validation.clone()),
             });
         }
-        if let Some(t) = &self.state.training {
+        if let Some(t) = &self.log.state().training {
             push(BenchTarget {
                 model: "fine-tuned".to_string(),
                 model_type: "onnx-fp32".to_string(),
@@ -182,7 +182,7 @@ impl Writing {
                 validation: Some(t.validation.clone()),
             });
         }
-        if let Some(e) = &self.state.export {
+        if let Some(e) = &self.log.state().export {
             for (rel, suffix, model_type) in [
                 ("onnx/model.onnx", "", "onnx-fp32"),
                 ("onnx/model.int8.onnx", "-int8", "onnx-int8"),
@@ -191,7 +191,8 @@ impl Writing {
                     continue;
                 };
                 let validation = self
-                    .state
+                    .log
+                    .state()
                     .export_validations
                     .iter()
                     .find(|v| v.sha256 == f.sha256)
@@ -209,32 +210,16 @@ impl Writing {
         out
     }
 
-    /// Measures every target at every batch size unless the log has those measurements.
-    pub fn ensure_benchmarks(
-        &mut self,
-        batch_sizes: &[usize],
-        quiet: bool,
-    ) -> Result<(), PipelineError> {
-        self.benchmark(
-            &BenchmarkOptions {
-                batch_sizes: batch_sizes.to_vec(),
-                ..BenchmarkOptions::default()
-            },
-            false,
-            quiet,
-        )
-    }
-
     /// Measures the targets (all of them with `again`, else those lacking a batch size) and
     /// records one `BenchmarkMeasured` per target x batch size, in one transaction.
     pub fn benchmark(
         &mut self,
         options: &BenchmarkOptions,
         again: bool,
-        quiet: bool,
     ) -> Result<(), PipelineError> {
         let done: BTreeSet<(String, usize)> = self
-            .state
+            .log
+            .state()
             .benchmarks
             .iter()
             .map(|b| (b.sha256.clone(), b.latency.batch_size))
@@ -356,18 +341,16 @@ impl Writing {
                 let threads = l.classifier.session.options().intra_op_threads;
                 let latency = latency_stats(batch_size, &durations[k], threads)?;
                 let (peak, avg, overhead) = memory[k][b];
-                if !quiet {
-                    eprintln!(
-                        "  {:<16} {:<9} batch {:>3}: mean {:>9.2} ms, p95 {:>9.2} ms, {:>8.1} samples/s, +{:.1} MB resident",
-                        l.target.model,
-                        l.target.model_type,
-                        batch_size,
-                        latency.mean_ms,
-                        latency.p95_ms,
-                        latency.throughput_samples_per_sec,
-                        overhead
-                    );
-                }
+                self.progress.message(&format!(
+                    "  {:<16} {:<9} batch {:>3}: mean {:>9.2} ms, p95 {:>9.2} ms, {:>8.1} samples/s, +{:.1} MB resident",
+                    l.target.model,
+                    l.target.model_type,
+                    batch_size,
+                    latency.mean_ms,
+                    latency.p95_ms,
+                    latency.throughput_samples_per_sec,
+                    overhead
+                ));
                 events.push(Event::BenchmarkMeasured(BenchmarkMeasured {
                     model: l.target.model.clone(),
                     model_type: l.target.model_type.clone(),

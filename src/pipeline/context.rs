@@ -13,6 +13,8 @@ use super::PipelineError;
 pub struct ExperimentData {
     pub dataset: Dataset,
     pub labels: Vec<String>,
+    /// Each sample's class id (its label's index in `labels`).
+    class_of: Vec<usize>,
     pub train: Vec<usize>,
     pub validation: Vec<usize>,
     test: Vec<usize>,
@@ -68,9 +70,29 @@ impl ExperimentData {
         let train = lookup(&split.ids.train)?;
         let validation = lookup(&split.ids.validation)?;
         let test = lookup(&split.ids.test)?;
+        // Class ids once, here, where a label outside the recorded ones is an error.
+        let class_of = dataset
+            .samples
+            .iter()
+            .map(|s| {
+                loaded
+                    .labels
+                    .iter()
+                    .position(|l| *l == s.label)
+                    .ok_or_else(|| PipelineError::DataChanged {
+                        path: path.clone(),
+                        recorded: loaded.sha256.clone(),
+                        found: format!(
+                            "a file with label '{}' that the log does not know",
+                            s.label
+                        ),
+                    })
+            })
+            .collect::<Result<Vec<usize>, _>>()?;
         Ok(ExperimentData {
             labels: loaded.labels.clone(),
             dataset,
+            class_of,
             train,
             validation,
             test,
@@ -93,16 +115,7 @@ impl ExperimentData {
 
     /// Class ids (labels sorted alphabetically) of the given samples.
     pub fn label_ids(&self, indices: &[usize]) -> Vec<usize> {
-        indices
-            .iter()
-            .map(|&i| {
-                let label = &self.dataset.samples[i].label;
-                self.labels
-                    .iter()
-                    .position(|l| l == label)
-                    .expect("every sample's label is one of the dataset's labels")
-            })
-            .collect()
+        indices.iter().map(|&i| self.class_of[i]).collect()
     }
 
     /// The sealed test split: only the final evaluation of an exported model may read it.

@@ -50,7 +50,8 @@ impl Writing {
     pub fn export_source(&self) -> Result<ExportSource, PipelineError> {
         // A pruning stage that kept no step hands on the fine-tuned model, and it is named so.
         if let Some(p) = self
-            .state
+            .log
+            .state()
             .pruning
             .as_ref()
             .filter(|p| p.kept_step.is_some())
@@ -62,10 +63,9 @@ impl Writing {
                 config: p.config.clone(),
             });
         }
-        let t =
-            self.state.training.as_ref().ok_or_else(|| {
-                PipelineError::from(ExportError::NotTrained(self.state.name.clone()))
-            })?;
+        let t = self.log.state().training.as_ref().ok_or_else(|| {
+            PipelineError::from(ExportError::NotTrained(self.log.state().name.clone()))
+        })?;
         Ok(ExportSource {
             name: "fine-tuned".to_string(),
             event_kind: "TrainingCompleted",
@@ -77,28 +77,15 @@ impl Writing {
     /// Whether the recorded export holds the current source model.
     pub fn export_is_current(&self) -> Result<bool, PipelineError> {
         let source = self.export_source()?;
-        Ok(self.state.export.as_ref().is_some_and(|e| {
+        Ok(self.log.state().export.as_ref().is_some_and(|e| {
             e.source == source.name
                 && e.source_weights_sha256.as_deref() == Some(source.weights.sha256.as_str())
         }))
     }
 
-    /// Writes and checks the model directory unless the log has an export of the current source
-    /// model; then tests each exported ONNX file the sealed test split has not seen.
-    pub fn ensure_export(&mut self, quiet: bool) -> Result<(), PipelineError> {
-        if !self.export_is_current()? {
-            self.export_model(&QuantizeOptions::default(), quiet)?;
-        }
-        self.test_exported_files(quiet)
-    }
-
     /// Writes the directory, validates its files against candle, records `ModelExported` and an
     /// `ExportValidated` per model file (in one transaction, after the files exist).
-    pub fn export_model(
-        &mut self,
-        quantize: &QuantizeOptions,
-        quiet: bool,
-    ) -> Result<(), PipelineError> {
+    pub fn export_model(&mut self, quantize: &QuantizeOptions) -> Result<(), PipelineError> {
         let source = self.export_source()?;
         let config_path = verify_artifact(&source.config)?;
         let weights_path = verify_artifact(&source.weights)?;
@@ -111,11 +98,12 @@ impl Writing {
         let fp32 = crate::onnx::write_bert_onnx(&config, &weights)?;
         let (int8, report) = quantize_onnx_bytes(&fp32, quantize).map_err(ExportError::from)?;
         let seq = self
-            .store
-            .last_seq(&self.state.name, source.event_kind)?
+            .log
+            .store()
+            .last_seq(&self.log.state().name, source.event_kind)?
             .unwrap_or(0);
         let dir = export_dir(&self.artifacts);
-        let card = model_card(&self.state);
+        let card = model_card(self.log.state());
         let tokenizer = self.tokenizer_path()?;
         let files = write_model_dir(&ModelDirSpec {
             dir: &dir,
@@ -125,26 +113,24 @@ impl Writing {
             onnx_fp32: &fp32,
             onnx_int8: &int8,
             model_card: &card,
-            experiment: &self.state.name,
+            experiment: &self.log.state().name,
             source: &source.name,
             source_event_kind: source.event_kind,
             source_event_seq: seq,
             quantization: &quantize.name(),
         })?;
-        if !quiet {
-            eprintln!(
-                "export: wrote {} ({} files; INT8 {}: {} MatMul weights{})",
-                dir.display(),
-                files.len(),
-                quantize.name(),
-                report.matmuls,
-                if report.embeddings {
-                    " and the word embeddings"
-                } else {
-                    ""
-                }
-            );
-        }
+        self.progress.message(&format!(
+            "export: wrote {} ({} files; INT8 {}: {} MatMul weights{})",
+            dir.display(),
+            files.len(),
+            quantize.name(),
+            report.matmuls,
+            if report.embeddings {
+                " and the word embeddings"
+            } else {
+                ""
+            }
+        ));
         let validations = self.validate_dir(&dir, &files)?;
         let fp32_check = validations
             .iter()
@@ -177,18 +163,16 @@ impl Writing {
             source_weights_sha256: Some(source.weights.sha256.clone()),
             quantization: Some(quantize.name()),
         })];
-        if !quiet {
-            for v in &validations {
-                eprintln!(
-                    "  {:<22} {:>10.2} MB  validation accuracy {:.4}, macro-F1 {:.4}{}",
-                    v.file,
-                    v.size_bytes as f64 / 1e6,
-                    v.validation.accuracy,
-                    v.validation.macro_f1,
-                    v.max_abs_diff
-                        .map_or(String::new(), |d| format!(", max |diff| vs candle {d:.2e}"))
-                );
-            }
+        for v in &validations {
+            self.progress.message(&format!(
+                "  {:<22} {:>10.2} MB  validation accuracy {:.4}, macro-F1 {:.4}{}",
+                v.file,
+                v.size_bytes as f64 / 1e6,
+                v.validation.accuracy,
+                v.validation.macro_f1,
+                v.max_abs_diff
+                    .map_or(String::new(), |d| format!(", max |diff| vs candle {d:.2e}"))
+            ));
         }
         events.extend(validations.into_iter().map(Event::ExportValidated));
         self.record_all(events)
@@ -271,16 +255,17 @@ impl Writing {
 
     /// Reads the sealed test split once for each exported ONNX file it has not seen (by sha256),
     /// against the baseline's recorded test result.
-    pub fn test_exported_files(&mut self, quiet: bool) -> Result<(), PipelineError> {
-        let Some(export) = self.state.export.clone() else {
+    pub fn test_exported_files(&mut self) -> Result<(), PipelineError> {
+        let Some(export) = self.log.state().export.clone() else {
             return Ok(());
         };
-        let Some(first) = self.state.test.clone() else {
+        let Some(first) = self.log.state().test.clone() else {
             // The fine-tuned model's own test comes first (exp train's order).
             return Ok(());
         };
         let tested: BTreeSet<String> = self
-            .state
+            .log
+            .state()
             .tests
             .iter()
             .map(|t| t.candidate.onnx_sha256.clone())
@@ -300,14 +285,10 @@ impl Writing {
             })?;
             let model = format!("{}{suffix}", export.source);
             let event = self.sealed_test(&first.baseline, &model, &path, &file.sha256)?;
-            if !quiet {
-                eprintln!(
-                    "sealed test: {model} accuracy {:.4} (baseline {:.4}), macro-F1 {:.4}",
-                    event.candidate.accuracy,
-                    event.baseline.accuracy,
-                    event.candidate.metrics.macro_f1
-                );
-            }
+            self.progress.message(&format!(
+                "sealed test: {model} accuracy {:.4} (baseline {:.4}), macro-F1 {:.4}",
+                event.candidate.accuracy, event.baseline.accuracy, event.candidate.metrics.macro_f1
+            ));
             self.record(Event::TestEvaluated(event))?;
         }
         Ok(())

@@ -11,8 +11,8 @@ pub mod export;
 pub mod plan;
 pub mod progress;
 pub mod prune;
-pub mod recorder;
 mod sealed_test;
+pub mod stages;
 pub mod train;
 
 use std::collections::BTreeMap;
@@ -27,7 +27,9 @@ use crate::events::{
 use crate::state::Experiment;
 use crate::store::{Appended, Store, StoreError};
 
+use crate::recorder::Recorder;
 use context::{artifacts_dir, ExperimentData};
+use progress::Progress;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -125,6 +127,9 @@ pub enum PipelineError {
     NoPhaseInProgress(String),
     #[error(transparent)]
     NotRecorded(#[from] crate::state::NotRecorded),
+    /// Bad input found before a stage did any work (the stage driver records nothing for it).
+    #[error(transparent)]
+    Refused(Box<PipelineError>),
 }
 
 /// Large error types are boxed so that `Result<_, PipelineError>` stays small.
@@ -184,7 +189,7 @@ pub fn validate_name(name: &str) -> Result<(), PipelineError> {
 /// Checks everything first (name, dataset, split, model), then records `ExperimentCreated`,
 /// `DatasetLoaded` and `SplitMade` in one transaction: a bad input leaves the log untouched.
 pub fn create_experiment(
-    store: &mut Store,
+    mut store: Store,
     request: &NewExperiment,
 ) -> Result<Vec<Appended>, PipelineError> {
     validate_name(&request.name)?;
@@ -197,7 +202,7 @@ pub fn create_experiment(
         }
         Ok(())
     };
-    exists(store)?;
+    exists(&store)?;
     let dataset = data::load(&request.data, &request.read)?;
     if let (true, Some(first)) = (request.refuse_conflicts, dataset.conflicts.first()) {
         let lines: Vec<String> = first
@@ -290,15 +295,13 @@ pub fn create_experiment(
     };
 
     let lock = store.lock(&request.name, "exp new")?;
-    exists(store)?;
-    let stored = store.append(
-        &lock,
-        &[
-            Event::ExperimentCreated(created),
-            Event::DatasetLoaded(loaded),
-            Event::SplitMade(made),
-        ],
-    )?;
+    exists(&store)?;
+    let mut log = Recorder::with_lock(store, lock, Experiment::named(&request.name));
+    let stored = log.record_all(vec![
+        Event::ExperimentCreated(created),
+        Event::DatasetLoaded(loaded),
+        Event::SplitMade(made),
+    ])?;
     Ok(stored)
 }
 
@@ -359,68 +362,70 @@ fn per_split_label_counts(
     out
 }
 
-/// An experiment opened for writing: its lock, its folded state, its data and artifacts.
+/// An experiment opened for writing: its recorder (store, lock, folded state), its data and
+/// artifacts, and the sink its progress goes to.
 pub struct Writing {
-    pub store: Store,
-    pub lock: crate::store::WriterLock,
-    pub state: Experiment,
+    pub log: Recorder,
     pub data: ExperimentData,
     pub artifacts: PathBuf,
+    pub progress: Box<dyn Progress>,
 }
 
 impl Writing {
     /// Takes the experiment's writer lock and folds its events.
-    pub fn open(db: &Path, name: &str, command: &str) -> Result<Writing, PipelineError> {
+    pub fn open(
+        db: &Path,
+        name: &str,
+        command: &str,
+        progress: Box<dyn Progress>,
+    ) -> Result<Writing, PipelineError> {
+        let missing = || PipelineError::NoExperiment {
+            name: name.to_string(),
+            db: db.to_path_buf(),
+        };
         if !db.exists() {
-            return Err(PipelineError::NoExperiment {
-                name: name.to_string(),
-                db: db.to_path_buf(),
-            });
+            return Err(missing());
         }
         let mut store = Store::open(db)?;
         if !store.exists(name)? {
-            return Err(PipelineError::NoExperiment {
-                name: name.to_string(),
-                db: db.to_path_buf(),
-            });
+            return Err(missing());
         }
         let lock = store.lock(name, command)?;
         let state = Experiment::load(&store, name, None)?;
-        let data = ExperimentData::load(&state)?;
+        let log = Recorder::with_lock(store, lock, state);
+        let data = ExperimentData::load(log.state())?;
         Ok(Writing {
             artifacts: artifacts_dir(db, name),
-            store,
-            lock,
-            state,
+            log,
             data,
+            progress,
         })
+    }
+
+    /// The experiment's state, folded from its events (and those this run recorded).
+    pub fn state(&self) -> &Experiment {
+        self.log.state()
     }
 
     /// Appends one event and folds it into the state.
     pub fn record(&mut self, event: Event) -> Result<(), PipelineError> {
-        self.record_all(vec![event])
+        self.log.record(event)?;
+        Ok(())
     }
 
     /// Appends events in one transaction (all or none) and folds them into the state.
     pub fn record_all(&mut self, events: Vec<Event>) -> Result<(), PipelineError> {
-        for event in &events {
-            crate::faults::before_record(event.kind());
-        }
-        let stored = self.store.append(&self.lock, &events)?;
-        // The lock is ours, so the log grew by exactly these rows: fold them (as stored) into
-        // the state instead of re-reading and re-folding the whole log on every record.
-        for row in &stored {
-            self.state.fold(row.event()?, row.seq, &row.ts);
-        }
+        self.log.record_all(events)?;
         Ok(())
     }
 
     pub fn tokenizer_path(&self) -> Result<PathBuf, PipelineError> {
         let created = self
-            .state
+            .log
+            .state()
             .created
             .as_ref()
-            .ok_or_else(|| PipelineError::Incomplete(self.state.name.clone()))?;
+            .ok_or_else(|| PipelineError::Incomplete(self.log.state().name.clone()))?;
         created
             .model
             .tokenizer
@@ -431,23 +436,23 @@ impl Writing {
 
     /// Captures the baseline unless the log already has one.
     pub fn ensure_baseline(&mut self) -> Result<(), PipelineError> {
-        if self.state.baseline.is_some() {
+        if self.log.state().baseline.is_some() {
             return Ok(());
         }
-        let captured = baseline::capture_baseline(&self.state, &self.data, &self.artifacts)?;
+        let captured = baseline::capture_baseline(self.log.state(), &self.data, &self.artifacts)?;
         self.record(Event::BaselineCaptured(captured))
     }
 
     /// Computes the analysis from the baseline unless one is recorded (or `again` is set).
     pub fn ensure_analysis(&mut self, again: bool) -> Result<(), PipelineError> {
-        if self.state.analysis.is_some() && !again {
+        if self.log.state().analysis.is_some() && !again {
             return Ok(());
         }
         self.ensure_baseline()?;
         let tokenizer = self.tokenizer_path()?;
-        let baseline = self.state.baseline.clone().expect("ensured above");
+        let baseline = self.log.state().recorded_baseline()?.clone();
         let recorded = analyze::compute_analysis(
-            &self.state.name,
+            &self.log.state().name,
             &baseline,
             &tokenizer,
             &self.data,
@@ -459,7 +464,7 @@ impl Writing {
     /// Records a notebook-produced analysis file.
     pub fn import_analysis(&mut self, file: &Path) -> Result<(), PipelineError> {
         let tokenizer = self.tokenizer_path()?;
-        let baseline = self.state.baseline.clone();
+        let baseline = self.log.state().baseline.clone();
         let recorded = analyze::import_analysis(
             file,
             baseline.as_ref().map(|b| (b, tokenizer.as_path())),
@@ -471,12 +476,12 @@ impl Writing {
 
     /// Derives the plan from the latest analysis unless it is already derived.
     pub fn ensure_plan(&mut self) -> Result<(), PipelineError> {
-        if self.state.plan.is_some() {
+        if self.log.state().plan.is_some() {
             return Ok(());
         }
         self.ensure_analysis(false)?;
-        let (seq, recorded) = self.state.analysis.clone().expect("ensured above");
-        let derived = plan::derive(seq, &recorded, &self.data)?;
+        let (seq, recorded) = self.log.state().recorded_analysis()?;
+        let derived = plan::derive(seq, recorded, &self.data)?;
         self.record(Event::PlanDerived(derived))
     }
 }

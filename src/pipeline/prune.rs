@@ -32,6 +32,7 @@ use crate::train::trainer::run_phase_distilled;
 
 use super::baseline::{MAX_LENGTH, PREDICT_BATCH};
 use super::context::{write_atomic, write_atomic_with};
+use super::progress::{Progress, Update};
 use super::train::{artifact, load_weights, verify_artifact, write_weights};
 use super::{PipelineError, Writing};
 
@@ -215,37 +216,24 @@ fn logits_of(
     Ok(out)
 }
 
-/// Progress of recovery training (bars on terminals, a line per epoch); records nothing: the
+/// Progress of recovery training (a bar per epoch, a line at its end); records nothing: the
 /// step's event summarises it.
-struct RecoveryObserver {
-    quiet: bool,
+struct RecoveryObserver<'a> {
     step: usize,
-    bar: Option<indicatif::ProgressBar>,
+    progress: &'a mut dyn Progress,
 }
 
-impl PhaseObserver for RecoveryObserver {
+impl RecoveryObserver<'_> {
+    fn task(&self, epoch: usize) -> String {
+        format!("step {} recovery epoch {}", self.step, epoch + 1)
+    }
+}
+
+impl PhaseObserver for RecoveryObserver<'_> {
     fn step_completed(&mut self, progress: &StepProgress) -> anyhow::Result<()> {
         crate::faults::point("prune-recovery");
-        if self.quiet || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-            return Ok(());
-        }
-        let step = self.step;
-        let bar = self.bar.get_or_insert_with(|| {
-            let bar = indicatif::ProgressBar::with_draw_target(
-                Some(progress.steps as u64),
-                indicatif::ProgressDrawTarget::stderr(),
-            );
-            let style = indicatif::ProgressStyle::with_template(
-                "  {prefix} [{bar:30}] {pos}/{len} steps, {msg}, ETA {eta}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-            .progress_chars("=> ");
-            bar.set_style(style);
-            bar.set_prefix(format!("step {step} recovery epoch {}", progress.epoch + 1));
-            bar
-        });
-        bar.set_position(progress.step as u64);
-        bar.set_message(format!("loss {:.4}", progress.running_loss));
+        let task = self.task(progress.epoch);
+        super::train::report_step(self.progress, &task, progress);
         Ok(())
     }
 
@@ -254,19 +242,16 @@ impl PhaseObserver for RecoveryObserver {
         report: &EpochReport,
         _: &TrainerCheckpoint,
     ) -> anyhow::Result<()> {
-        if let Some(bar) = self.bar.take() {
-            bar.finish_and_clear();
-        }
-        if !self.quiet {
-            eprintln!(
-                "  recovery epoch {}: distillation loss {:.4}, validation accuracy {:.4} (candle), {:.1} samples/s, {:.0} s",
-                report.epoch + 1,
-                report.train_loss,
-                report.validation.accuracy,
-                report.samples_per_sec,
-                report.duration_s
-            );
-        }
+        let task = self.task(report.epoch);
+        self.progress.update(Update::TaskFinished { task: &task });
+        self.progress.message(&format!(
+            "  recovery epoch {}: distillation loss {:.4}, validation accuracy {:.4} (candle), {:.1} samples/s, {:.0} s",
+            report.epoch + 1,
+            report.train_loss,
+            report.validation.accuracy,
+            report.samples_per_sec,
+            report.duration_s
+        ));
         Ok(())
     }
 }
@@ -340,25 +325,22 @@ struct StepFiles {
 impl Writing {
     /// Prunes the fine-tuned model unless the log already records the pruning stage; resumes
     /// after the last recorded step.
-    pub fn ensure_pruning(
-        &mut self,
-        options: &PruneOptions,
-        quiet: bool,
-    ) -> Result<(), PipelineError> {
-        if self.state.pruning.is_some() {
+    pub fn ensure_pruning(&mut self, options: &PruneOptions) -> Result<(), PipelineError> {
+        if self.log.state().pruning.is_some() {
             return Ok(());
         }
         let training = self
-            .state
+            .log
+            .state()
             .training
             .clone()
-            .ok_or_else(|| PipelineError::NotTrained(self.state.name.clone()))?;
+            .ok_or_else(|| PipelineError::NotTrained(self.log.state().name.clone()))?;
         let reference_config = read_config(&verify_artifact(&training.config)?)
             .map_err(crate::engine::EngineError::from)?;
         let reference_weights = load_weights(&verify_artifact(&training.weights)?)?;
         let reference_shape = model_shape(&reference_config);
         let reference_accuracy = training.validation.accuracy;
-        let plan = self.state.plan.as_ref().map(|p| p.plan.clone());
+        let plan = self.log.state().plan.as_ref().map(|p| p.plan.clone());
         let (schedule, note) = pruning_schedule(options, plan.as_ref().map(|p| &p.pruning));
         if let Some(bad) = schedule.iter().find(|f| !(**f > 0.0 && **f < 1.0)) {
             return Err(CompressError::Invalid(format!(
@@ -366,32 +348,31 @@ impl Writing {
             ))
             .into());
         }
-        if !quiet {
-            let percents: Vec<String> = schedule
-                .iter()
-                .map(|f| format!("{:.0}%", f * 100.0))
-                .collect();
-            eprintln!(
-                "pruning ({}, importance {}): steps {}; {note}",
-                options.method.as_str(),
-                options.importance.as_str(),
-                percents.join(", ")
-            );
-            eprintln!(
-                "  fine-tuned model: validation accuracy {:.4}, {} encoder parameters (attention + FFN), {} in all; tolerance {:.1} points",
-                reference_accuracy,
-                reference_shape.encoder_parameters,
-                reference_shape.parameters,
-                options.tolerance * 100.0
-            );
-        }
+        let percents: Vec<String> = schedule
+            .iter()
+            .map(|f| format!("{:.0}%", f * 100.0))
+            .collect();
+        self.progress.message(&format!(
+            "pruning ({}, importance {}): steps {}; {note}",
+            options.method.as_str(),
+            options.importance.as_str(),
+            percents.join(", ")
+        ));
+        self.progress.message(&format!(
+            "  fine-tuned model: validation accuracy {:.4}, {} encoder parameters (attention + FFN), {} in all; tolerance {:.1} points",
+            reference_accuracy,
+            reference_shape.encoder_parameters,
+            reference_shape.parameters,
+            options.tolerance * 100.0
+        ));
         let mut recovery: Option<Recovery> = None;
         let mut i = 0;
         while i < schedule.len() {
             let step = i + 1;
             let target = schedule[i];
             let recorded: Vec<(usize, bool)> = self
-                .state
+                .log
+                .state()
                 .pruning_steps
                 .iter()
                 .map(|s| (s.step, s.kept))
@@ -405,7 +386,7 @@ impl Writing {
                 Attempt::Iterative => false,
                 Attempt::OneShot => true,
             };
-            let last_kept = self.state.pruning_steps.iter().rev().find(|s| s.kept);
+            let last_kept = self.log.state().pruning_steps.iter().rev().find(|s| s.kept);
             let (config, weights) = match (last_kept, one_shot) {
                 (Some(last), false) => (
                     read_config(&verify_artifact(&last.config)?)
@@ -414,21 +395,20 @@ impl Writing {
                 ),
                 _ => (reference_config.clone(), reference_weights.clone()),
             };
-            if recovery.is_none() {
-                recovery = Some(self.recovery_context(
+            let ctx: &Recovery = match &mut recovery {
+                Some(ctx) => ctx,
+                slot @ None => slot.insert(self.recovery_context(
                     &reference_config,
                     &reference_weights,
                     options,
                     plan.as_ref(),
-                    quiet,
-                )?);
-            }
-            let ctx = recovery.as_ref().expect("set above");
-            if one_shot && !quiet {
-                eprintln!(
+                )?),
+            };
+            if one_shot {
+                self.progress.message(&format!(
                     "step {step} again, in one shot from the fine-tuned model ({:.0}%)",
                     target * 100.0
-                );
+                ));
             }
             let event = self.prune_step(
                 step,
@@ -438,27 +418,19 @@ impl Writing {
                 ctx,
                 (&config, &weights),
                 (&reference_config, &reference_shape, reference_accuracy),
-                quiet,
             )?;
             self.record(Event::PruningStep(event))?;
         }
-        self.complete_pruning(
-            options,
-            &training,
-            &reference_config,
-            reference_shape,
-            quiet,
-        )
+        self.complete_pruning(options, &training, &reference_config, reference_shape)
     }
 
     /// Tokenised training texts, the teacher's logits on them and the recovery settings.
     fn recovery_context(
-        &self,
+        &mut self,
         reference_config: &BertConfig,
         reference_weights: &Weights,
         options: &PruneOptions,
         plan: Option<&crate::analysis::plan::Plan>,
-        quiet: bool,
     ) -> Result<Recovery, PipelineError> {
         let started = Instant::now();
         let tokenizer = BertTokenizer::from_file(&self.tokenizer_path()?)?;
@@ -500,13 +472,11 @@ impl Writing {
         let teacher =
             BertClassifier::from_weights(reference_config, reference_weights, &Device::Cpu)?;
         let teacher_logits = logits_of(&teacher, &encoded, pad_id(&tokenizer))?;
-        if !quiet {
-            eprintln!(
-                "  teacher logits of {} training samples from the fine-tuned model ({:.0} s)",
-                train.texts.len(),
-                started.elapsed().as_secs_f64()
-            );
-        }
+        self.progress.message(&format!(
+            "  teacher logits of {} training samples from the fine-tuned model ({:.0} s)",
+            train.texts.len(),
+            started.elapsed().as_secs_f64()
+        ));
         Ok(Recovery {
             tokenizer,
             train,
@@ -521,14 +491,14 @@ impl Writing {
                 .batch_size
                 .or(plan.map(|p| p.batch_size))
                 .unwrap_or(16),
-            seed: self.state.created.as_ref().map_or(42, |c| c.seed),
+            seed: self.log.state().created.as_ref().map_or(42, |c| c.seed),
         })
     }
 
     /// One step: importance, pruning, recovery with distillation, files, ORT validation and latency.
     #[allow(clippy::too_many_arguments)]
     fn prune_step(
-        &self,
+        &mut self,
         step: usize,
         target: f64,
         one_shot: bool,
@@ -536,7 +506,6 @@ impl Writing {
         ctx: &Recovery,
         (config, weights): (&BertConfig, &Weights),
         (reference_config, reference_shape, reference_accuracy): (&BertConfig, &ModelShape, f64),
-        quiet: bool,
     ) -> Result<PruningStep, PipelineError> {
         let started = Instant::now();
         let current = model_shape(config);
@@ -547,7 +516,7 @@ impl Writing {
                     let scores = match options.importance {
                         ImportanceKind::Magnitude => magnitude_importance(config, weights)?,
                         ImportanceKind::Gradient => {
-                            self.gradient_importance(step, config, weights, options, ctx, quiet)?
+                            self.gradient_importance(step, config, weights, options, ctx)?
                         }
                     };
                     let targets = removal_targets(reference_config, target);
@@ -573,20 +542,18 @@ impl Writing {
                 ),
             };
         let shape = model_shape(&pruned_config);
-        if !quiet {
-            match options.method {
-                PruneMethod::Structured => eprintln!(
-                    "step {step} ({:.0}% of encoder parameters): heads removed per layer {heads_removed:?}, FFN neurons {neurons_removed:?}; encoder parameters {} -> {} ({:.1}% below the fine-tuned model)",
-                    target * 100.0,
-                    current.encoder_parameters,
-                    shape.encoder_parameters,
-                    100.0 * (1.0 - shape.encoder_parameters as f64 / reference_shape.encoder_parameters as f64)
-                ),
-                PruneMethod::Magnitude => eprintln!(
-                    "step {step}: encoder matrices {:.1}% zero (shapes unchanged: no dense speed-up)",
-                    100.0 * sparsity(&pruned_config, &pruned_weights)?
-                ),
-            }
+        match options.method {
+            PruneMethod::Structured => self.progress.message(&format!(
+                "step {step} ({:.0}% of encoder parameters): heads removed per layer {heads_removed:?}, FFN neurons {neurons_removed:?}; encoder parameters {} -> {} ({:.1}% below the fine-tuned model)",
+                target * 100.0,
+                current.encoder_parameters,
+                shape.encoder_parameters,
+                100.0 * (1.0 - shape.encoder_parameters as f64 / reference_shape.encoder_parameters as f64)
+            )),
+            PruneMethod::Magnitude => self.progress.message(&format!(
+                "step {step}: encoder matrices {:.1}% zero (shapes unchanged: no dense speed-up)",
+                100.0 * sparsity(&pruned_config, &pruned_weights)?
+            )),
         }
         let recovered = if options.recovery_epochs > 0 {
             let mut model =
@@ -615,9 +582,8 @@ impl Writing {
                 &spec,
                 &distillation,
                 &mut RecoveryObserver {
-                    quiet,
                     step,
-                    bar: None,
+                    progress: &mut *self.progress,
                 },
             )
             .map_err(|e| PipelineError::Training(Box::new(e)))?;
@@ -635,24 +601,22 @@ impl Writing {
         let drop = reference_accuracy - validation.accuracy;
         // A hair of slack so that an accuracy exactly `tolerance` below is kept despite rounding.
         let kept = drop <= options.tolerance + 1e-9;
-        if !quiet {
-            let ms = |b: usize| {
-                latency
-                    .iter()
-                    .find(|l| l.batch_size == b)
-                    .map_or(f64::NAN, |l| l.mean_ms)
-            };
-            eprintln!(
-                "  step {step}: validation accuracy {:.4} (fine-tuned {:.4}, {:+.2} points): {}; ORT latency {:.2} ms at batch 1, {:.2} ms at batch 8; {:.0} s",
-                validation.accuracy,
-                reference_accuracy,
-                -100.0 * drop,
-                if kept { "kept" } else { "not kept" },
-                ms(1),
-                ms(8),
-                started.elapsed().as_secs_f64()
-            );
-        }
+        let ms = |b: usize| {
+            latency
+                .iter()
+                .find(|l| l.batch_size == b)
+                .map_or(f64::NAN, |l| l.mean_ms)
+        };
+        self.progress.message(&format!(
+            "  step {step}: validation accuracy {:.4} (fine-tuned {:.4}, {:+.2} points): {}; ORT latency {:.2} ms at batch 1, {:.2} ms at batch 8; {:.0} s",
+            validation.accuracy,
+            reference_accuracy,
+            -100.0 * drop,
+            if kept { "kept" } else { "not kept" },
+            ms(1),
+            ms(8),
+            started.elapsed().as_secs_f64()
+        ));
         Ok(PruningStep {
             step,
             target_fraction: target,
@@ -675,13 +639,12 @@ impl Writing {
     }
 
     fn gradient_importance(
-        &self,
+        &mut self,
         step: usize,
         config: &BertConfig,
         weights: &Weights,
         options: &PruneOptions,
         ctx: &Recovery,
-        quiet: bool,
     ) -> Result<compress::Importance, PipelineError> {
         let started = Instant::now();
         let lengths: Vec<usize> = ctx.encoded.iter().map(|t| t.len()).collect();
@@ -703,14 +666,12 @@ impl Writing {
         .collect();
         let model = TrainableBert::from_weights(config, weights, &Device::Cpu)?;
         let scores = taylor_importance(&model, &batches, |_, _| {})?;
-        if !quiet {
-            eprintln!(
-                "  gradient importance over {} training batches of {} ({:.0} s)",
-                batches.len(),
-                options.importance_batch_size,
-                started.elapsed().as_secs_f64()
-            );
-        }
+        self.progress.message(&format!(
+            "  gradient importance over {} training batches of {} ({:.0} s)",
+            batches.len(),
+            options.importance_batch_size,
+            started.elapsed().as_secs_f64()
+        ));
         Ok(scores)
     }
 
@@ -797,10 +758,10 @@ impl Writing {
         training: &crate::events::TrainingCompleted,
         reference_config: &BertConfig,
         reference_shape: ModelShape,
-        quiet: bool,
     ) -> Result<(), PipelineError> {
         let kept = self
-            .state
+            .log
+            .state()
             .pruning_steps
             .iter()
             .rev()
@@ -829,7 +790,7 @@ impl Writing {
         };
         let event = PruningCompleted {
             method: options.method.as_str().to_string(),
-            steps_run: self.state.pruning_steps.len(),
+            steps_run: self.log.state().pruning_steps.len(),
             kept_step: kept.as_ref().map(|s| s.step),
             weights,
             config,
@@ -838,21 +799,19 @@ impl Writing {
             sparsity,
             validation,
         };
-        if !quiet {
-            match &kept {
-                Some(s) => eprintln!(
-                    "pruning: step {} kept: {} -> {} encoder parameters ({:.1}% fewer), validation accuracy {:.4}",
-                    s.step,
-                    event.reference_shape.encoder_parameters,
-                    event.shape.encoder_parameters,
-                    100.0 * (1.0 - event.shape.encoder_parameters as f64 / event.reference_shape.encoder_parameters as f64),
-                    s.validation.accuracy
-                ),
-                None => eprintln!(
-                    "pruning: no step stayed within {:.1} points; the fine-tuned model goes on",
-                    options.tolerance * 100.0
-                ),
-            }
+        match &kept {
+            Some(s) => self.progress.message(&format!(
+                "pruning: step {} kept: {} -> {} encoder parameters ({:.1}% fewer), validation accuracy {:.4}",
+                s.step,
+                event.reference_shape.encoder_parameters,
+                event.shape.encoder_parameters,
+                100.0 * (1.0 - event.shape.encoder_parameters as f64 / event.reference_shape.encoder_parameters as f64),
+                s.validation.accuracy
+            )),
+            None => self.progress.message(&format!(
+                "pruning: no step stayed within {:.1} points; the fine-tuned model goes on",
+                options.tolerance * 100.0
+            )),
         }
         self.record(Event::PruningCompleted(event))
     }

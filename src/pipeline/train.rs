@@ -21,7 +21,6 @@ use crate::model::{
 };
 use crate::onnx;
 use crate::runtime::{OnnxClassifier, OnnxSession, SessionOptions};
-use crate::store::{Store, WriterLock};
 use crate::train::checkpoint::TrainerCheckpoint;
 use crate::train::focus::focus_indices;
 use crate::train::report::{EarlyStop, EpochReport, PhaseObserver, PhaseStart, StepProgress};
@@ -31,7 +30,9 @@ use crate::train::trainer::{resume_mismatch, run_phase};
 use super::analyze::train_priorities;
 use super::baseline::{self, load_experiment_model, MAX_LENGTH, PREDICT_BATCH};
 use super::context::{io_error, write_atomic, write_atomic_with, ExperimentData};
+use super::progress::{Progress, Update};
 use super::{sealed_test, PipelineError, Writing};
+use crate::recorder::Recorder;
 
 /// How the plain baseline of an encoder is fitted (DESIGN: 1 epoch, lr 5e-5, no weighting).
 #[derive(Clone, Debug)]
@@ -125,10 +126,11 @@ fn eval_set(data: &ExperimentData, indices: &[usize]) -> EvalSet {
     }
 }
 
-/// Records each epoch (report + checkpoint) as events, atomically, and prints progress.
+/// Records each epoch (report + checkpoint) as events, atomically, through the recorder, and
+/// reports progress.
 struct EventObserver<'a> {
-    store: &'a mut Store,
-    lock: &'a WriterLock,
+    log: &'a mut Recorder,
+    progress: &'a mut dyn Progress,
     index: usize,
     samples: usize,
     checkpoints: PathBuf,
@@ -137,46 +139,36 @@ struct EventObserver<'a> {
     /// recorded, when the older goes.
     previous: Option<String>,
     older: Option<String>,
-    quiet: bool,
-    progress: EpochProgress,
 }
 
-/// A bar with ETA and running loss while an epoch runs, on terminals only (plain epoch lines
-/// are printed elsewhere, so logs stay readable).
-#[derive(Default)]
-struct EpochProgress {
-    bar: Option<indicatif::ProgressBar>,
+/// The progress task of an epoch ("FOCUS epoch 2").
+fn epoch_task(phase: PhaseKind, epoch: usize) -> String {
+    format!("{} epoch {}", phase.name(), epoch + 1)
 }
 
-impl EpochProgress {
-    fn step(&mut self, quiet: bool, progress: &StepProgress) {
-        if quiet || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-            return;
-        }
-        let bar = self.bar.get_or_insert_with(|| {
-            epoch_bar(progress.steps, progress.phase.name(), progress.epoch)
-        });
-        bar.set_position(progress.step as u64);
-        bar.set_message(format!("loss {:.4}", progress.running_loss));
-    }
-
-    fn finish(&mut self) {
-        if let Some(bar) = self.bar.take() {
-            bar.finish_and_clear();
-        }
-    }
+/// Reports a training step to the progress sink.
+pub(super) fn report_step(progress: &mut dyn Progress, task: &str, step: &StepProgress) {
+    progress.update(Update::Step {
+        task,
+        step: step.step,
+        steps: step.steps,
+        running_loss: step.running_loss,
+    });
 }
 
 /// Progress of the plain baseline fit, which records no events of its own.
-struct FitObserver {
-    quiet: bool,
-    progress: EpochProgress,
+struct FitObserver<'a> {
+    progress: &'a mut dyn Progress,
 }
 
-impl PhaseObserver for FitObserver {
+impl PhaseObserver for FitObserver<'_> {
     fn step_completed(&mut self, progress: &StepProgress) -> anyhow::Result<()> {
         crate::faults::point("baseline-step");
-        self.progress.step(self.quiet, progress);
+        report_step(
+            self.progress,
+            &format!("baseline epoch {}", progress.epoch + 1),
+            progress,
+        );
         Ok(())
     }
 
@@ -185,66 +177,49 @@ impl PhaseObserver for FitObserver {
         report: &EpochReport,
         _: &TrainerCheckpoint,
     ) -> anyhow::Result<()> {
-        self.progress.finish();
-        if !self.quiet {
-            eprintln!(
-                "  baseline epoch {}: loss {:.4}, validation accuracy {:.4}, {:.1} samples/s, {:.0} s",
-                report.epoch + 1,
-                report.train_loss,
-                report.validation.accuracy,
-                report.samples_per_sec,
-                report.duration_s
-            );
-        }
+        let task = format!("baseline epoch {}", report.epoch + 1);
+        self.progress.update(Update::TaskFinished { task: &task });
+        self.progress.message(&format!(
+            "  baseline epoch {}: loss {:.4}, validation accuracy {:.4}, {:.1} samples/s, {:.0} s",
+            report.epoch + 1,
+            report.train_loss,
+            report.validation.accuracy,
+            report.samples_per_sec,
+            report.duration_s
+        ));
         Ok(())
     }
-}
-
-fn epoch_bar(steps: usize, phase: &str, epoch: usize) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::with_draw_target(
-        Some(steps as u64),
-        indicatif::ProgressDrawTarget::stderr(),
-    );
-    let style = indicatif::ProgressStyle::with_template(
-        "  {prefix} [{bar:30}] {pos}/{len} steps, {msg}, ETA {eta}",
-    )
-    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-    .progress_chars("=> ");
-    bar.set_style(style);
-    bar.set_prefix(format!("{phase} epoch {}", epoch + 1));
-    bar
 }
 
 impl PhaseObserver for EventObserver<'_> {
     fn step_completed(&mut self, progress: &StepProgress) -> anyhow::Result<()> {
         crate::faults::point("train-step");
-        self.progress.step(self.quiet, progress);
+        report_step(
+            self.progress,
+            &epoch_task(progress.phase, progress.epoch),
+            progress,
+        );
         Ok(())
     }
 
     fn phase_started(&mut self, start: &PhaseStart) -> anyhow::Result<()> {
-        if !self.quiet {
-            eprintln!(
-                "phase {} ({}): {} samples, {} steps/epoch, up to {} epochs, peak lr {:.2e}{}",
-                self.index + 1,
-                start.spec.kind.name(),
-                start.train_samples,
-                start.steps_per_epoch,
-                start.spec.epochs,
-                start.spec.start_lr,
-                start
-                    .resumed_at_epoch
-                    .map_or(String::new(), |e| format!(", resumed at epoch {}", e + 1))
-            );
-        }
-        self.store.append(
-            self.lock,
-            &[Event::PhaseStarted(PhaseStarted {
-                index: self.index,
-                start: start.clone(),
-                samples: self.samples,
-            })],
-        )?;
+        self.progress.message(&format!(
+            "phase {} ({}): {} samples, {} steps/epoch, up to {} epochs, peak lr {:.2e}{}",
+            self.index + 1,
+            start.spec.kind.name(),
+            start.train_samples,
+            start.steps_per_epoch,
+            start.spec.epochs,
+            start.spec.start_lr,
+            start
+                .resumed_at_epoch
+                .map_or(String::new(), |e| format!(", resumed at epoch {}", e + 1))
+        ));
+        self.log.record(Event::PhaseStarted(PhaseStarted {
+            index: self.index,
+            start: start.clone(),
+            samples: self.samples,
+        }))?;
         Ok(())
     }
 
@@ -253,7 +228,9 @@ impl PhaseObserver for EventObserver<'_> {
         report: &EpochReport,
         checkpoint: &TrainerCheckpoint,
     ) -> anyhow::Result<()> {
-        self.progress.finish();
+        self.progress.update(Update::TaskFinished {
+            task: &epoch_task(report.phase, report.epoch),
+        });
         let phase = report.phase.name().to_string();
         let dir = self.checkpoints.join(format!(
             "{}-{}-e{}",
@@ -293,58 +270,51 @@ impl PhaseObserver for EventObserver<'_> {
                 to,
             }));
         }
-        self.store.append(self.lock, &events)?;
+        self.log.record_all(events)?;
         // Only after the new checkpoint is recorded may the one two back go.
         if let Some(old) = removed {
             let _ = std::fs::remove_dir_all(old);
         }
         self.older = self.previous.replace(dir.display().to_string());
-        if !self.quiet {
-            let v = &report.validation;
-            eprintln!(
-                "  {} epoch {}: loss {:.4}, validation accuracy {:.4}, macro-F1 {:.4}, {:.1} samples/s, {:.0} s{}",
-                phase,
-                report.epoch + 1,
-                report.train_loss,
-                v.accuracy,
-                v.macro_f1,
-                report.samples_per_sec,
-                report.duration_s,
-                report
-                    .lr_reduced
-                    .map_or(String::new(), |(a, b)| format!(", lr {a:.2e} -> {b:.2e}"))
-            );
-        }
+        let v = &report.validation;
+        self.progress.message(&format!(
+            "  {} epoch {}: loss {:.4}, validation accuracy {:.4}, macro-F1 {:.4}, {:.1} samples/s, {:.0} s{}",
+            phase,
+            report.epoch + 1,
+            report.train_loss,
+            v.accuracy,
+            v.macro_f1,
+            report.samples_per_sec,
+            report.duration_s,
+            report
+                .lr_reduced
+                .map_or(String::new(), |(a, b)| format!(", lr {a:.2e} -> {b:.2e}"))
+        ));
         Ok(())
     }
 
     fn early_stopped(&mut self, stop: &EarlyStop) -> anyhow::Result<()> {
         // A resumed phase reports a stop that the killed run may have recorded already.
-        let payload = serde_json::to_value(stop)?;
+        let index = self.index;
         let recorded = self
-            .store
-            .events(self.lock.experiment(), Some("EarlyStopped"))?
+            .log
+            .state()
+            .early_stops
             .iter()
-            .any(|e| e.payload["index"] == self.index && e.payload["stop"] == payload);
+            .any(|e| e.index == index && &e.stop == stop);
         if recorded {
             return Ok(());
         }
-        crate::faults::before_record("EarlyStopped");
-        if !self.quiet {
-            eprintln!(
-                "  early stop after epoch {}: best macro-F1 {:.4} at epoch {}",
-                stop.epoch + 1,
-                stop.best_macro_f1,
-                stop.best_epoch + 1
-            );
-        }
-        self.store.append(
-            self.lock,
-            &[Event::EarlyStopped(EarlyStopped {
-                index: self.index,
-                stop: stop.clone(),
-            })],
-        )?;
+        self.progress.message(&format!(
+            "  early stop after epoch {}: best macro-F1 {:.4} at epoch {}",
+            stop.epoch + 1,
+            stop.best_macro_f1,
+            stop.best_epoch + 1
+        ));
+        self.log.record(Event::EarlyStopped(EarlyStopped {
+            index,
+            stop: stop.clone(),
+        }))?;
         Ok(())
     }
 }
@@ -359,7 +329,7 @@ pub(crate) fn load_weights(path: &Path) -> Result<Weights, PipelineError> {
 
 impl Writing {
     fn seed(&self) -> u64 {
-        self.state.created.as_ref().map_or(42, |c| c.seed)
+        self.log.state().created.as_ref().map_or(42, |c| c.seed)
     }
 
     pub(super) fn tokenizer_for_training(&self) -> Result<BertTokenizer, PipelineError> {
@@ -367,28 +337,22 @@ impl Writing {
     }
 
     /// The baseline: the model as it is when it has a trained head, else a plain fine-tune of it.
-    pub fn ensure_trainable_baseline(
-        &mut self,
-        fit: &BaselineFit,
-        quiet: bool,
-    ) -> Result<(), PipelineError> {
-        if self.state.baseline.is_some() {
+    pub fn ensure_trainable_baseline(&mut self, fit: &BaselineFit) -> Result<(), PipelineError> {
+        if self.log.state().baseline.is_some() {
             return Ok(());
         }
-        let model = load_experiment_model(&self.state, &self.data)?;
+        let model = load_experiment_model(self.log.state(), &self.data)?;
         if model.initialised.is_empty() {
             return self.ensure_baseline();
         }
-        if !quiet {
-            eprintln!(
-                "baseline: {} has no trained head ({}); fitting a plain baseline ({} epoch(s), lr {:.1e}, batch {}, unweighted)",
-                model.source.spec,
-                model.initialised.join(", "),
-                fit.epochs,
-                fit.lr,
-                fit.batch_size
-            );
-        }
+        self.progress.message(&format!(
+            "baseline: {} has no trained head ({}); fitting a plain baseline ({} epoch(s), lr {:.1e}, batch {}, unweighted)",
+            model.source.spec,
+            model.initialised.join(", "),
+            fit.epochs,
+            fit.lr,
+            fit.batch_size
+        ));
         let tokenizer = self.tokenizer_for_training()?;
         let mut trainable =
             TrainableBert::from_weights(&model.config, &model.weights, &Device::Cpu)?;
@@ -421,8 +385,7 @@ impl Writing {
             &spec,
             None,
             &mut FitObserver {
-                quiet,
-                progress: EpochProgress::default(),
+                progress: &mut *self.progress,
             },
         )
         .map_err(|e| PipelineError::Training(Box::new(e)))?;
@@ -447,26 +410,25 @@ impl Writing {
                 &self.data,
             )?
         };
-        if !quiet {
-            eprintln!(
-                "baseline: validation accuracy {:.4}, macro-F1 {:.4}",
-                captured.validation.accuracy, captured.validation.macro_f1
-            );
-        }
+        self.progress.message(&format!(
+            "baseline: validation accuracy {:.4}, macro-F1 {:.4}",
+            captured.validation.accuracy, captured.validation.macro_f1
+        ));
         self.record(Event::BaselineCaptured(captured))
     }
 
     /// Misclassified and low-confidence training samples of the baseline, as training-set indices.
     fn priorities(&self) -> Result<(Vec<usize>, Vec<usize>), PipelineError> {
         let recorded = self
-            .state
+            .log
+            .state()
             .analysis
             .as_ref()
             .and_then(|(_, a)| a.train_priorities.clone());
         let priorities: TrainPriorities = match recorded {
             Some(p) => p,
             None => {
-                let baseline = self.state.baseline.clone().expect("baseline ensured");
+                let baseline = self.log.state().recorded_baseline()?.clone();
                 let mut classifier = OnnxClassifier::open(
                     Path::new(&baseline.onnx_path),
                     &self.tokenizer_path()?,
@@ -496,31 +458,31 @@ impl Writing {
 
     /// The best model so far by validation macro-F1: `None` for the baseline, else the index
     /// into `phases_completed`. A later phase must do strictly better to replace an earlier model.
-    pub(super) fn best_so_far(&self) -> (Option<usize>, f64) {
-        let baseline = self.state.baseline.as_ref().expect("baseline ensured");
+    pub(super) fn best_so_far(&self) -> Result<(Option<usize>, f64), PipelineError> {
+        let baseline = self.log.state().recorded_baseline()?;
         let mut best = (None, baseline.validation.macro_f1);
-        for (i, done) in self.state.phases_completed.iter().enumerate() {
+        for (i, done) in self.log.state().phases_completed.iter().enumerate() {
             if let Some(f1) = done.best_macro_f1 {
                 if f1 > best.1 {
                     best = (Some(i), f1);
                 }
             }
         }
-        best
+        Ok(best)
     }
 
     /// The weights the next phase starts from: the best so far (`best_so_far`).
     pub(super) fn start_weights(&self) -> Result<(BertConfig, Weights), PipelineError> {
-        let baseline = self.state.baseline.clone().expect("baseline ensured");
+        let baseline = self.log.state().recorded_baseline()?.clone();
         let imported = onnx::import_bert(Path::new(&baseline.onnx_path))?;
         let mut config = imported.config;
         if config.labels() != self.data.labels {
             config.set_labels(&self.data.labels);
         }
-        match self.best_so_far().0 {
+        match self.best_so_far()?.0 {
             None => Ok((config, imported.weights)),
             Some(i) => {
-                let path = verify_artifact(&self.state.phases_completed[i].weights)?;
+                let path = verify_artifact(&self.log.state().phases_completed[i].weights)?;
                 Ok((config, load_weights(&path)?))
             }
         }
@@ -534,15 +496,15 @@ impl Writing {
         config: &BertConfig,
         weights: &Weights,
         tokenizer: &BertTokenizer,
-        quiet: bool,
     ) -> Result<AugmentationApplied, PipelineError> {
-        if let Some(applied) = &self.state.augmentation {
+        if let Some(applied) = &self.log.state().augmentation {
             if applied.index == index {
                 return Ok(applied.clone());
             }
         }
         let keywords = self
-            .state
+            .log
+            .state()
             .analysis
             .as_ref()
             .map(|(_, a)| a.summary.problematic_keywords.clone())
@@ -557,26 +519,24 @@ impl Writing {
             tokenizer,
             self.seed(),
         )?;
-        if !quiet {
-            let counts: Vec<String> = applied
-                .result
-                .counts
-                .iter()
-                .map(|(m, n)| format!("{m:?} {n}"))
-                .collect();
-            eprintln!(
-                "augmentation of {} priority samples: {} (back-translation: not available offline)",
-                applied.priority_samples,
-                counts.join(", ")
-            );
-        }
+        let counts: Vec<String> = applied
+            .result
+            .counts
+            .iter()
+            .map(|(m, n)| format!("{m:?} {n}"))
+            .collect();
+        self.progress.message(&format!(
+            "augmentation of {} priority samples: {} (back-translation: not available offline)",
+            applied.priority_samples,
+            counts.join(", ")
+        ));
         self.record(Event::AugmentationApplied(applied.clone()))?;
         Ok(applied)
     }
 
     /// Runs the plan's phases that the log has not completed, resuming a phase in progress.
-    pub fn run_phases(&mut self, quiet: bool) -> Result<(), PipelineError> {
-        let plan: Plan = self.state.plan.clone().expect("plan ensured").plan;
+    pub fn run_phases(&mut self) -> Result<(), PipelineError> {
+        let plan: Plan = self.log.state().recorded_plan()?.plan.clone();
         let (misclassified, low_confidence) = self.priorities()?;
         let priority: Vec<usize> = misclassified
             .iter()
@@ -590,11 +550,11 @@ impl Writing {
         let n_classes = self.data.labels.len();
         let train_labels = self.data.label_ids(&self.data.train);
         for (index, phase) in plan.phases.iter().enumerate() {
-            if index < self.state.phases_completed.len() {
+            if index < self.log.state().phases_completed.len() {
                 continue;
             }
             let (config, weights) = self.start_weights()?;
-            let start_macro_f1 = self.best_so_far().1;
+            let start_macro_f1 = self.best_so_far()?.1;
             let mut spec = PhaseSpec::from_plan(&plan, phase, self.seed());
             let train = match phase.kind {
                 PhaseKind::Focus => {
@@ -605,9 +565,8 @@ impl Writing {
                             .collect();
                     let n = subset.len();
                     let mut set = train_set(&self.data, &subset, vec![1.0; n]);
-                    let applied = self.focus_augmentation(
-                        index, &priority, &config, &weights, &tokenizer, quiet,
-                    )?;
+                    let applied =
+                        self.focus_augmentation(index, &priority, &config, &weights, &tokenizer)?;
                     for sample in &applied.result.samples {
                         set.texts.push(sample.text.clone());
                         set.labels.push(sample.label);
@@ -643,10 +602,11 @@ impl Writing {
                     train_set(&self.data, &self.data.train, vec![1.0; n])
                 }
             };
-            let resume = self.resume_point(index, phase.kind, &spec, train.texts.len(), quiet)?;
+            let resume = self.resume_point(index, phase.kind, &spec, train.texts.len())?;
             // The checkpoint resumed from is the newest live one (those rejected are not).
             let live: Vec<String> = self
-                .state
+                .log
+                .state()
                 .checkpoints
                 .iter()
                 .filter(|c| c.index == index)
@@ -654,15 +614,13 @@ impl Writing {
                 .collect();
             let mut model = TrainableBert::from_weights(&config, &weights, &Device::Cpu)?;
             let mut observer = EventObserver {
-                store: &mut self.store,
-                lock: &self.lock,
+                log: &mut self.log,
+                progress: &mut *self.progress,
                 index,
                 samples: train.texts.len(),
                 checkpoints: self.artifacts.join("checkpoints"),
                 previous: live.first().cloned(),
                 older: live.get(1).cloned(),
-                quiet,
-                progress: EpochProgress::default(),
             };
             let outcome = run_phase(
                 &mut model,
@@ -681,13 +639,15 @@ impl Writing {
             ));
             let best = model.weights()?;
             write_weights(&weights_path, &best)?;
+            // Every epoch of this phase went through the recorder, so the state counts them
+            // all, those of a killed run before this one included.
             let epochs_run = self
-                .state
+                .log
+                .state()
                 .epochs
                 .iter()
                 .filter(|e| e.index == index)
-                .count()
-                + outcome.reports.len();
+                .count();
             self.record(Event::PhaseCompleted(PhaseCompleted {
                 index,
                 phase: phase.kind.name().to_string(),
@@ -699,21 +659,20 @@ impl Writing {
                 start_macro_f1: Some(start_macro_f1),
                 kept: Some(outcome.best_macro_f1.is_some_and(|f1| f1 > start_macro_f1)),
             }))?;
-            if !quiet {
-                let done = self.state.phases_completed.last().expect("just recorded");
-                eprintln!(
-                    "{}: best validation macro-F1 {} vs {:.4} at the start: {}",
-                    done.phase,
-                    done.best_macro_f1
-                        .map_or("-".to_string(), |f| format!("{f:.4}")),
-                    start_macro_f1,
-                    if done.kept == Some(true) {
-                        "kept"
-                    } else {
-                        "not kept, the next stage starts from the earlier model"
-                    }
-                );
-            }
+            let kept = outcome.best_macro_f1.is_some_and(|f1| f1 > start_macro_f1);
+            self.progress.message(&format!(
+                "{}: best validation macro-F1 {} vs {:.4} at the start: {}",
+                phase.kind.name(),
+                outcome
+                    .best_macro_f1
+                    .map_or("-".to_string(), |f| format!("{f:.4}")),
+                start_macro_f1,
+                if kept {
+                    "kept"
+                } else {
+                    "not kept, the next stage starts from the earlier model"
+                }
+            ));
             for old in leftover.into_iter().flatten() {
                 let _ = std::fs::remove_dir_all(old);
             }
@@ -732,10 +691,10 @@ impl Writing {
         kind: PhaseKind,
         spec: &PhaseSpec,
         samples: usize,
-        quiet: bool,
     ) -> Result<Option<TrainerCheckpoint>, PipelineError> {
         let candidates: Vec<CheckpointSaved> = self
-            .state
+            .log
+            .state()
             .checkpoints
             .iter()
             .filter(|c| c.index == index)
@@ -745,27 +704,25 @@ impl Writing {
         for c in candidates {
             let reason = match usable_checkpoint(&c, spec, samples) {
                 Ok(checkpoint) => {
-                    if rejected > 0 && !quiet {
-                        eprintln!(
+                    if rejected > 0 {
+                        self.progress.message(&format!(
                             "phase {} ({}): resuming from the checkpoint after epoch {} ({})",
                             index + 1,
                             kind.name(),
                             c.epoch + 1,
                             c.dir
-                        );
+                        ));
                     }
                     return Ok(Some(checkpoint));
                 }
                 Err(reason) => reason,
             };
-            if !quiet {
-                eprintln!(
-                    "phase {} ({}): skipping the checkpoint after epoch {}: {reason}",
-                    index + 1,
-                    kind.name(),
-                    c.epoch + 1
-                );
-            }
+            self.progress.message(&format!(
+                "phase {} ({}): skipping the checkpoint after epoch {}: {reason}",
+                index + 1,
+                kind.name(),
+                c.epoch + 1
+            ));
             self.record(Event::CheckpointRejected(CheckpointRejected {
                 index,
                 phase: c.phase.clone(),
@@ -777,45 +734,39 @@ impl Writing {
             // No live event names it any more; a rerun of its epoch writes the directory anew.
             let _ = std::fs::remove_dir_all(&c.dir);
         }
-        if rejected > 0 || self.state.epochs.iter().any(|e| e.index == index) {
+        if rejected > 0 || self.log.state().epochs.iter().any(|e| e.index == index) {
             let reason = if rejected > 0 {
                 format!("no usable checkpoint: {rejected} rejected, none left")
             } else {
                 "no recorded checkpoint left".to_string()
             };
-            self.restart(index, kind.name(), reason, quiet)?;
+            self.restart(index, kind.name(), reason)?;
         }
         Ok(None)
     }
 
     /// Records that phase `index` starts again from its start, and removes the checkpoints of
     /// it that were live.
-    fn restart(
-        &mut self,
-        index: usize,
-        phase: &str,
-        reason: String,
-        quiet: bool,
-    ) -> Result<(), PipelineError> {
+    fn restart(&mut self, index: usize, phase: &str, reason: String) -> Result<(), PipelineError> {
         let discarded_epochs = self
-            .state
+            .log
+            .state()
             .epochs
             .iter()
             .filter(|e| e.index == index)
             .count();
         let live: Vec<String> = self
-            .state
+            .log
+            .state()
             .checkpoints
             .iter()
             .filter(|c| c.index == index)
             .map(|c| c.dir.clone())
             .collect();
-        if !quiet {
-            eprintln!(
-                "phase {} ({phase}): restarting from its start ({reason}); {discarded_epochs} recorded epoch(s) of it are superseded",
-                index + 1
-            );
-        }
+        self.progress.message(&format!(
+            "phase {} ({phase}): restarting from its start ({reason}); {discarded_epochs} recorded epoch(s) of it are superseded",
+            index + 1
+        ));
         self.record(Event::PhaseRestarted(PhaseRestarted {
             index,
             phase: phase.to_string(),
@@ -830,22 +781,25 @@ impl Writing {
 
     /// `exp train --restart-phase`: the phase in progress starts again from its start (the
     /// next `run_phases` trains it so). Refused, recording nothing, when no phase is in progress.
-    pub fn restart_phase(&mut self, quiet: bool) -> Result<(), PipelineError> {
-        let Some(index) = self.state.phase_in_progress else {
-            return Err(PipelineError::NoPhaseInProgress(self.state.name.clone()));
+    pub fn restart_phase(&mut self) -> Result<(), PipelineError> {
+        let Some(index) = self.log.state().phase_in_progress else {
+            return Err(PipelineError::NoPhaseInProgress(
+                self.log.state().name.clone(),
+            ));
         };
         let phase = self
-            .state
+            .log
+            .state()
             .plan
             .as_ref()
             .and_then(|p| p.plan.phases.get(index))
             .map_or_else(|| format!("#{index}"), |p| p.kind.name().to_string());
-        self.restart(index, &phase, "requested".to_string(), quiet)
+        self.restart(index, &phase, "requested".to_string())
     }
 
     /// Saves the fine-tuned model (weights, config, ONNX) and checks the ONNX file against candle.
     pub fn complete_training(&mut self) -> Result<(), PipelineError> {
-        if self.state.training.is_some() {
+        if self.log.state().training.is_some() {
             return Ok(());
         }
         let (config, weights, averaging) = self.final_weights()?;
@@ -900,11 +854,11 @@ impl Writing {
 
     /// The sealed test split, read once: baseline and fine-tuned model side by side.
     pub fn evaluate_test(&mut self) -> Result<(), PipelineError> {
-        if self.state.test.is_some() {
+        if self.log.state().test.is_some() {
             return Ok(());
         }
-        let baseline = self.state.baseline.clone().expect("baseline ensured");
-        let training = self.state.training.clone().expect("training completed");
+        let baseline = self.log.state().recorded_baseline()?.clone();
+        let training = self.log.state().recorded_training()?.clone();
         // The event names the files it evaluated by hash: they must be the recorded ones.
         verify_artifact(&ArtifactFile {
             path: baseline.onnx_path.clone(),

@@ -17,6 +17,7 @@ pub mod table;
 use std::path::{Path, PathBuf};
 
 use crate::events::{ArtifactFile, Event, ReportGenerated};
+use crate::recorder::{LastSeq, Recorder};
 use crate::store::{Store, StoreError};
 
 pub use project::{Projection, Target};
@@ -187,8 +188,9 @@ fn record(
         through_seq: projection.through_seq,
         files: written.to_vec(),
     });
-    let stored = store.append(&lock, &[event])?;
+    let mut log = Recorder::with_lock(store, lock, LastSeq::default());
+    log.record(event)?;
     Ok(Recorded::Event {
-        seq: stored.last().map(|s| s.seq).unwrap_or(0),
+        seq: log.state().0.unwrap_or(0),
     })
 }

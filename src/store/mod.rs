@@ -4,6 +4,7 @@ mod canonical;
 mod hash;
 mod lock;
 mod owner;
+pub mod paths;
 mod stream;
 mod verify;
 
@@ -342,6 +343,11 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The directory the paths in events are relative to (see [`paths`]).
+    pub fn base_dir(&self) -> PathBuf {
+        paths::base_dir(&self.path)
     }
 
     /// The id of this process's run, written in the `run` column of every event it appends.

@@ -2,13 +2,9 @@
 //! and what its events fold into. Every event goes through [`Recorder::record_all`]: the fault
 //! hook, one transaction, then the fold of the rows as stored, so the state is never stale.
 
-use std::path::Path;
-
 use crate::events::Event;
 use crate::state::Experiment;
 use crate::store::{Appended, Store, StoreError, WriterLock};
-
-use super::PipelineError;
 
 /// What a recorder folds its appended events into.
 pub trait Fold {
@@ -38,29 +34,10 @@ pub struct Recorder<F: Fold = Experiment> {
     state: F,
 }
 
-impl Recorder<Experiment> {
-    /// Opens the database, takes the experiment's writer lock and folds its events.
-    pub fn open(db: &Path, name: &str, command: &str) -> Result<Recorder, PipelineError> {
-        let missing = || PipelineError::NoExperiment {
-            name: name.to_string(),
-            db: db.to_path_buf(),
-        };
-        if !db.exists() {
-            return Err(missing());
-        }
-        let mut store = Store::open(db)?;
-        if !store.exists(name)? {
-            return Err(missing());
-        }
-        let lock = store.lock(name, command)?;
-        let state = Experiment::load(&store, name, None)?;
-        Ok(Recorder { store, lock, state })
-    }
-}
-
 impl<F: Fold> Recorder<F> {
     /// A recorder over a lock already taken, folding into `state` (which must already hold the
-    /// experiment's events, or be a fold that needs none).
+    /// experiment's events, or be a fold that needs none). `exp new`, every command that runs
+    /// stages (through `pipeline::Writing`) and `exp report` make one.
     pub fn with_lock(store: Store, lock: WriterLock, state: F) -> Recorder<F> {
         Recorder { store, lock, state }
     }

@@ -1,0 +1,66 @@
+//! Paths in events relative to the database's directory, so that an experiment's directory
+//! (`exp.db` beside `artifacts/` and `reports/`) can be copied or moved and stays whole.
+//!
+//! Written: a path under the directory is stored relative to it (`artifacts/t/final/model.onnx`);
+//! any other path (a model in the asset cache, a dataset elsewhere) stays absolute. Read: a
+//! relative path is resolved against the directory the database is in now. Logs written before
+//! this hold absolute paths, which are read as they are.
+
+use std::path::{Path, PathBuf};
+
+/// The directory paths are relative to: the database's, made absolute (as the pipeline makes
+/// the artifact and report directories).
+pub fn base_dir(db: &Path) -> PathBuf {
+    let dir = match db.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::path::absolute(&dir).unwrap_or(dir)
+}
+
+/// `path` relative to `base` when it is an absolute path under it; else unchanged.
+pub fn store_relative(base: &Path, path: &mut String) {
+    let p = Path::new(path.as_str());
+    if !p.is_absolute() {
+        return;
+    }
+    if let Ok(rest) = p.strip_prefix(base) {
+        if !rest.as_os_str().is_empty() {
+            *path = rest.display().to_string();
+        }
+    }
+}
+
+/// A stored path as a path on this machine: a relative one joined to `base`.
+pub fn resolve(base: &Path, path: &mut String) {
+    if !path.is_empty() && Path::new(path.as_str()).is_relative() {
+        *path = base.join(path.as_str()).display().to_string();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_under_the_base_are_stored_relative_and_resolved_back() {
+        let base = Path::new("/data/exp");
+        let mut p = "/data/exp/artifacts/t/final/model.onnx".to_string();
+        store_relative(base, &mut p);
+        assert_eq!(p, "artifacts/t/final/model.onnx");
+        resolve(Path::new("/elsewhere"), &mut p);
+        assert_eq!(p, "/elsewhere/artifacts/t/final/model.onnx");
+        // Outside the base, and the base itself: unchanged.
+        for outside in [
+            "/root/.cache/exp/assets/minilm-l6",
+            "/data/exp2/x",
+            "/data/exp",
+        ] {
+            let mut p = outside.to_string();
+            store_relative(base, &mut p);
+            assert_eq!(p, outside);
+            resolve(Path::new("/elsewhere"), &mut p);
+            assert_eq!(p, outside);
+        }
+    }
+}
