@@ -131,8 +131,12 @@ SELECT
     e.experiment                                                  AS experiment,
     e.seq                                                         AS seq,
     e.ts                                                          AS ts,
-    json_extract(e.payload, '$.index')                            AS phase_index,
-    json_extract(e.payload, '$.report.phase')                     AS phase,
+    CASE WHEN json_extract(e.payload, '$.pruning_step') IS NULL
+         THEN json_extract(e.payload, '$.index') END              AS phase_index,
+    CASE WHEN json_extract(e.payload, '$.pruning_step') IS NULL
+         THEN json_extract(e.payload, '$.report.phase')
+         ELSE 'RECOVERY' END                                      AS phase,
+    json_extract(e.payload, '$.pruning_step')                     AS pruning_step,
     json_extract(e.payload, '$.report.epoch') + 1                 AS epoch,
     json_extract(e.payload, '$.report.train_loss')                AS train_loss,
     json_extract(e.payload, '$.report.validation.accuracy')       AS val_accuracy,
@@ -145,6 +149,7 @@ SELECT
     json_extract(e.payload, '$.report.misclassified')             AS train_misclassified,
     json_extract(e.payload, '$.report.samples_per_sec')           AS samples_per_sec,
     json_extract(e.payload, '$.report.duration_s')                AS duration_s,
+    CASE WHEN json_extract(e.payload, '$.pruning_step') IS NULL THEN
     (EXISTS (SELECT 1 FROM events r
               WHERE r.kind = 'PhaseRestarted' AND r.experiment = e.experiment AND r.seq > e.seq
                 AND json_extract(r.payload, '$.index') = json_extract(e.payload, '$.index'))
@@ -152,7 +157,14 @@ SELECT
               WHERE r.kind = 'CheckpointRejected' AND r.experiment = e.experiment AND r.seq > e.seq
                 AND json_extract(r.payload, '$.index') = json_extract(e.payload, '$.index')
                 AND json_extract(r.payload, '$.epoch') <= json_extract(e.payload, '$.report.epoch')))
-                                                                  AS superseded
+    ELSE
+    -- A recovery epoch is superseded when its pruning step ran again (a killed run resumed, or
+    -- the one-shot retry of the step).
+    EXISTS (SELECT 1 FROM events r
+             WHERE r.kind = 'EpochCompleted' AND r.experiment = e.experiment AND r.seq > e.seq
+               AND json_extract(r.payload, '$.pruning_step') = json_extract(e.payload, '$.pruning_step')
+               AND json_extract(r.payload, '$.report.epoch') <= json_extract(e.payload, '$.report.epoch'))
+    END                                                           AS superseded
 FROM events e
 WHERE e.kind = 'EpochCompleted';
 

@@ -424,8 +424,13 @@ pub struct PhaseStarted {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EpochCompleted {
+    /// The phase's index in the plan; for a pruning recovery epoch, its step.
     pub index: usize,
     pub report: EpochReport,
+    /// Set for an epoch of recovery training after a pruning step (absent for the phases'
+    /// epochs, as in logs written before recovery epochs were recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pruning_step: Option<usize>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

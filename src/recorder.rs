@@ -1,10 +1,11 @@
 //! The one write path of the event log: a recorder holds the store, the experiment's writer lock
 //! and what its events fold into. Every event goes through [`Recorder::record_all`]: the fault
-//! hook, one transaction, then the fold of the rows as stored, so the state is never stale.
+//! hook, paths under the database's directory made relative to it, one transaction, then the
+//! fold of the rows as stored (paths resolved again), so the state is never stale.
 
 use crate::events::Event;
 use crate::state::Experiment;
-use crate::store::{Appended, Store, StoreError, WriterLock};
+use crate::store::{paths, Appended, Store, StoreError, WriterLock};
 
 /// What a recorder folds its appended events into.
 pub trait Fold {
@@ -58,14 +59,19 @@ impl<F: Fold> Recorder<F> {
     /// Appends events in one transaction (all or none), then folds them as stored. Each event
     /// first passes the fault hook (`EXP_FAULT=record:KIND`).
     pub fn record_all(&mut self, events: Vec<Event>) -> Result<Vec<Appended>, StoreError> {
-        for event in &events {
+        let base = self.store.base_dir();
+        let mut events = events;
+        for event in &mut events {
             crate::faults::before_record(event.kind());
+            event.for_each_path(|p| paths::store_relative(&base, p));
         }
         let stored = self.store.append(&self.lock, &events)?;
         // The lock is ours, so the log grew by exactly these rows: fold them (as a load would
-        // read them back) instead of re-reading the log.
+        // read them back, paths resolved) instead of re-reading the log.
         for row in &stored {
-            self.state.fold(row.event()?, row.seq, &row.ts);
+            let mut event = row.event()?;
+            event.for_each_path(|p| paths::resolve(&base, p));
+            self.state.fold(event, row.seq, &row.ts);
         }
         Ok(stored)
     }

@@ -6,10 +6,11 @@ use std::cmp::Reverse;
 use serde::{Deserialize, Serialize};
 
 use crate::events::{
-    AnalysisRecorded, AugmentationApplied, BaselineCaptured, BenchmarkMeasured, CheckpointRejected,
-    CheckpointSaved, DatasetLoaded, EarlyStopped, EpochCompleted, Event, ExperimentCreated,
-    ExportValidated, ModelExported, PhaseCompleted, PhaseRestarted, PlanDerived, PruningCompleted,
-    PruningStep, ReportGenerated, RunFailed, SplitMade, TestEvaluated, TrainingCompleted,
+    AnalysisRecorded, ArtifactFile, AugmentationApplied, BaselineCaptured, BenchmarkMeasured,
+    CheckpointRejected, CheckpointSaved, DatasetLoaded, EarlyStopped, EpochCompleted, Event,
+    ExperimentCreated, ExportValidated, ModelExported, PhaseCompleted, PhaseRestarted, PlanDerived,
+    PruningCompleted, PruningStep, ReportGenerated, RunFailed, SplitMade, TestEvaluated,
+    TrainingCompleted,
 };
 use crate::store::{SlotOf, Store, StoreError, StoredEvent};
 
@@ -107,6 +108,8 @@ pub struct Experiment {
     /// Every completed epoch, in order (across phases and resumes). An epoch trained again after
     /// its checkpoint was rejected, or after its phase restarted, replaces the earlier one.
     pub epochs: Vec<EpochCompleted>,
+    /// The recovery epochs after pruning steps, in order (a step run again replaces its own).
+    pub recovery_epochs: Vec<EpochCompleted>,
     /// Every early stop, in order (a phase restarted drops its own).
     pub early_stops: Vec<EarlyStopped>,
     /// The phase that a `PhaseStarted` began and no `PhaseCompleted` ended yet.
@@ -140,6 +143,57 @@ pub struct Experiment {
 }
 
 impl Experiment {
+    /// Every file the state's live events name, with what it is: the baseline and analysis, the
+    /// fine-tuned and pruned models, the exported files. The model card re-hashes them and
+    /// `exp verify --files` checks them.
+    pub fn artifact_files(&self) -> Vec<(String, ArtifactFile)> {
+        let s = self;
+        let mut files: Vec<(String, ArtifactFile)> = Vec::new();
+        if let Some(b) = &s.baseline {
+            files.push((
+                "baseline ONNX".into(),
+                ArtifactFile {
+                    path: b.onnx_path.clone(),
+                    sha256: b.onnx_sha256.clone(),
+                    bytes: b.size_bytes,
+                },
+            ));
+        }
+        if let Some((_, a)) = &s.analysis {
+            files.push((
+                "analysis JSON".into(),
+                ArtifactFile {
+                    path: a.path.clone(),
+                    sha256: a.sha256.clone(),
+                    bytes: 0,
+                },
+            ));
+        }
+        if let Some(t) = &s.training {
+            files.push(("fine-tuned weights".into(), t.weights.clone()));
+            files.push(("fine-tuned config".into(), t.config.clone()));
+            files.push(("fine-tuned ONNX".into(), t.onnx.clone()));
+        }
+        if let Some(pc) = &s.pruning {
+            files.push(("pruned weights".into(), pc.weights.clone()));
+            files.push(("pruned config".into(), pc.config.clone()));
+        }
+        if let Some(e) = &s.export {
+            for f in &e.files {
+                let path = std::path::Path::new(&e.dir).join(&f.path);
+                files.push((
+                    "export".into(),
+                    ArtifactFile {
+                        path: path.display().to_string(),
+                        sha256: f.sha256.clone(),
+                        bytes: f.bytes,
+                    },
+                ));
+            }
+        }
+        files
+    }
+
     /// The state of an experiment with no events yet.
     pub fn named(name: &str) -> Experiment {
         Experiment {
@@ -149,13 +203,21 @@ impl Experiment {
     }
 
     /// Folds stored events (in seq order) into the experiment's state.
-    pub fn replay(name: &str, events: &[StoredEvent]) -> Result<Experiment, StoreError> {
+    /// `base` is the database's directory, which relative paths in events are resolved against
+    /// (`Store::base_dir`).
+    pub fn replay(
+        name: &str,
+        events: &[StoredEvent],
+        base: &std::path::Path,
+    ) -> Result<Experiment, StoreError> {
         let mut state = Experiment {
             name: name.to_string(),
             ..Experiment::default()
         };
         for stored in events {
-            state.fold(stored.event()?, stored.seq, &stored.ts);
+            let mut event = stored.event()?;
+            event.for_each_path(|p| crate::store::paths::resolve(base, p));
+            state.fold(event, stored.seq, &stored.ts);
         }
         Ok(state)
     }
@@ -168,9 +230,14 @@ impl Experiment {
             name: name.to_string(),
             ..Experiment::default()
         };
+        let base = store.base_dir();
         store.for_each_event(name, skip, slot, |seq, ts, event| {
             match event {
-                Some(event) => state.fold(event, seq, ts),
+                Some(mut event) => {
+                    // Paths under the database's directory are stored relative to it.
+                    event.for_each_path(|p| crate::store::paths::resolve(&base, p));
+                    state.fold(event, seq, ts)
+                }
                 None => state.count(seq),
             }
             Ok(())
@@ -206,7 +273,16 @@ impl Experiment {
             Event::LrReduced(_) => {}
             Event::EarlyStopped(e) => self.early_stops.push(e),
             Event::AugmentationApplied(e) => self.augmentation = Some(e),
-            Event::EpochCompleted(e) => self.epochs.push(e),
+            Event::EpochCompleted(e) => match e.pruning_step {
+                None => self.epochs.push(e),
+                Some(step) => {
+                    // A step run again (resumed, or retried in one shot) replaces its epochs.
+                    let epoch = e.report.epoch;
+                    self.recovery_epochs
+                        .retain(|r| r.pruning_step != Some(step) || r.report.epoch < epoch);
+                    self.recovery_epochs.push(e);
+                }
+            },
             Event::CheckpointSaved(e) => {
                 let parity = e.epoch % 2;
                 self.checkpoint_slots[parity] = Some(e);
@@ -496,7 +572,12 @@ mod tests {
             if n > 0 {
                 store.append(&lock, &events[..n]).unwrap();
             }
-            let full = Experiment::replay(&name, &store.events(&name, None).unwrap()).unwrap();
+            let full = Experiment::replay(
+                &name,
+                &store.events(&name, None).unwrap(),
+                &store.base_dir(),
+            )
+            .unwrap();
             let loaded = Experiment::load(&store, &name, None).unwrap();
             assert_eq!(loaded, full, "after {n} events");
             let expected: &[(usize, usize)] = match n {

@@ -126,7 +126,7 @@ fn killed_in_first_phase(name: &str) -> (PathBuf, [Value; 2]) {
         assert_eq!(c["index"], 0);
         assert_eq!(c["epoch"], epoch);
         // The previous checkpoint stays on disk until the next one is recorded.
-        assert!(Path::new(c["dir"].as_str().unwrap()).is_dir(), "{c}");
+        assert!(on_disk(&db, c["dir"].as_str().unwrap()).is_dir(), "{c}");
         assert_eq!(c["removed"], Value::Null, "{c}");
     }
     (db, [saved[0].clone(), saved[1].clone()])
@@ -203,7 +203,7 @@ fn last_start_of_first_phase(events: &[Value]) -> Value {
 fn a_deleted_latest_checkpoint_is_rejected_and_the_run_resumes_from_the_one_before() {
     let (db, [first, latest]) = killed_in_first_phase("deleted");
     let dir = latest["dir"].as_str().unwrap();
-    std::fs::remove_dir_all(dir).unwrap();
+    std::fs::remove_dir_all(on_disk(&db, dir)).unwrap();
 
     let err = train(&db, &[]);
     assert!(
@@ -236,15 +236,17 @@ fn a_deleted_latest_checkpoint_is_rejected_and_the_run_resumes_from_the_one_befo
 #[test]
 fn a_changed_checkpoint_file_is_rejected_with_the_sha256_mismatch() {
     let (db, [_, latest]) = killed_in_first_phase("corrupted");
-    let file = latest["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["path"].as_str().unwrap().ends_with("model.safetensors"))
-        .unwrap()["path"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let file = on_disk(
+        &db,
+        latest["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["path"].as_str().unwrap().ends_with("model.safetensors"))
+            .unwrap()["path"]
+            .as_str()
+            .unwrap(),
+    );
     let mut bytes = std::fs::read(&file).unwrap();
     let last = bytes.len() - 1;
     bytes[last] ^= 0xff;
@@ -258,7 +260,7 @@ fn a_changed_checkpoint_file_is_rejected_with_the_sha256_mismatch() {
     assert_eq!(rejected[0]["dir"], latest["dir"]);
     let reason = rejected[0]["reason"].as_str().unwrap();
     assert!(
-        reason.contains("sha256 mismatch") && reason.contains(&file),
+        reason.contains("sha256 mismatch") && reason.contains(file.to_str().unwrap()),
         "{reason}"
     );
     assert_eq!(
@@ -270,9 +272,9 @@ fn a_changed_checkpoint_file_is_rejected_with_the_sha256_mismatch() {
 #[test]
 fn with_no_usable_checkpoint_the_phase_restarts_from_its_start() {
     let (db, [first, latest]) = killed_in_first_phase("none-left");
-    std::fs::remove_dir_all(latest["dir"].as_str().unwrap()).unwrap();
+    std::fs::remove_dir_all(on_disk(&db, latest["dir"].as_str().unwrap())).unwrap();
     // The older one is there but changed: a file of it missing.
-    let state = Path::new(first["dir"].as_str().unwrap()).join("trainer_state.json");
+    let state = on_disk(&db, first["dir"].as_str().unwrap()).join("trainer_state.json");
     std::fs::remove_file(&state).unwrap();
 
     let err = train(&db, &[]);

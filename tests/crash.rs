@@ -117,12 +117,12 @@ fn check_log(db: &Path) {
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
     let out = exp(db, &["show", "t", "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    check_artifacts(&events(db));
+    check_artifacts(db, &events(db));
 }
 
 /// Every file a live event names (path + sha256) exists with that hash. A checkpoint stops
 /// being live when a later `CheckpointSaved` says it was removed or its phase completed.
-fn check_artifacts(events: &[Value]) {
+fn check_artifacts(db: &Path, events: &[Value]) {
     let mut live: Vec<(usize, String, String)> = Vec::new(); // (seq, path, sha256)
     let mut checkpoints: Vec<(usize, String, Option<u64>)> = Vec::new(); // (seq, dir, phase)
     for event in events {
@@ -147,7 +147,7 @@ fn check_artifacts(events: &[Value]) {
             }
             // The model directory's files are named relative to it.
             "ModelExported" => {
-                let dir = Path::new(payload["dir"].as_str().unwrap());
+                let dir = on_disk(db, payload["dir"].as_str().unwrap());
                 for file in payload["files"].as_array().unwrap() {
                     let path = dir.join(file["path"].as_str().unwrap());
                     let sha256 = file["sha256"].as_str().unwrap().to_string();
@@ -160,7 +160,7 @@ fn check_artifacts(events: &[Value]) {
         collect_files(payload, seq, &mut live);
     }
     for (seq, path, sha256) in &live {
-        let found = exp::assets::sha256_file(Path::new(path))
+        let found = exp::assets::sha256_file(&on_disk(db, path))
             .unwrap_or_else(|e| panic!("event {seq} names {path}, which cannot be read: {e}"));
         assert_eq!(&found, sha256, "event {seq} names {path} with another hash");
     }

@@ -24,8 +24,21 @@ fn trained() -> &'static Path {
     })
 }
 
-/// A copy of the trained experiment's database in a fresh directory (its artifacts go there).
+/// A copy of the trained experiment's directory (database and artifacts, which its events name
+/// relative to it) in a fresh directory.
 fn copy_of_trained() -> (tempfile::TempDir, PathBuf) {
+    fn copy_dir(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let target = to.join(entry.file_name());
+            if entry.file_type().unwrap().is_dir() {
+                copy_dir(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), &target).unwrap();
+            }
+        }
+    }
     let source = trained();
     let dir = tempfile::tempdir().unwrap();
     for suffix in ["", "-wal", "-shm"] {
@@ -34,6 +47,7 @@ fn copy_of_trained() -> (tempfile::TempDir, PathBuf) {
             std::fs::copy(&from, dir.path().join(format!("exp.db{suffix}"))).unwrap();
         }
     }
+    copy_dir(&source.join("artifacts"), &dir.path().join("artifacts"));
     let db = dir.path().join("exp.db");
     (dir, db)
 }
@@ -96,6 +110,37 @@ fn structured_steps_shrink_the_model_and_its_onnx_runs_in_ort() {
     let steps = payloads(&db, "PruningStep");
     assert_eq!(steps.len(), 2);
     assert_eq!(printed["steps"].as_array().unwrap().len(), 2);
+    // Every recovery epoch is an EpochCompleted of its step (2 epochs a step by default).
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let recovery: Vec<(i64, i64)> = conn
+        .prepare(
+            "select pruning_step, epoch from v_epochs
+             where experiment = 't' and phase = 'RECOVERY' and not superseded order by seq",
+        )
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(recovery, [(1, 1), (1, 2), (2, 1), (2, 2)]);
+    let phases_epochs: i64 = conn
+        .query_row(
+            "select count(*) from v_epochs where experiment = 't' and phase_index is not null",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let recorded: i64 = conn
+        .query_row(
+            "select sum(epochs_recorded) from v_phases where experiment = 't'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        phases_epochs, recorded,
+        "recovery epochs are not the phases'"
+    );
     let reference = &steps[0]["reference_shape"];
     let ref_heads = usizes(&reference["heads"]);
     let ref_neurons = usizes(&reference["ffn_neurons"]);
@@ -144,7 +189,7 @@ fn structured_steps_shrink_the_model_and_its_onnx_runs_in_ort() {
     assert_eq!(done[0]["weights"], steps[1]["weights"]);
 
     // The kept step's files: candle (safetensors + config) and ONNX Runtime agree.
-    let weights_path = PathBuf::from(steps[1]["weights"]["path"].as_str().unwrap());
+    let weights_path = on_disk(&db, steps[1]["weights"]["path"].as_str().unwrap());
     let step_dir = weights_path.parent().unwrap();
     let config = exp::model::hf_dir::read_config(&step_dir.join("config.json")).unwrap();
     assert_eq!(

@@ -212,7 +212,7 @@ fn a_computed_analysis_has_the_notebooks_keys_and_is_self_consistent() {
         })
         .collect();
     let mut classifier = exp::runtime::OnnxClassifier::open(
-        Path::new(&onnx_path),
+        &on_disk(&db, &onnx_path),
         &model.join("tokenizer.json"),
         128,
         &Default::default(),

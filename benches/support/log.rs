@@ -246,6 +246,7 @@ pub fn bulk(i: usize, n: usize) -> Event {
                     misclassified: 1000 + (rng.next() % 100) as usize,
                     reweighted: 0,
                 },
+                pruning_step: None,
             })
         }
         1 => {

@@ -18,6 +18,8 @@ use super::progress::CliProgress;
 pub struct ExportArgs {
     /// Experiment name.
     pub name: String,
+    #[command(flatten)]
+    pub data: super::DataArg,
     /// Write and validate the directory again even if the log has an export of the current model.
     #[arg(long)]
     pub again: bool,
@@ -36,6 +38,8 @@ pub struct ExportArgs {
 pub struct BenchmarkArgs {
     /// Experiment name.
     pub name: String,
+    #[command(flatten)]
+    pub data: super::DataArg,
     /// Batch sizes.
     #[arg(long, default_value = "1,8,32", value_delimiter = ',')]
     pub batch_sizes: Vec<usize>,
@@ -55,7 +59,13 @@ pub struct BenchmarkArgs {
 
 pub fn export(db: &Path, args: ExportArgs, json: bool) -> anyhow::Result<ExitCode> {
     let progress = CliProgress::new(args.quiet, json);
-    let mut writing = Writing::open(db, &args.name, "exp export", Box::new(progress))?;
+    let mut writing = Writing::open(
+        db,
+        &args.name,
+        "exp export",
+        args.data.data.as_deref(),
+        Box::new(progress),
+    )?;
     let options = QuantizeOptions {
         weights: if args.int8_weights == "per-tensor" {
             Granularity::PerTensor
@@ -126,7 +136,13 @@ pub fn export(db: &Path, args: ExportArgs, json: bool) -> anyhow::Result<ExitCod
 
 pub fn benchmark(db: &Path, args: BenchmarkArgs, json: bool) -> anyhow::Result<ExitCode> {
     let progress = CliProgress::new(args.quiet, json);
-    let mut writing = Writing::open(db, &args.name, "exp benchmark", Box::new(progress))?;
+    let mut writing = Writing::open(
+        db,
+        &args.name,
+        "exp benchmark",
+        args.data.data.as_deref(),
+        Box::new(progress),
+    )?;
     let options = BenchmarkOptions {
         batch_sizes: args.batch_sizes.clone(),
         warmup: args.warmup,

@@ -380,7 +380,39 @@ pub fn events(db: &Path, name: &str, kind: Option<&str>, json: bool) -> anyhow::
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn verify(db: &Path, name: Option<&str>, json: bool) -> anyhow::Result<ExitCode> {
+/// One file a live event names, checked on disk.
+#[derive(Serialize)]
+struct FileCheck {
+    experiment: String,
+    what: String,
+    path: String,
+    /// `matches`, `missing` or `changed`.
+    status: &'static str,
+}
+
+/// Every file the experiments' live events name, re-hashed.
+fn check_files(store: &Store, names: &[String]) -> anyhow::Result<Vec<FileCheck>> {
+    let mut checks = Vec::new();
+    for name in names {
+        let state = fold(store, name)?;
+        for (what, file) in state.artifact_files() {
+            let status = match exp::assets::sha256_file(Path::new(&file.path)) {
+                Err(_) => "missing",
+                Ok(found) if found == file.sha256 => "matches",
+                Ok(_) => "changed",
+            };
+            checks.push(FileCheck {
+                experiment: name.clone(),
+                what,
+                path: file.path,
+                status,
+            });
+        }
+    }
+    Ok(checks)
+}
+
+pub fn verify(db: &Path, name: Option<&str>, files: bool, json: bool) -> anyhow::Result<ExitCode> {
     let Some(store) = open_existing(db)? else {
         bail!("{} does not exist: nothing to verify", db.display());
     };
@@ -390,9 +422,20 @@ pub fn verify(db: &Path, name: Option<&str>, json: bool) -> anyhow::Result<ExitC
         }
     }
     let reports = store.verify(name)?;
-    let ok = reports.iter().all(|r| r.ok());
+    let names: Vec<String> = reports.iter().map(|r| r.experiment.clone()).collect();
+    let checks = if files {
+        check_files(&store, &names)?
+    } else {
+        Vec::new()
+    };
+    let bad_files = checks.iter().filter(|c| c.status != "matches").count();
+    let ok = reports.iter().all(|r| r.ok()) && bad_files == 0;
     if json {
-        print_json(&serde_json::json!({ "ok": ok, "experiments": reports }))?;
+        let mut out = serde_json::json!({ "ok": ok, "experiments": reports });
+        if files {
+            out["files"] = serde_json::to_value(&checks)?;
+        }
+        print_json(&out)?;
     } else {
         for r in &reports {
             match &r.first_bad {
@@ -405,6 +448,25 @@ pub fn verify(db: &Path, name: Option<&str>, json: bool) -> anyhow::Result<ExitC
         }
         if reports.is_empty() {
             println!("no events in {}", db.display());
+        }
+        if files {
+            let base = exp::store::paths::base_dir(db);
+            for c in checks.iter().filter(|c| c.status != "matches") {
+                let shown = Path::new(&c.path)
+                    .strip_prefix(&base)
+                    .map_or_else(|_| c.path.clone(), |p| p.display().to_string());
+                println!(
+                    "{:<7} {} {}: {shown}",
+                    c.status.to_uppercase(),
+                    c.experiment,
+                    c.what
+                );
+            }
+            println!(
+                "{} files named by live events: {} match, {bad_files} missing or changed",
+                checks.len(),
+                checks.len() - bad_files
+            );
         }
     }
     Ok(if ok {

@@ -59,6 +59,10 @@ pub enum Command {
     Verify {
         /// Experiment name (default: every experiment).
         name: Option<String>,
+        /// Also re-hash every file that a live event names (models, analysis, exports) and list
+        /// the missing or changed ones.
+        #[arg(long)]
+        files: bool,
     },
     /// Capture the baseline (if needed) and analyse its errors and confidence on the validation split.
     Analyze(stages::AnalyzeArgs),
@@ -66,6 +70,8 @@ pub enum Command {
     Plan {
         /// Experiment name.
         name: String,
+        #[command(flatten)]
+        data: DataArg,
     },
     /// Train: baseline -> analysis -> plan -> phases -> fine-tuned model -> sealed test. Resumes a killed run.
     Train(train::TrainArgs),
@@ -91,6 +97,16 @@ pub enum Command {
     MemoryProbe(probe::MemoryProbeArgs),
 }
 
+/// Where the experiment's dataset is now, for the commands that read it.
+#[derive(Debug, clap::Args)]
+pub struct DataArg {
+    /// The experiment's dataset file, when it is no longer where `exp new` read it (an
+    /// experiment's directory copied to another machine): it must be the same file, its sha256
+    /// is checked against the log.
+    #[arg(long, value_name = "FILE")]
+    pub data: Option<PathBuf>,
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let json = cli.json;
     match cli.command {
@@ -98,10 +114,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ls => inspect::ls(&cli.db, json),
         Command::Show { name } => inspect::show(&cli.db, &name, json),
         Command::Events { name, kind } => inspect::events(&cli.db, &name, kind.as_deref(), json),
-        Command::Verify { name } => inspect::verify(&cli.db, name.as_deref(), json),
+        Command::Verify { name, files } => inspect::verify(&cli.db, name.as_deref(), files, json),
         Command::Fetch(args) => fetch::run(args, json),
         Command::Analyze(args) => stages::analyze(&cli.db, args, json),
-        Command::Plan { name } => stages::plan(&cli.db, &name, json),
+        Command::Plan { name, data } => stages::plan(&cli.db, &name, &data, json),
         Command::Train(args) => train::run(&cli.db, args, json),
         Command::Prune(args) => prune::run(&cli.db, *args, json),
         Command::Predict(args) => predict::predict(*args, json),

@@ -101,7 +101,8 @@ pub fn run(db: &Path, args: NewArgs, json: bool) -> anyhow::Result<ExitCode> {
     pipeline::create_experiment(Store::open(db)?, &request)?;
     if let Some(file) = &args.analysis {
         let progress = super::progress::CliProgress::new(false, json);
-        let mut writing = pipeline::Writing::open(db, &args.name, "exp new", Box::new(progress))?;
+        let mut writing =
+            pipeline::Writing::open(db, &args.name, "exp new", None, Box::new(progress))?;
         pipeline::stages::run(
             &mut writing,
             "exp new",

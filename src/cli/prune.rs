@@ -18,6 +18,8 @@ use super::output::print_json;
 pub struct PruneArgs {
     /// Experiment name (its training must be completed).
     pub name: String,
+    #[command(flatten)]
+    pub data: super::DataArg,
     /// structured (heads and FFN neurons, the matrices shrink) or magnitude (unstructured zeros).
     #[arg(long, default_value = "structured")]
     pub method: PruneMethod,
@@ -74,7 +76,13 @@ impl PruneArgs {
 
 pub fn run(db: &Path, args: PruneArgs, json: bool) -> anyhow::Result<ExitCode> {
     let progress = CliProgress::new(args.quiet, json);
-    let mut writing = Writing::open(db, &args.name, "exp prune", Box::new(progress))?;
+    let mut writing = Writing::open(
+        db,
+        &args.name,
+        "exp prune",
+        args.data.data.as_deref(),
+        Box::new(progress),
+    )?;
     stages::run(
         &mut writing,
         "exp prune",

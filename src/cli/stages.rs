@@ -15,6 +15,8 @@ use super::progress::CliProgress;
 pub struct AnalyzeArgs {
     /// Experiment name.
     pub name: String,
+    #[command(flatten)]
+    pub data: super::DataArg,
     /// Import a notebook-produced comprehensive_analysis.json instead of computing one.
     #[arg(long)]
     pub import: Option<PathBuf>,
@@ -25,7 +27,13 @@ pub struct AnalyzeArgs {
 
 pub fn analyze(db: &Path, args: AnalyzeArgs, json: bool) -> anyhow::Result<ExitCode> {
     let progress = CliProgress::new(false, json);
-    let mut writing = Writing::open(db, &args.name, "exp analyze", Box::new(progress))?;
+    let mut writing = Writing::open(
+        db,
+        &args.name,
+        "exp analyze",
+        args.data.data.as_deref(),
+        Box::new(progress),
+    )?;
     // The analysis captures the baseline as it is when none is recorded (an encoder without a
     // head is refused here: `exp train` fits one).
     match &args.import {
@@ -82,9 +90,15 @@ pub fn analyze(db: &Path, args: AnalyzeArgs, json: bool) -> anyhow::Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn plan(db: &Path, name: &str, json: bool) -> anyhow::Result<ExitCode> {
+pub fn plan(db: &Path, name: &str, data: &super::DataArg, json: bool) -> anyhow::Result<ExitCode> {
     let progress = CliProgress::new(false, json);
-    let mut writing = Writing::open(db, name, "exp plan", Box::new(progress))?;
+    let mut writing = Writing::open(
+        db,
+        name,
+        "exp plan",
+        data.data.as_deref(),
+        Box::new(progress),
+    )?;
     // An imported analysis is enough for a plan; without one the analysis stage captures the
     // baseline as it is.
     let chain: [&dyn stages::Stage; 2] = [&stages::Analysis { again: false }, &stages::Plan];

@@ -20,6 +20,8 @@ use super::output::print_json;
 pub struct TrainArgs {
     /// Experiment name.
     pub name: String,
+    #[command(flatten)]
+    pub data: super::DataArg,
     /// Print nothing but the result.
     #[arg(long)]
     pub quiet: bool,
@@ -56,7 +58,13 @@ const BENCHMARK_BATCH_SIZES: [usize; 3] = [1, 8, 32];
 
 pub fn run(db: &Path, args: TrainArgs, json: bool) -> anyhow::Result<ExitCode> {
     let progress = CliProgress::new(args.quiet, json);
-    let mut writing = Writing::open(db, &args.name, "exp train", Box::new(progress))?;
+    let mut writing = Writing::open(
+        db,
+        &args.name,
+        "exp train",
+        args.data.data.as_deref(),
+        Box::new(progress),
+    )?;
     let fit = BaselineFit {
         epochs: args.baseline_epochs,
         ..BaselineFit::default()

@@ -21,8 +21,12 @@ pub struct ExperimentData {
 }
 
 impl ExperimentData {
-    /// Re-reads the data file as `DatasetLoaded` recorded it; refuses a file that changed since.
-    pub fn load(state: &Experiment) -> Result<ExperimentData, PipelineError> {
+    /// Re-reads the data file as `DatasetLoaded` recorded it (or `moved_to`, the same file
+    /// elsewhere); refuses a file that changed since.
+    pub fn load(
+        state: &Experiment,
+        moved_to: Option<&Path>,
+    ) -> Result<ExperimentData, PipelineError> {
         let (Some(loaded), Some(split)) = (&state.dataset, &state.split) else {
             return Err(PipelineError::Incomplete(state.name.clone()));
         };
@@ -38,7 +42,13 @@ impl ExperimentData {
             header: read.header,
             labels: read.known_labels.clone(),
         };
-        let path = PathBuf::from(&loaded.path);
+        let path = moved_to.map_or_else(|| PathBuf::from(&loaded.path), Path::to_path_buf);
+        if moved_to.is_none() && !path.exists() {
+            return Err(PipelineError::DataMissing {
+                path,
+                sha256: loaded.sha256.clone(),
+            });
+        }
         let dataset = data::load(&path, &options)?;
         if dataset.sha256 != loaded.sha256 {
             return Err(PipelineError::DataChanged {

@@ -62,6 +62,8 @@ pub enum PipelineError {
         recorded: String,
         found: String,
     },
+    #[error("the experiment's dataset {path} is not there (moved, or the experiment was copied from elsewhere); name it with --data FILE (it must have the recorded sha256 {sha256})")]
+    DataMissing { path: PathBuf, sha256: String },
     #[error("model weights {path} changed since the experiment was created (recorded sha256 {recorded}, found {found})")]
     ModelChanged {
         path: PathBuf,
@@ -372,11 +374,13 @@ pub struct Writing {
 }
 
 impl Writing {
-    /// Takes the experiment's writer lock and folds its events.
+    /// Takes the experiment's writer lock, folds its events and reads its dataset (from `data`
+    /// when given: the recorded file moved).
     pub fn open(
         db: &Path,
         name: &str,
         command: &str,
+        data: Option<&Path>,
         progress: Box<dyn Progress>,
     ) -> Result<Writing, PipelineError> {
         let missing = || PipelineError::NoExperiment {
@@ -393,7 +397,7 @@ impl Writing {
         let lock = store.lock(name, command)?;
         let state = Experiment::load(&store, name, None)?;
         let log = Recorder::with_lock(store, lock, state);
-        let data = ExperimentData::load(log.state())?;
+        let data = ExperimentData::load(log.state(), data)?;
         Ok(Writing {
             artifacts: artifacts_dir(db, name),
             log,

@@ -16,11 +16,14 @@ use crate::compress::{
     self, magnitude_importance, magnitude_prune, model_shape, reapply_zeros, removal_targets,
     select_keep, shrink, sparsity, taylor_importance, CompressError,
 };
-use crate::events::{ArtifactFile, Event, ModelShape, PruningCompleted, PruningStep};
+use crate::events::{
+    ArtifactFile, EpochCompleted, Event, ModelShape, PruningCompleted, PruningStep,
+};
 use crate::model::hf_dir::read_config;
 use crate::model::shapes::param_shapes;
 use crate::model::{BertClassifier, BertConfig, BertTokenizer, Mode, TrainableBert, Weights};
 use crate::onnx;
+use crate::recorder::Recorder;
 use crate::runtime::{
     measure_latency, LatencyConfig, LatencyStats, OnnxClassifier, SessionOptions,
 };
@@ -220,6 +223,7 @@ fn logits_of(
 /// step's event summarises it.
 struct RecoveryObserver<'a> {
     step: usize,
+    log: &'a mut Recorder,
     progress: &'a mut dyn Progress,
 }
 
@@ -244,6 +248,12 @@ impl PhaseObserver for RecoveryObserver<'_> {
     ) -> anyhow::Result<()> {
         let task = self.task(report.epoch);
         self.progress.update(Update::TaskFinished { task: &task });
+        // Every epoch is an event: v_epochs and the time accounting see recovery training too.
+        self.log.record(Event::EpochCompleted(EpochCompleted {
+            index: self.step,
+            report: report.clone(),
+            pruning_step: Some(self.step),
+        }))?;
         self.progress.message(&format!(
             "  recovery epoch {}: distillation loss {:.4}, validation accuracy {:.4} (candle), {:.1} samples/s, {:.0} s",
             report.epoch + 1,
@@ -583,6 +593,7 @@ impl Writing {
                 &distillation,
                 &mut RecoveryObserver {
                     step,
+                    log: &mut self.log,
                     progress: &mut *self.progress,
                 },
             )

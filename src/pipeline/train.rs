@@ -251,6 +251,7 @@ impl PhaseObserver for EventObserver<'_> {
             Event::EpochCompleted(EpochCompleted {
                 index: self.index,
                 report: report.clone(),
+                pruning_step: None,
             }),
             Event::CheckpointSaved(CheckpointSaved {
                 index: self.index,

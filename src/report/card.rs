@@ -8,7 +8,6 @@ use std::io::Read;
 use sha2::{Digest, Sha256};
 
 use crate::analysis::Metrics;
-use crate::events::ArtifactFile;
 
 use super::project::Projection;
 
@@ -60,55 +59,6 @@ fn sha256_file(path: &std::path::Path) -> Option<String> {
         hasher.update(&buf[..n]);
     }
     Some(hex::encode(hasher.finalize()))
-}
-
-/// Files named by the events, with their recorded hashes.
-fn recorded_files(p: &Projection) -> Vec<(String, ArtifactFile)> {
-    let s = &p.state;
-    let mut files: Vec<(String, ArtifactFile)> = Vec::new();
-    if let Some(b) = &s.baseline {
-        files.push((
-            "baseline ONNX".into(),
-            ArtifactFile {
-                path: b.onnx_path.clone(),
-                sha256: b.onnx_sha256.clone(),
-                bytes: b.size_bytes,
-            },
-        ));
-    }
-    if let Some((_, a)) = &s.analysis {
-        files.push((
-            "analysis JSON".into(),
-            ArtifactFile {
-                path: a.path.clone(),
-                sha256: a.sha256.clone(),
-                bytes: 0,
-            },
-        ));
-    }
-    if let Some(t) = &s.training {
-        files.push(("fine-tuned weights".into(), t.weights.clone()));
-        files.push(("fine-tuned config".into(), t.config.clone()));
-        files.push(("fine-tuned ONNX".into(), t.onnx.clone()));
-    }
-    if let Some(pc) = &s.pruning {
-        files.push(("pruned weights".into(), pc.weights.clone()));
-        files.push(("pruned config".into(), pc.config.clone()));
-    }
-    if let Some(e) = &s.export {
-        for f in &e.files {
-            let path = std::path::Path::new(&e.dir).join(&f.path);
-            files.push((
-                "export".into(),
-                ArtifactFile {
-                    path: path.display().to_string(),
-                    sha256: f.sha256.clone(),
-                    bytes: f.bytes,
-                },
-            ));
-        }
-    }
-    files
 }
 
 fn header(p: &Projection, out: &mut String) {
@@ -491,7 +441,7 @@ fn limitations(p: &Projection, out: &mut String) {
 
 fn hashes(p: &Projection, out: &mut String) {
     let _ = writeln!(out, "## File hashes\n");
-    let files = recorded_files(p);
+    let files = p.state.artifact_files();
     if files.is_empty() {
         out.push_str("No artifact files recorded yet.\n");
         return;
@@ -506,7 +456,8 @@ fn hashes(p: &Projection, out: &mut String) {
         let _ = writeln!(
             out,
             "| {what} | `{}` | `{}` | {on_disk} |",
-            f.path, f.sha256
+            p.display_path(&f.path),
+            f.sha256
         );
     }
 }

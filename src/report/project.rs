@@ -156,10 +156,7 @@ impl Projection {
                 experiment: experiment.to_string(),
                 test: c.clone(),
             });
-        let base = match db.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
+        let base = crate::store::paths::base_dir(db);
         Ok(Projection {
             experiment: experiment.to_string(),
             state,
@@ -185,6 +182,14 @@ impl Projection {
         } else {
             self.base.join(path)
         }
+    }
+
+    /// A path as a report shows it: relative to the database's directory when it is under it
+    /// (so that a card reads the same wherever the experiment's directory is).
+    pub fn display_path(&self, path: &str) -> String {
+        Path::new(path)
+            .strip_prefix(&self.base)
+            .map_or_else(|_| path.to_string(), |rest| rest.display().to_string())
     }
 
     /// Sections of the report that have no data in the log yet.

@@ -1,10 +1,12 @@
 //! Paths in events relative to the database's directory, so that an experiment's directory
 //! (`exp.db` beside `artifacts/` and `reports/`) can be copied or moved and stays whole.
 //!
-//! Written: a path under the directory is stored relative to it (`artifacts/t/final/model.onnx`);
-//! any other path (a model in the asset cache, a dataset elsewhere) stays absolute. Read: a
-//! relative path is resolved against the directory the database is in now. Logs written before
-//! this hold absolute paths, which are read as they are.
+//! Written: a path under the directory's `artifacts/` or `reports/` (what exp writes there) is
+//! stored relative to it (`artifacts/t/final/model.onnx`); any other path stays absolute: the
+//! user's own files (a dataset, a model directory), even beside the database, are not part of
+//! what exp moves (a dataset is known by its sha256 and can be named again with `--data`). Read:
+//! a relative path is resolved against the directory the database is in now. Logs written
+//! before this hold absolute paths, which are read as they are.
 
 use std::path::{Path, PathBuf};
 
@@ -18,14 +20,22 @@ pub fn base_dir(db: &Path) -> PathBuf {
     std::path::absolute(&dir).unwrap_or(dir)
 }
 
-/// `path` relative to `base` when it is an absolute path under it; else unchanged.
+/// The directories under the database's that exp writes and moves with it.
+const OWN_DIRS: [&str; 2] = ["artifacts", "reports"];
+
+/// `path` relative to `base` when it is an absolute path under `base/artifacts` or
+/// `base/reports`; else unchanged.
 pub fn store_relative(base: &Path, path: &mut String) {
     let p = Path::new(path.as_str());
     if !p.is_absolute() {
         return;
     }
     if let Ok(rest) = p.strip_prefix(base) {
-        if !rest.as_os_str().is_empty() {
+        let own = rest
+            .components()
+            .next()
+            .is_some_and(|first| OWN_DIRS.iter().any(|d| first.as_os_str() == *d));
+        if own {
             *path = rest.display().to_string();
         }
     }

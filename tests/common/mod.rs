@@ -79,3 +79,16 @@ pub fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     std::fs::write(&path, bytes).expect("write test file");
     path
 }
+
+/// A path as an event stores it, on disk: exp stores the paths of its own files under the
+/// database's directory relative to it.
+pub fn on_disk(db: &Path, stored: &str) -> PathBuf {
+    let path = Path::new(stored);
+    if path.is_relative() {
+        std::path::absolute(db.parent().unwrap())
+            .unwrap()
+            .join(path)
+    } else {
+        path.to_path_buf()
+    }
+}
