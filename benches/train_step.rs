@@ -17,7 +17,7 @@ use candle_core::{Device, Tensor};
 use candle_nn::{Optimizer, ParamsAdamW};
 use exp::model::layers::set_fused_kernels;
 use exp::model::{load_hf_dir, BertTokenizer, Mode, TrainableBert};
-use exp::train::optim::{AdamW, ParamGroup};
+use exp::train::adamw::{AdamW, ParamGroup};
 
 /// The batch size; `EXP_BENCH_BATCH` picks another (the phases of `exp train` use 8).
 fn batch_size() -> usize {

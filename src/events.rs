@@ -12,7 +12,7 @@ use crate::analysis::plan::Plan;
 use crate::analysis::stats::Flips;
 use crate::augment::AugmentationResult;
 use crate::runtime::LatencyStats;
-use crate::train::report::{EarlyStop, EpochReport, PhaseStart};
+use crate::train::observer::{EarlyStop, EpochReport, PhaseStart};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "payload")]

@@ -17,7 +17,7 @@ use exp::events::{
 };
 use exp::runtime::{latency_stats, LatencyStats};
 use exp::store::{Store, StoreError};
-use exp::train::report::{EpochReport, ValidationSummary};
+use exp::train::observer::{EpochReport, ValidationSummary};
 
 /// The experiment every generated event belongs to.
 pub const EXPERIMENT: &str = "bench";

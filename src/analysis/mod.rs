@@ -9,21 +9,21 @@
 //! - `recommend`: the notebook's recommendation rules and strings.
 //! - `plan`: epochs, batch size, weights, learning-rate band, health and phases.
 
+pub mod analysis_json;
 pub mod metrics;
 pub mod plan;
 pub mod read;
 pub mod recommend;
-pub mod report;
 pub mod stats;
 pub mod stop_words;
 pub mod tfidf;
 
 use std::path::PathBuf;
 
+pub use analysis_json::{AnalysisMetadata, ComprehensiveAnalysis};
 pub use metrics::{compute_metrics, Metrics};
 pub use plan::{derive_plan, sample_weight, Plan, PlanError};
 pub use read::{analysis_from_value, parse_analysis, read_analysis};
-pub use report::{AnalysisMetadata, ComprehensiveAnalysis};
 pub use tfidf::{mine_keywords, KeywordAnalysis, TfidfError, TfidfParams};
 
 #[derive(Debug, thiserror::Error)]

@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
+use super::analysis_json::ComprehensiveAnalysis;
 use super::recommend::{parse_learning_rate, PruningLevel};
-use super::report::ComprehensiveAnalysis;
 
 /// Priority samples above this fraction of the training set get their extra weight scaled down.
 pub const MAX_PRIORITY_FRACTION: f64 = 0.3;

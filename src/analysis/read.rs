@@ -6,8 +6,8 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use super::analysis_json::{parse_threshold_key, ComprehensiveAnalysis};
 use super::recommend::{parse_learning_rate, PruningLevel};
-use super::report::{parse_threshold_key, ComprehensiveAnalysis};
 use super::AnalysisError;
 
 #[derive(Clone, Copy)]

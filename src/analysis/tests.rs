@@ -307,7 +307,7 @@ fn built_analysis_has_the_notebook_structure_and_validates() {
     assert!(!k.problematic.is_empty() && !k.protective.is_empty());
     let ids: Vec<String> = (0..texts.len()).map(|i| format!("{i:016x}")).collect();
     let meta = AnalysisMetadata {
-        analysis_date: report::format_analysis_date(
+        analysis_date: analysis_json::format_analysis_date(
             std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_755_256_068),
         ),
         model_path: "models/minilm".into(),

@@ -1,5 +1,6 @@
 //! Command-line interface: argument definitions, dispatch and printing. No pipeline logic here.
 
+mod benchmark;
 mod export;
 mod fetch;
 mod inspect;
@@ -91,7 +92,7 @@ pub enum Command {
     /// card, metadata), validate each file and test each new ONNX file on the sealed split.
     Export(export::ExportArgs),
     /// Benchmark every model file of an experiment side by side in ONNX Runtime (latency, memory, accuracy).
-    Benchmark(export::BenchmarkArgs),
+    Benchmark(benchmark::BenchmarkArgs),
     /// One model's resident memory in a process of its own (used by `exp benchmark`).
     #[command(hide = true)]
     MemoryProbe(probe::MemoryProbeArgs),
@@ -125,7 +126,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Report(args) => report::run(&cli.db, args, json),
         Command::Quickstart(args) => quickstart::run(&cli.db, args, json),
         Command::Export(args) => export::export(&cli.db, args, json),
-        Command::Benchmark(args) => export::benchmark(&cli.db, args, json),
+        Command::Benchmark(args) => benchmark::run(&cli.db, args, json),
         Command::MemoryProbe(args) => probe::run(args),
     }
 }

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::analysis::report::format_analysis_date;
+use crate::analysis::analysis_json::format_analysis_date;
 use crate::analysis::{
     compute_metrics, mine_keywords, read_analysis, AnalysisMetadata, ComprehensiveAnalysis,
     KeywordAnalysis, TfidfParams,
@@ -13,7 +13,7 @@ use crate::events::{AnalysisRecorded, AnalysisSummary, BaselineCaptured, TrainPr
 use crate::runtime::{OnnxClassifier, SessionOptions};
 
 use super::baseline::{MAX_LENGTH, PREDICT_BATCH};
-use super::context::{io_error, write_atomic, ExperimentData};
+use super::experiment_data::{io_error, write_atomic, ExperimentData};
 use super::PipelineError;
 
 pub const ANALYSIS_FILE: &str = "comprehensive_analysis.json";

@@ -12,7 +12,7 @@ use crate::events::AugmentationApplied;
 use crate::model::{BertClassifier, BertConfig, BertTokenizer, Weights};
 use crate::train::evaluate::{evaluate_texts, EmbeddingKind};
 
-use super::context::ExperimentData;
+use super::experiment_data::ExperimentData;
 use super::PipelineError;
 
 /// Neighbours considered per word for contextual substitution.

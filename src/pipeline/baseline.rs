@@ -11,7 +11,7 @@ use crate::onnx;
 use crate::runtime::{measure_latency, LatencyConfig, OnnxClassifier, SessionOptions};
 use crate::state::Experiment;
 
-use super::context::{io_error, write_atomic, ExperimentData};
+use super::experiment_data::{io_error, write_atomic, ExperimentData};
 use super::PipelineError;
 
 /// Texts per inference batch when predicting a whole split.

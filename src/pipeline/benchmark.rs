@@ -15,7 +15,7 @@ use crate::model::Padding;
 use crate::runtime::{latency_stats, OnnxClassifier, SessionOptions};
 
 use super::baseline::{MAX_LENGTH, PREDICT_BATCH};
-use super::context::io_error;
+use super::experiment_data::io_error;
 use super::{PipelineError, Writing};
 
 /// ONNX Runtime's execution provider for every measurement here.

@@ -6,7 +6,7 @@ pub mod augment;
 mod average;
 pub mod baseline;
 pub mod benchmark;
-pub mod context;
+pub mod experiment_data;
 pub mod export;
 pub mod plan;
 pub mod progress;
@@ -28,7 +28,7 @@ use crate::state::Experiment;
 use crate::store::{Appended, Store, StoreError};
 
 use crate::recorder::Recorder;
-use context::{artifacts_dir, ExperimentData};
+use experiment_data::{artifacts_dir, ExperimentData};
 use progress::Progress;
 
 #[derive(Debug, thiserror::Error)]

@@ -8,7 +8,7 @@ use crate::analysis::read_analysis;
 use crate::assets;
 use crate::events::{AnalysisRecorded, PlanDerived};
 
-use super::context::ExperimentData;
+use super::experiment_data::ExperimentData;
 use super::PipelineError;
 
 pub fn derive(

@@ -29,12 +29,12 @@ use crate::runtime::{
 };
 use crate::train::batching::{encode_texts, epoch_batches, pad_batch, pad_id, EncodedText};
 use crate::train::checkpoint::TrainerCheckpoint;
-use crate::train::report::{EpochReport, PhaseObserver, StepProgress};
+use crate::train::observer::{EpochReport, PhaseObserver, StepProgress};
 use crate::train::spec::{Distillation, EvalSet, PhaseSpec, TrainSet};
 use crate::train::trainer::run_phase_distilled;
 
 use super::baseline::{MAX_LENGTH, PREDICT_BATCH};
-use super::context::{write_atomic, write_atomic_with};
+use super::experiment_data::{write_atomic, write_atomic_with};
 use super::progress::{Progress, Update};
 use super::train::{artifact, load_weights, verify_artifact, write_weights};
 use super::{PipelineError, Writing};

@@ -11,7 +11,7 @@ use crate::events::{TestEvaluated, TestResult};
 use crate::runtime::{OnnxClassifier, SessionOptions};
 
 use super::baseline::{MAX_LENGTH, PREDICT_BATCH};
-use super::context::ExperimentData;
+use super::experiment_data::ExperimentData;
 use super::PipelineError;
 
 /// `model`'s result on the sealed test split, run in ONNX Runtime from `onnx_path`.

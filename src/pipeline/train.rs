@@ -23,13 +23,13 @@ use crate::onnx;
 use crate::runtime::{OnnxClassifier, OnnxSession, SessionOptions};
 use crate::train::checkpoint::TrainerCheckpoint;
 use crate::train::focus::focus_indices;
-use crate::train::report::{EarlyStop, EpochReport, PhaseObserver, PhaseStart, StepProgress};
+use crate::train::observer::{EarlyStop, EpochReport, PhaseObserver, PhaseStart, StepProgress};
 use crate::train::spec::{EvalSet, PhaseSpec, TrainSet};
 use crate::train::trainer::{resume_mismatch, run_phase};
 
 use super::analyze::train_priorities;
 use super::baseline::{self, load_experiment_model, MAX_LENGTH, PREDICT_BATCH};
-use super::context::{io_error, write_atomic, write_atomic_with, ExperimentData};
+use super::experiment_data::{io_error, write_atomic, write_atomic_with, ExperimentData};
 use super::progress::{Progress, Update};
 use super::{sealed_test, PipelineError, Writing};
 use crate::recorder::Recorder;

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::analysis::Metrics;
-use crate::train::report::EpochReport;
+use crate::train::observer::EpochReport;
 
 use super::project::Projection;
 

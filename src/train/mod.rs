@@ -3,6 +3,7 @@
 //! and the phase trainer with resumable checkpoints. Events are the pipeline's job: the trainer
 //! reports through a [`trainer::PhaseObserver`].
 
+pub mod adamw;
 pub mod average;
 pub mod batching;
 pub mod checkpoint;
@@ -11,9 +12,8 @@ pub mod evaluate;
 pub mod focus;
 pub mod groups;
 pub mod loss;
-pub mod optim;
+pub mod observer;
 pub mod optimizer;
-pub mod report;
 pub mod schedule;
 pub mod spec;
 pub mod trainer;

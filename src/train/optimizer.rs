@@ -1,10 +1,10 @@
-//! The trainer's optimiser: the fused AdamW of [`super::optim`] with named groups and a state
+//! The trainer's optimiser: the fused AdamW of [`super::adamw`] with named groups and a state
 //! that checkpoints store as named tensors (`step` is kept beside them).
 
 use candle_core::backprop::GradStore;
 use candle_core::{Tensor, Var};
 
-use super::optim::{self, clip_scale, grad_norm, OptimError};
+use super::adamw::{self, clip_scale, grad_norm, OptimError};
 use crate::model::Weights;
 
 /// Parameters sharing a learning rate and weight decay, under a name that reports show.
@@ -24,7 +24,7 @@ pub struct OptimizerState {
 }
 
 pub struct AdamW {
-    inner: optim::AdamW,
+    inner: adamw::AdamW,
 }
 
 impl AdamW {
@@ -36,14 +36,14 @@ impl AdamW {
     ) -> Result<Self, OptimError> {
         let groups = groups
             .into_iter()
-            .map(|g| optim::ParamGroup {
+            .map(|g| adamw::ParamGroup {
                 vars: g.vars,
                 lr: g.lr,
                 weight_decay: g.weight_decay,
             })
             .collect();
         Ok(AdamW {
-            inner: optim::AdamW::new(groups, (beta1, beta2), eps)?,
+            inner: adamw::AdamW::new(groups, (beta1, beta2), eps)?,
         })
     }
 
@@ -100,5 +100,5 @@ pub fn clip_grad_norm(
     max_norm: f64,
 ) -> Result<f64, OptimError> {
     let plain: Vec<Var> = vars.iter().map(|(_, v)| v.clone()).collect();
-    optim::clip_grad_norm(grads, &plain, max_norm)
+    adamw::clip_grad_norm(grads, &plain, max_norm)
 }

@@ -24,7 +24,7 @@ use crate::analysis::compute_metrics;
 use crate::analysis::plan::MAX_SAMPLE_WEIGHT;
 use crate::model::{BertTokenizer, Mode, TrainableBert, Weights};
 
-pub use super::report::{
+pub use super::observer::{
     EarlyStop, EpochReport, GroupInfo, NoObserver, PhaseObserver, PhaseOutcome, PhaseStart,
     StepProgress, ValidationSummary,
 };
