@@ -9,8 +9,8 @@ use serde::Serialize;
 
 use crate::assets::{self, ModelFormat, ResolvedModel};
 use crate::model::{
-    hf_dir::read_config, init::init_missing, load_hf_dir, BertClassifier, BertConfig, EncodedBatch,
-    HfDirError, Mode, ModelError, Weights,
+    hf_dir::read_config, init::init_missing, load_hf_dir, BertClassifier, BertConfig,
+    BertTokenizer, EncodedBatch, HfDirError, Mode, ModelError, TokenizerError, Weights,
 };
 use crate::onnx::{self, OnnxError, OnnxInfo, OnnxSummary};
 use crate::runtime::batch::cycle_rows;
@@ -29,6 +29,8 @@ pub enum EngineError {
     Runtime(#[from] RuntimeError),
     #[error("candle: {0}")]
     Candle(#[from] candle_core::Error),
+    #[error(transparent)]
+    Tokenizer(#[from] TokenizerError),
     #[error("{model}: the model has {found} classes but {expected} labels were given ({labels})")]
     LabelCount {
         model: PathBuf,
@@ -410,6 +412,42 @@ pub fn export_to_cache(config: &BertConfig, weights: &Weights) -> Result<PathBuf
         onnx::save(&path, &bytes)?;
     }
     Ok(path)
+}
+
+/// Logits of the candle model and of each ONNX Runtime session on the same batches of `texts`
+/// (`batch` texts each, tokenised once): `[candle, first session, ...]`, one row per text. The
+/// check that an ONNX file computes what the candle model does (the fine-tuned model, every
+/// exported file) is made from these.
+pub fn side_by_side_logits(
+    model: &BertClassifier,
+    sessions: &mut [OnnxSession],
+    tokenizer: &BertTokenizer,
+    texts: &[&str],
+    batch: usize,
+) -> Result<Vec<Vec<Vec<f32>>>, EngineError> {
+    let mut logits: Vec<Vec<Vec<f32>>> = vec![Vec::with_capacity(texts.len()); sessions.len() + 1];
+    for chunk in texts.chunks(batch.max(1)) {
+        let encoded = tokenizer.encode_batch(chunk)?;
+        let candle: Vec<f32> = model
+            .forward(&encoded, Mode::Eval)?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
+        let classes = candle.len() / encoded.batch.max(1);
+        logits[0].extend(candle.chunks(classes.max(1)).map(<[f32]>::to_vec));
+        for (k, session) in sessions.iter_mut().enumerate() {
+            let (_, classes, values) = session.logits(&encoded)?;
+            logits[k + 1].extend(values.chunks(classes.max(1)).map(<[f32]>::to_vec));
+        }
+    }
+    Ok(logits)
+}
+
+/// The largest |a - b| over two sets of logits of the same texts.
+pub fn max_abs_diff(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
+    a.iter()
+        .zip(b)
+        .flat_map(|(x, y)| x.iter().zip(y).map(|(p, q)| (p - q).abs()))
+        .fold(0f32, f32::max)
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use crate::events::{
     ArtifactFile, Event, ExportValidated, ModelExported, TestEvaluated, TestResult,
 };
 use crate::export::{card::model_card, write_model_dir, ExportError, ExportedFile, ModelDirSpec};
-use crate::model::{hf_dir::read_config, load_hf_dir, BertClassifier, BertTokenizer, Mode};
+use crate::model::{hf_dir::read_config, load_hf_dir, BertClassifier, BertTokenizer};
 use crate::quantize::{quantize_onnx_bytes, QuantizeOptions};
 use crate::runtime::{softmax, OnnxSession, SessionOptions};
 
@@ -199,20 +199,13 @@ impl Writing {
         ];
         let texts = self.data.texts(&self.data.validation);
         let truth = self.data.label_ids(&self.data.validation);
-        let mut logits: [Vec<Vec<f32>>; 3] = Default::default();
-        for chunk in texts.chunks(PREDICT_BATCH) {
-            let batch = tokenizer.encode_batch(chunk)?;
-            let candle: Vec<f32> = candle_model
-                .forward(&batch, Mode::Eval)?
-                .flatten_all()?
-                .to_vec1::<f32>()?;
-            let classes = candle.len() / batch.batch.max(1);
-            logits[0].extend(candle.chunks(classes).map(|r| r.to_vec()));
-            for (k, session) in sessions.iter_mut().enumerate() {
-                let (_, classes, values) = session.logits(&batch)?;
-                logits[k + 1].extend(values.chunks(classes).map(|r| r.to_vec()));
-            }
-        }
+        let logits = crate::engine::side_by_side_logits(
+            &candle_model,
+            &mut sessions,
+            &tokenizer,
+            &texts,
+            PREDICT_BATCH,
+        )?;
         let checked = logits
             .into_iter()
             .map(|l| -> Result<Checked, PipelineError> {
@@ -221,14 +214,7 @@ impl Writing {
                 Ok(Checked { logits: l, metrics })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let reference = &checked[0].logits;
-        let diff = |c: &Checked| -> f32 {
-            c.logits
-                .iter()
-                .zip(reference)
-                .flat_map(|(a, b)| a.iter().zip(b).map(|(x, y)| (x - y).abs()))
-                .fold(0f32, f32::max)
-        };
+        let diff = |c: &Checked| crate::engine::max_abs_diff(&c.logits, &checked[0].logits);
         let file = |rel: &str| files.iter().find(|f| f.path == rel).cloned();
         let mut out = Vec::new();
         for (k, (rel, format)) in [

@@ -10,6 +10,7 @@ use candle_core::Device;
 use crate::analysis::compute_metrics;
 use crate::analysis::plan::{LrBand, PhaseKind, Plan};
 use crate::assets;
+use crate::engine;
 use crate::events::{
     ArtifactFile, AugmentationApplied, BaselineCaptured, BaselineFitSettings, CheckpointRejected,
     CheckpointSaved, EarlyStopped, EpochCompleted, Event, LrReduced, PhaseCompleted,
@@ -17,7 +18,7 @@ use crate::events::{
 };
 use crate::model::{
     hf_dir::save_hf_dir, safetensors_out::write_safetensors, BertClassifier, BertConfig,
-    BertTokenizer, Mode, TrainableBert, Weights,
+    BertTokenizer, TrainableBert, Weights,
 };
 use crate::onnx;
 use crate::runtime::{OnnxClassifier, OnnxSession, SessionOptions};
@@ -812,26 +813,15 @@ impl Writing {
 
         let tokenizer = self.tokenizer_for_training()?.with_max_length(MAX_LENGTH)?;
         let model = BertClassifier::from_weights(&config, &weights, &Device::Cpu)?;
-        let mut session = OnnxSession::open(&onnx_path, &SessionOptions::default())?;
+        let session = OnnxSession::open(&onnx_path, &SessionOptions::default())?;
         let texts = self.data.texts(&self.data.validation);
-        let mut probs = Vec::with_capacity(texts.len());
-        let mut max_diff = 0f32;
-        for chunk in texts.chunks(PREDICT_BATCH) {
-            let batch = tokenizer.encode_batch(chunk)?;
-            let (rows, classes, ort) = session.logits(&batch)?;
-            let candle: Vec<f32> = model
-                .forward(&batch, Mode::Eval)?
-                .flatten_all()?
-                .to_vec1::<f32>()?;
-            for (a, b) in ort.iter().zip(&candle) {
-                max_diff = max_diff.max((a - b).abs());
-            }
-            for r in 0..rows {
-                probs.push(crate::runtime::softmax(
-                    &ort[r * classes..(r + 1) * classes],
-                ));
-            }
-        }
+        let logits =
+            engine::side_by_side_logits(&model, &mut [session], &tokenizer, &texts, PREDICT_BATCH)?;
+        let max_diff = engine::max_abs_diff(&logits[1], &logits[0]);
+        let probs: Vec<Vec<f32>> = logits[1]
+            .iter()
+            .map(|row| crate::runtime::softmax(row))
+            .collect();
         if max_diff > 1e-4 {
             return Err(PipelineError::ExportMismatch {
                 path: onnx_path,
