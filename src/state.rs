@@ -194,6 +194,15 @@ impl Experiment {
         files
     }
 
+    /// The directories of the live checkpoints of phase `index`, newest first.
+    pub fn live_checkpoint_dirs(&self, index: usize) -> Vec<String> {
+        self.checkpoints
+            .iter()
+            .filter(|c| c.index == index)
+            .map(|c| c.dir.clone())
+            .collect()
+    }
+
     /// The state of an experiment with no events yet.
     pub fn named(name: &str) -> Experiment {
         Experiment {

@@ -202,17 +202,6 @@ fn an_analysis_file_for_other_labels_is_refused_by_new_and_analyze() {
     assert_eq!(event_count(&db), before);
 }
 
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
-}
-
 /// A small tmpfs, unmounted when dropped.
 struct Tmpfs(PathBuf);
 

@@ -10,10 +10,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 use common::tiny::{small_fpb, tiny_encoder_dir};
@@ -82,34 +79,7 @@ fn of_kind(events: &[Value], kind: &str) -> Vec<Value> {
 
 /// Runs `exp train` with `EXP_FAULT=point`, waits until it announces the point, SIGKILLs it.
 fn kill_at(db: &Path, point: &str) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_exp"))
-        .args(["--db", db.to_str().unwrap(), "train", "t", "--quiet"])
-        .args(["--stages", "train"])
-        .env("EXP_FAULT", point)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let marker = format!(
-        "exp: fault point {} reached",
-        point.split('@').next().unwrap()
-    );
-    let mut seen = Vec::new();
-    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
-        let line = line.unwrap();
-        if line == marker {
-            child.kill().unwrap(); // SIGKILL
-            let status = child.wait().unwrap();
-            assert_eq!(status.signal(), Some(9), "{point}: {status:?}");
-            return;
-        }
-        seen.push(line);
-    }
-    let status = child.wait().unwrap();
-    panic!(
-        "{point} was never reached ({status:?}):\n{}",
-        seen.join("\n")
-    );
+    kill_at_stages(db, point, "train")
 }
 
 /// A new experiment killed with the first phase's epochs 1 and 2 checkpointed and recorded;

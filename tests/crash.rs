@@ -8,10 +8,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 use common::tiny::{small_fpb, tiny_encoder_dir};
@@ -71,44 +68,6 @@ fn count(events: &[Value], kind: &str) -> usize {
 /// Runs `exp train` with `EXP_FAULT=point`, waits until it announces the point, SIGKILLs it.
 fn kill_at(db: &Path, point: &str) {
     kill_at_stages(db, point, "train")
-}
-
-fn kill_at_stages(db: &Path, point: &str, stages: &str) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_exp"))
-        .args([
-            "--db",
-            db.to_str().unwrap(),
-            "train",
-            "t",
-            "--quiet",
-            "--stages",
-            stages,
-        ])
-        .env("EXP_FAULT", point)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let marker = format!(
-        "exp: fault point {} reached",
-        point.split('@').next().unwrap()
-    );
-    let mut seen = Vec::new();
-    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
-        let line = line.unwrap();
-        if line == marker {
-            child.kill().unwrap(); // SIGKILL
-            let status = child.wait().unwrap();
-            assert_eq!(status.signal(), Some(9), "{point}: {status:?}");
-            return;
-        }
-        seen.push(line);
-    }
-    let status = child.wait().unwrap();
-    panic!(
-        "{point} was never reached; exp train ended with {status:?}:\n{}",
-        seen.join("\n")
-    );
 }
 
 /// `exp verify` accepts the log and `exp show` folds every event.

@@ -31,19 +31,6 @@ fn trained() -> &'static Path {
     })
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
 /// A private copy of the trained experiment's directory (exp.db, artifacts, model, data).
 fn copy_of_trained(tmp: &Path) -> PathBuf {
     let dir = tmp.join("exp");
@@ -168,17 +155,6 @@ fn predict_prints_a_text_of_any_length_cut_with_an_ellipsis() {
         "{row}"
     );
     assert!(row.chars().count() < 200, "{row}");
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
 }
 
 /// `exp` as a user who cannot write what root owns: `nobody` through setpriv when the tests

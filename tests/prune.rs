@@ -27,18 +27,6 @@ fn trained() -> &'static Path {
 /// A copy of the trained experiment's directory (database and artifacts, which its events name
 /// relative to it) in a fresh directory.
 fn copy_of_trained() -> (tempfile::TempDir, PathBuf) {
-    fn copy_dir(from: &Path, to: &Path) {
-        std::fs::create_dir_all(to).unwrap();
-        for entry in std::fs::read_dir(from).unwrap() {
-            let entry = entry.unwrap();
-            let target = to.join(entry.file_name());
-            if entry.file_type().unwrap().is_dir() {
-                copy_dir(&entry.path(), &target);
-            } else {
-                std::fs::copy(entry.path(), &target).unwrap();
-            }
-        }
-    }
     let source = trained();
     let dir = tempfile::tempdir().unwrap();
     for suffix in ["", "-wal", "-shm"] {

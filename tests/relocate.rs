@@ -5,23 +5,8 @@
 
 mod common;
 
-use std::path::Path;
-
 use common::tiny::{small_fpb, tiny_encoder_dir};
 use common::*;
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
 
 #[test]
 fn a_copied_experiment_verifies_reports_and_exports_where_it_is() {

@@ -7,11 +7,11 @@ use std::process::ExitCode;
 use clap::Args;
 
 use exp::pipeline::benchmark::BenchmarkOptions;
-use exp::pipeline::{stages, Writing};
+use exp::pipeline::stages;
 
 use super::output::out;
 use super::output::{print_json, table};
-use super::progress::CliProgress;
+use super::progress::open_writing;
 
 #[derive(Debug, Args)]
 pub struct BenchmarkArgs {
@@ -37,13 +37,13 @@ pub struct BenchmarkArgs {
 }
 
 pub fn run(db: &Path, args: BenchmarkArgs, json: bool) -> anyhow::Result<ExitCode> {
-    let progress = CliProgress::new(args.quiet, json);
-    let mut writing = Writing::open(
+    let mut writing = open_writing(
         db,
         &args.name,
         "exp benchmark",
-        args.data.data.as_deref(),
-        Box::new(progress),
+        &args.data,
+        args.quiet,
+        json,
     )?;
     let options = BenchmarkOptions {
         batch_sizes: args.batch_sizes.clone(),

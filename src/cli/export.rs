@@ -5,12 +5,12 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use exp::pipeline::{stages, Writing};
+use exp::pipeline::stages;
 use exp::quantize::{Granularity, QuantizeOptions};
 
 use super::output::{out, outln};
 use super::output::{print_json, table};
-use super::progress::CliProgress;
+use super::progress::open_writing;
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
@@ -33,14 +33,7 @@ pub struct ExportArgs {
 }
 
 pub fn export(db: &Path, args: ExportArgs, json: bool) -> anyhow::Result<ExitCode> {
-    let progress = CliProgress::new(args.quiet, json);
-    let mut writing = Writing::open(
-        db,
-        &args.name,
-        "exp export",
-        args.data.data.as_deref(),
-        Box::new(progress),
-    )?;
+    let mut writing = open_writing(db, &args.name, "exp export", &args.data, args.quiet, json)?;
     let options = QuantizeOptions {
         weights: if args.int8_weights == "per-tensor" {
             Granularity::PerTensor

@@ -126,3 +126,22 @@ impl Drop for CliProgress {
         self.finish_bar();
     }
 }
+
+/// Opens experiment `name` for `command`, its progress going to stderr as `quiet`/`json` ask and
+/// its dataset read from `data` when it moved.
+pub fn open_writing(
+    db: &std::path::Path,
+    name: &str,
+    command: &str,
+    data: &super::DataArg,
+    quiet: bool,
+    json: bool,
+) -> anyhow::Result<exp::pipeline::Writing> {
+    Ok(exp::pipeline::Writing::open(
+        db,
+        name,
+        command,
+        data.data.as_deref(),
+        Box::new(CliProgress::new(quiet, json)),
+    )?)
+}

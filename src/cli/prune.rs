@@ -7,9 +7,9 @@ use std::process::ExitCode;
 use clap::Args;
 
 use exp::pipeline::prune::{ImportanceKind, PruneMethod, PruneOptions};
-use exp::pipeline::{stages, Writing};
+use exp::pipeline::stages;
 
-use super::progress::CliProgress;
+use super::progress::open_writing;
 
 use super::output::outln;
 use super::output::print_json;
@@ -75,14 +75,7 @@ impl PruneArgs {
 }
 
 pub fn run(db: &Path, args: PruneArgs, json: bool) -> anyhow::Result<ExitCode> {
-    let progress = CliProgress::new(args.quiet, json);
-    let mut writing = Writing::open(
-        db,
-        &args.name,
-        "exp prune",
-        args.data.data.as_deref(),
-        Box::new(progress),
-    )?;
+    let mut writing = open_writing(db, &args.name, "exp prune", &args.data, args.quiet, json)?;
     stages::run(
         &mut writing,
         "exp prune",

@@ -5,11 +5,11 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use exp::pipeline::{stages, Writing};
+use exp::pipeline::stages;
 
 use super::output::print_json;
 use super::output::{out, outln};
-use super::progress::CliProgress;
+use super::progress::open_writing;
 
 #[derive(Debug, Args)]
 pub struct AnalyzeArgs {
@@ -26,14 +26,7 @@ pub struct AnalyzeArgs {
 }
 
 pub fn analyze(db: &Path, args: AnalyzeArgs, json: bool) -> anyhow::Result<ExitCode> {
-    let progress = CliProgress::new(false, json);
-    let mut writing = Writing::open(
-        db,
-        &args.name,
-        "exp analyze",
-        args.data.data.as_deref(),
-        Box::new(progress),
-    )?;
+    let mut writing = open_writing(db, &args.name, "exp analyze", &args.data, false, json)?;
     // The analysis captures the baseline as it is when none is recorded (an encoder without a
     // head is refused here: `exp train` fits one).
     match &args.import {
@@ -91,14 +84,7 @@ pub fn analyze(db: &Path, args: AnalyzeArgs, json: bool) -> anyhow::Result<ExitC
 }
 
 pub fn plan(db: &Path, name: &str, data: &super::DataArg, json: bool) -> anyhow::Result<ExitCode> {
-    let progress = CliProgress::new(false, json);
-    let mut writing = Writing::open(
-        db,
-        name,
-        "exp plan",
-        data.data.as_deref(),
-        Box::new(progress),
-    )?;
+    let mut writing = open_writing(db, name, "exp plan", data, false, json)?;
     // An imported analysis is enough for a plan; without one the analysis stage captures the
     // baseline as it is.
     let chain: [&dyn stages::Stage; 2] = [&stages::Analysis { again: false }, &stages::Plan];

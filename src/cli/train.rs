@@ -9,9 +9,8 @@ use exp::pipeline::benchmark::BenchmarkOptions;
 use exp::pipeline::prune::PruneOptions;
 use exp::pipeline::stages;
 use exp::pipeline::train::BaselineFit;
-use exp::pipeline::Writing;
 
-use super::progress::CliProgress;
+use super::progress::open_writing;
 
 use super::output::outln;
 use super::output::print_json;
@@ -57,14 +56,7 @@ pub enum Stage {
 const BENCHMARK_BATCH_SIZES: [usize; 3] = [1, 8, 32];
 
 pub fn run(db: &Path, args: TrainArgs, json: bool) -> anyhow::Result<ExitCode> {
-    let progress = CliProgress::new(args.quiet, json);
-    let mut writing = Writing::open(
-        db,
-        &args.name,
-        "exp train",
-        args.data.data.as_deref(),
-        Box::new(progress),
-    )?;
+    let mut writing = open_writing(db, &args.name, "exp train", &args.data, args.quiet, json)?;
     let fit = BaselineFit {
         epochs: args.baseline_epochs,
         ..BaselineFit::default()

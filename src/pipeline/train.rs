@@ -606,14 +606,7 @@ impl Writing {
             };
             let resume = self.resume_point(index, phase.kind, &spec, train.texts.len())?;
             // The checkpoint resumed from is the newest live one (those rejected are not).
-            let live: Vec<String> = self
-                .log
-                .state()
-                .checkpoints
-                .iter()
-                .filter(|c| c.index == index)
-                .map(|c| c.dir.clone())
-                .collect();
+            let live: Vec<String> = self.log.state().live_checkpoint_dirs(index);
             let mut model = TrainableBert::from_weights(&config, &weights, &Device::Cpu)?;
             let mut observer = EventObserver {
                 log: &mut self.log,
@@ -757,14 +750,7 @@ impl Writing {
             .iter()
             .filter(|e| e.index == index)
             .count();
-        let live: Vec<String> = self
-            .log
-            .state()
-            .checkpoints
-            .iter()
-            .filter(|c| c.index == index)
-            .map(|c| c.dir.clone())
-            .collect();
+        let live: Vec<String> = self.log.state().live_checkpoint_dirs(index);
         self.progress.message(&format!(
             "phase {} ({phase}): restarting from its start ({reason}); {discarded_epochs} recorded epoch(s) of it are superseded",
             index + 1

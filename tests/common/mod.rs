@@ -92,3 +92,71 @@ pub fn on_disk(db: &Path, stored: &str) -> PathBuf {
         path.to_path_buf()
     }
 }
+
+/// Copies a directory tree (files and folders).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// Whether the tests run as root (who can write anything).
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+/// Runs `exp train t --stages STAGES` with `EXP_FAULT=point`, waits until it announces the
+/// point, and SIGKILLs it (the crash tests' way to kill a run at a named place).
+pub fn kill_at_stages(db: &Path, point: &str, stages: &str) {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_exp"))
+        .args([
+            "--db",
+            db.to_str().unwrap(),
+            "train",
+            "t",
+            "--quiet",
+            "--stages",
+            stages,
+        ])
+        .env("EXP_FAULT", point)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let marker = format!(
+        "exp: fault point {} reached",
+        point.split('@').next().unwrap()
+    );
+    let mut seen = Vec::new();
+    use std::io::BufRead;
+    use std::os::unix::process::ExitStatusExt;
+    for line in std::io::BufReader::new(child.stderr.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if line == marker {
+            child.kill().unwrap(); // SIGKILL
+            let status = child.wait().unwrap();
+            assert_eq!(status.signal(), Some(9), "{point}: {status:?}");
+            return;
+        }
+        seen.push(line);
+    }
+    let status = child.wait().unwrap();
+    panic!(
+        "{point} was never reached; exp train ended with {status:?}:\n{}",
+        seen.join("\n")
+    );
+}
