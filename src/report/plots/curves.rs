@@ -1,5 +1,5 @@
 //! Learning curves: training loss and validation macro-F1 / accuracy of every epoch, coloured by
-//! phase (x = epochs in the order they ran, across phases).
+//! phase (x = epochs in the order they ran, across phases, then pruning's recovery epochs).
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -50,14 +50,23 @@ fn thin(points: Vec<(f64, f64)>) -> Vec<(f64, f64)> {
 
 impl LearningCurves {
     pub fn new(p: &Projection) -> Self {
-        let points: Vec<Point> = p
+        // The phases' epochs, then the recovery epochs after pruning steps (their loss is the
+        // distillation loss), in the order they ran.
+        let phases = p
             .state
             .epochs
             .iter()
+            .map(|e| (format!("{} {}", e.index + 1, e.report.phase.name()), e));
+        let recovery = p.state.recovery_epochs.iter().map(|e| {
+            let step = e.pruning_step.unwrap_or(e.index);
+            (format!("recovery, pruning step {step}"), e)
+        });
+        let points: Vec<Point> = phases
+            .chain(recovery)
             .enumerate()
-            .map(|(i, e)| Point {
+            .map(|(i, (phase, e))| Point {
                 x: i + 1,
-                phase: format!("{} {}", e.index + 1, e.report.phase.name()),
+                phase,
                 loss: e.report.train_loss,
                 macro_f1: e.report.validation.macro_f1,
                 accuracy: e.report.validation.accuracy,
