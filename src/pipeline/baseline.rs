@@ -8,7 +8,7 @@ use crate::assets::{self, ModelFormat, ResolvedModel};
 use crate::engine::{load_model, LoadedModel};
 use crate::events::BaselineCaptured;
 use crate::onnx;
-use crate::runtime::{measure_latency, LatencyConfig, OnnxClassifier, SessionOptions};
+use crate::runtime::{OnnxClassifier, SessionOptions};
 use crate::state::Experiment;
 
 use super::experiment_data::{io_error, write_atomic, ExperimentData};
@@ -116,23 +116,7 @@ pub fn measure_baseline(
     let probs = classifier.probabilities(&texts, PREDICT_BATCH)?;
     let validation = compute_metrics(labels, &data.label_ids(&data.validation), &probs)?;
 
-    let pool_texts: Vec<&str> = texts.iter().take(64).copied().collect();
-    let pool = classifier
-        .tokenizer
-        .clone()
-        .with_padding(crate::model::Padding::Fixed(
-            classifier.session.fixed_sequence_length().unwrap_or(64),
-        ))?
-        .encode_batch(&pool_texts)?;
-    let latency = measure_latency(
-        &mut classifier.session,
-        &pool,
-        &LatencyConfig {
-            batch_sizes: vec![1, 8],
-            warmup: 5,
-            iterations: 30,
-        },
-    )?;
+    let latency = classifier.validation_latency(&texts, 30)?;
     let size_bytes = std::fs::metadata(onnx_path)
         .map_err(io_error(format!("reading {}", onnx_path.display())))?
         .len();

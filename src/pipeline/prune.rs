@@ -24,9 +24,7 @@ use crate::model::shapes::param_shapes;
 use crate::model::{BertClassifier, BertConfig, BertTokenizer, Mode, TrainableBert, Weights};
 use crate::onnx;
 use crate::recorder::Recorder;
-use crate::runtime::{
-    measure_latency, LatencyConfig, LatencyStats, OnnxClassifier, SessionOptions,
-};
+use crate::runtime::{LatencyStats, OnnxClassifier, SessionOptions};
 use crate::train::batching::{encode_texts, epoch_batches, pad_batch, pad_id, EncodedText};
 use crate::train::checkpoint::TrainerCheckpoint;
 use crate::train::observer::{EpochReport, PhaseObserver, StepProgress};
@@ -742,23 +740,7 @@ impl Writing {
             &probs,
         )?;
         // The same pool and padding as the baseline's latency, so the numbers compare.
-        let pool_texts: Vec<&str> = texts.iter().take(64).copied().collect();
-        let pool = classifier
-            .tokenizer
-            .clone()
-            .with_padding(crate::model::Padding::Fixed(
-                classifier.session.fixed_sequence_length().unwrap_or(64),
-            ))?
-            .encode_batch(&pool_texts)?;
-        let latency = measure_latency(
-            &mut classifier.session,
-            &pool,
-            &LatencyConfig {
-                batch_sizes: vec![1, 8],
-                warmup: 5,
-                iterations: options.latency_iterations.max(1),
-            },
-        )?;
+        let latency = classifier.validation_latency(&texts, options.latency_iterations)?;
         Ok((validation, latency))
     }
 

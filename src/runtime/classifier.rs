@@ -4,6 +4,7 @@ use std::path::Path;
 
 use crate::model::{BertTokenizer, Padding};
 
+use super::latency::{measure_latency, LatencyConfig, LatencyStats};
 use super::predict::softmax;
 use super::session::{OnnxSession, SessionOptions};
 use super::RuntimeError;
@@ -59,5 +60,32 @@ impl OnnxClassifier {
             }
         }
         Ok(out)
+    }
+
+    /// Latency at batch 1 and 8 on the first 64 of `texts`, padded to the model's fixed length or
+    /// 64 tokens as the benchmark notebook pads: the baseline and every pruning step are measured
+    /// on the same pool, so their numbers compare.
+    pub fn validation_latency(
+        &mut self,
+        texts: &[&str],
+        iterations: usize,
+    ) -> Result<Vec<LatencyStats>, ClassifierError> {
+        let pool_texts: Vec<&str> = texts.iter().take(64).copied().collect();
+        let pool = self
+            .tokenizer
+            .clone()
+            .with_padding(Padding::Fixed(
+                self.session.fixed_sequence_length().unwrap_or(64),
+            ))?
+            .encode_batch(&pool_texts)?;
+        Ok(measure_latency(
+            &mut self.session,
+            &pool,
+            &LatencyConfig {
+                batch_sizes: vec![1, 8],
+                warmup: 5,
+                iterations: iterations.max(1),
+            },
+        )?)
     }
 }
