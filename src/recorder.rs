@@ -59,7 +59,7 @@ impl<F: Fold> Recorder<F> {
     /// Appends events in one transaction (all or none), then folds them as stored. Each event
     /// first passes the fault hook (`EXP_FAULT=record:KIND`).
     pub fn record_all(&mut self, events: Vec<Event>) -> Result<Vec<Appended>, StoreError> {
-        let base = self.store.base_dir();
+        let base = self.store.base_dir().to_path_buf();
         let mut events = events;
         for event in &mut events {
             crate::faults::before_record(event.kind());

@@ -146,6 +146,8 @@ fn payload_text<'a>(event: &Event, buffer: &'a mut Vec<u8>) -> Result<&'a str, S
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// [`paths::base_dir`] of `path`, computed once.
+    base: PathBuf,
     run: String,
     read_only: bool,
 }
@@ -270,6 +272,7 @@ impl Store {
         Ok(Store {
             conn,
             path: path.to_path_buf(),
+            base: paths::base_dir(path),
             run: new_run_id(),
             read_only: false,
         })
@@ -336,6 +339,7 @@ impl Store {
         Ok(Store {
             conn,
             path: path.to_path_buf(),
+            base: paths::base_dir(path),
             run: new_run_id(),
             read_only: true,
         })
@@ -346,8 +350,8 @@ impl Store {
     }
 
     /// The directory the paths in events are relative to (see [`paths`]).
-    pub fn base_dir(&self) -> PathBuf {
-        paths::base_dir(&self.path)
+    pub fn base_dir(&self) -> &Path {
+        &self.base
     }
 
     /// The id of this process's run, written in the `run` column of every event it appends.

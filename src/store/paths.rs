@@ -43,8 +43,22 @@ pub fn store_relative(base: &Path, path: &mut String) {
 
 /// A stored path as a path on this machine: a relative one joined to `base`.
 pub fn resolve(base: &Path, path: &mut String) {
-    if !path.is_empty() && Path::new(path.as_str()).is_relative() {
-        *path = base.join(path.as_str()).display().to_string();
+    if path.is_empty() || !Path::new(path.as_str()).is_relative() {
+        return;
+    }
+    // One allocation, as `base.join(path)` would be, without the PathBuf and the copy from it
+    // (every fold of a long log resolves its paths).
+    match base.to_str() {
+        Some(base) => {
+            let mut joined = String::with_capacity(base.len() + 1 + path.len());
+            joined.push_str(base);
+            if !base.ends_with('/') {
+                joined.push('/');
+            }
+            joined.push_str(path);
+            *path = joined;
+        }
+        None => *path = base.join(path.as_str()).display().to_string(),
     }
 }
 
