@@ -244,7 +244,7 @@ impl Experiment {
             match event {
                 Some(mut event) => {
                     // Paths under the database's directory are stored relative to it.
-                    event.for_each_path(|p| crate::store::paths::resolve(&base, p));
+                    event.for_each_path(|p| crate::store::paths::resolve(base, p));
                     state.fold(event, seq, ts)
                 }
                 None => state.count(seq),
@@ -581,12 +581,9 @@ mod tests {
             if n > 0 {
                 store.append(&lock, &events[..n]).unwrap();
             }
-            let full = Experiment::replay(
-                &name,
-                &store.events(&name, None).unwrap(),
-                &store.base_dir(),
-            )
-            .unwrap();
+            let full =
+                Experiment::replay(&name, &store.events(&name, None).unwrap(), store.base_dir())
+                    .unwrap();
             let loaded = Experiment::load(&store, &name, None).unwrap();
             assert_eq!(loaded, full, "after {n} events");
             let expected: &[(usize, usize)] = match n {

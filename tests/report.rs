@@ -31,7 +31,7 @@ const HEADER: &str = "model_name,model_type,provider,batch_size,avg_latency_ms,s
 
 fn state(db: &Path, name: &str) -> Experiment {
     let store = Store::open(db).unwrap();
-    Experiment::replay(name, &store.events(name, None).unwrap(), &store.base_dir()).unwrap()
+    Experiment::replay(name, &store.events(name, None).unwrap(), store.base_dir()).unwrap()
 }
 
 fn read(dir: &Path, file: &str) -> Vec<u8> {

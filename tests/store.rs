@@ -170,7 +170,7 @@ fn streamed_load_equals_the_full_fold() {
     long_log::write_log(&mut store, 5_000, 700).unwrap();
     let name = long_log::EXPERIMENT;
     let full =
-        exp::state::Experiment::replay(name, &store.events(name, None).unwrap(), &store.base_dir())
+        exp::state::Experiment::replay(name, &store.events(name, None).unwrap(), store.base_dir())
             .unwrap();
     let loaded = exp::state::Experiment::load(&store, name, None).unwrap();
     assert_eq!(loaded.events, full.events);
