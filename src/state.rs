@@ -194,6 +194,11 @@ impl Experiment {
         files
     }
 
+    /// How many epochs of phase `index` the state counts (superseded ones left out).
+    pub fn epochs_of(&self, index: usize) -> usize {
+        self.epochs.iter().filter(|e| e.index == index).count()
+    }
+
     /// The directories of the live checkpoints of phase `index`, newest first.
     pub fn live_checkpoint_dirs(&self, index: usize) -> Vec<String> {
         self.checkpoints

@@ -24,19 +24,10 @@ struct Reference {
     events: Vec<Value>,
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("checkpoint_recovery")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 fn reference() -> &'static Reference {
     static REFERENCE: OnceLock<Reference> = OnceLock::new();
     REFERENCE.get_or_init(|| {
-        let dir = scratch("reference");
+        let dir = scratch("checkpoint_recovery", "reference");
         let model = tiny_encoder_dir(&dir, 11);
         let data = small_fpb(&dir, 300);
         let db = dir.join("exp.db");
@@ -86,7 +77,7 @@ fn kill_at(db: &Path, point: &str) {
 /// returns the database and the two checkpoints' events (epoch 1's first).
 fn killed_in_first_phase(name: &str) -> (PathBuf, [Value; 2]) {
     let reference = reference();
-    let dir = scratch(name);
+    let dir = scratch("checkpoint_recovery", name);
     let db = dir.join("exp.db");
     new_experiment(&db, "t", &reference.model, &reference.data);
     kill_at(&db, "checkpoint-saved@3");
@@ -275,7 +266,7 @@ fn with_no_usable_checkpoint_the_phase_restarts_from_its_start() {
 #[test]
 fn restart_phase_is_refused_without_a_phase_in_progress_and_restarts_one() {
     let reference = reference();
-    let dir = scratch("restart-refused");
+    let dir = scratch("checkpoint_recovery", "restart-refused");
     let db = dir.join("exp.db");
     new_experiment(&db, "t", &reference.model, &reference.data);
     let before = event_count(&db);

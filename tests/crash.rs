@@ -22,19 +22,10 @@ struct Reference {
     events: Vec<Value>,
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("crash")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 fn reference() -> &'static Reference {
     static REFERENCE: OnceLock<Reference> = OnceLock::new();
     REFERENCE.get_or_init(|| {
-        let dir = scratch("reference");
+        let dir = scratch("crash", "reference");
         let model = tiny_encoder_dir(&dir, 11);
         let data = small_fpb(&dir, 300);
         let db = dir.join("exp.db");
@@ -203,7 +194,7 @@ fn same_analysis(a: &Path, b: &Path) {
 /// finish and compares everything with the uninterrupted run.
 fn crash_and_resume(name: &str, points: &[&str]) {
     let reference = reference();
-    let dir = scratch(name);
+    let dir = scratch("crash", name);
     let db = dir.join("exp.db");
     new_experiment(&db, "t", &reference.model, &reference.data);
     for point in points {
@@ -298,7 +289,7 @@ fn killed_during_epochs_and_checkpoint_writes_it_resumes_to_the_same_result() {
 #[test]
 fn a_half_written_checkpoint_is_never_recorded_or_read() {
     let reference = reference();
-    let dir = scratch("half-checkpoint");
+    let dir = scratch("crash", "half-checkpoint");
     let db = dir.join("exp.db");
     new_experiment(&db, "t", &reference.model, &reference.data);
     kill_at(&db, "checkpoint-write@1");
@@ -351,12 +342,12 @@ fn killed_during_pruning_and_export_it_resumes_to_the_same_result() {
         assert!(out.status.success(), "{}", stderr(&out));
         check_log(db);
     };
-    let straight_dir = scratch("late-straight");
+    let straight_dir = scratch("crash", "late-straight");
     let straight = straight_dir.join("exp.db");
     new_experiment(&straight, "t", &reference.model, &reference.data);
     run(&straight);
 
-    let dir = scratch("late");
+    let dir = scratch("crash", "late");
     let db = dir.join("exp.db");
     new_experiment(&db, "t", &reference.model, &reference.data);
     let out = exp(&db, &["train", "t", "--quiet", "--stages", "train"]);

@@ -636,13 +636,7 @@ impl Writing {
             write_weights(&weights_path, &best)?;
             // Every epoch of this phase went through the recorder, so the state counts them
             // all, those of a killed run before this one included.
-            let epochs_run = self
-                .log
-                .state()
-                .epochs
-                .iter()
-                .filter(|e| e.index == index)
-                .count();
+            let epochs_run = self.log.state().epochs_of(index);
             self.record(Event::PhaseCompleted(PhaseCompleted {
                 index,
                 phase: phase.kind.name().to_string(),
@@ -729,7 +723,7 @@ impl Writing {
             // No live event names it any more; a rerun of its epoch writes the directory anew.
             let _ = std::fs::remove_dir_all(&c.dir);
         }
-        if rejected > 0 || self.log.state().epochs.iter().any(|e| e.index == index) {
+        if rejected > 0 || self.log.state().epochs_of(index) > 0 {
             let reason = if rejected > 0 {
                 format!("no usable checkpoint: {rejected} rejected, none left")
             } else {
@@ -743,13 +737,7 @@ impl Writing {
     /// Records that phase `index` starts again from its start, and removes the checkpoints of
     /// it that were live.
     fn restart(&mut self, index: usize, phase: &str, reason: String) -> Result<(), PipelineError> {
-        let discarded_epochs = self
-            .log
-            .state()
-            .epochs
-            .iter()
-            .filter(|e| e.index == index)
-            .count();
+        let discarded_epochs = self.log.state().epochs_of(index);
         let live: Vec<String> = self.log.state().live_checkpoint_dirs(index);
         self.progress.message(&format!(
             "phase {} ({phase}): restarting from its start ({reason}); {discarded_epochs} recorded epoch(s) of it are superseded",

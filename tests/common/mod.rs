@@ -160,3 +160,14 @@ pub fn kill_at_stages(db: &Path, point: &str, stages: &str) {
         seen.join("\n")
     );
 }
+
+/// A fresh scratch directory `NAME` of test suite `SUITE` under the build's temporary directory
+/// (kept after the run, for a look at what a failing test left).
+pub fn scratch(suite: &str, name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(suite)
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
