@@ -144,17 +144,11 @@ fn record(
     projection: &Projection,
     written: &[ArtifactFile],
 ) -> Result<Recorded, ReportError> {
-    let read_only = |source: &StoreError| match source {
-        StoreError::ReadOnly { .. } => true,
-        StoreError::Open { source, .. } | StoreError::Sql(source) => matches!(
-            source.sqlite_error_code(),
-            Some(rusqlite::ErrorCode::ReadOnly | rusqlite::ErrorCode::CannotOpen)
-        ),
-        _ => false,
-    };
+    // `Store::open` checks that the database and its directory can be written before SQLite
+    // touches them, so that is the one place a read-only log is found.
     let mut store = match Store::open(db) {
         Ok(store) => store,
-        Err(e) if read_only(&e) => {
+        Err(StoreError::ReadOnly { .. }) => {
             return Ok(Recorded::Skipped {
                 reason: format!("{} cannot be written", db.display()),
             })
@@ -173,11 +167,6 @@ fn record(
                 reason: format!(
                     "the experiment is being written by pid {pid} ({command}) since {since}"
                 ),
-            })
-        }
-        Err(e) if read_only(&e) => {
-            return Ok(Recorded::Skipped {
-                reason: format!("{} cannot be written ({e})", db.display()),
             })
         }
         Err(other) => return Err(other.into()),
