@@ -92,8 +92,11 @@ SELECT
     e.experiment                                           AS experiment,
     e.seq                                                  AS seq,
     json_extract(e.payload, '$.origin')                    AS origin,
-    json_extract(e.payload, '$.onnx_path')                 AS onnx_path,
-    json_extract(e.payload, '$.size_bytes')                AS size_bytes,
+    -- schema version 2 names the file in `onnx`; version 1 in flat fields
+    COALESCE(json_extract(e.payload, '$.onnx.path'),
+             json_extract(e.payload, '$.onnx_path'))       AS onnx_path,
+    COALESCE(json_extract(e.payload, '$.onnx.bytes'),
+             json_extract(e.payload, '$.size_bytes'))      AS size_bytes,
     json_extract(e.payload, '$.validation.sample_count')   AS validation_samples,
     json_extract(e.payload, '$.validation.accuracy')       AS accuracy,
     json_extract(e.payload, '$.validation.macro_f1')       AS macro_f1,

@@ -150,14 +150,7 @@ impl Experiment {
         let s = self;
         let mut files: Vec<(String, ArtifactFile)> = Vec::new();
         if let Some(b) = &s.baseline {
-            files.push((
-                "baseline ONNX".into(),
-                ArtifactFile {
-                    path: b.onnx_path.clone(),
-                    sha256: b.onnx_sha256.clone(),
-                    bytes: b.size_bytes,
-                },
-            ));
+            files.push(("baseline ONNX".into(), b.onnx.clone()));
         }
         if let Some((_, a)) = &s.analysis {
             files.push((
@@ -472,7 +465,7 @@ impl Experiment {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::ArtifactFile;
+    use crate::events::{ArtifactFile, PhaseKind};
 
     fn file(path: &str) -> ArtifactFile {
         ArtifactFile {
@@ -486,7 +479,7 @@ mod tests {
         let dir = format!("ck/{index}-e{epoch}");
         Event::CheckpointSaved(CheckpointSaved {
             index,
-            phase: "FULL".into(),
+            phase: PhaseKind::Full,
             epoch,
             files: vec![file(&format!("{dir}/model.safetensors"))],
             removed: epoch.checked_sub(2).map(|e| format!("ck/{index}-e{e}")),
@@ -497,7 +490,7 @@ mod tests {
     fn rejected(index: usize, epoch: usize) -> Event {
         Event::CheckpointRejected(CheckpointRejected {
             index,
-            phase: "FULL".into(),
+            phase: PhaseKind::Full,
             epoch,
             dir: format!("ck/{index}-e{epoch}"),
             reason: "missing".into(),
@@ -507,7 +500,7 @@ mod tests {
     fn restarted(index: usize) -> Event {
         Event::PhaseRestarted(PhaseRestarted {
             index,
-            phase: "FULL".into(),
+            phase: PhaseKind::Full,
             reason: "requested".into(),
             discarded_epochs: 0,
         })
@@ -516,7 +509,7 @@ mod tests {
     fn completed(index: usize) -> Event {
         Event::PhaseCompleted(PhaseCompleted {
             index,
-            phase: "FULL".into(),
+            phase: PhaseKind::Full,
             epochs_run: 1,
             best_epoch: None,
             best_macro_f1: None,

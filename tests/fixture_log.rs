@@ -43,6 +43,17 @@ fn a_log_written_by_exp_0_1_0_verifies_folds_and_reports_the_same_files() {
     assert_eq!(state["events"], 61);
     assert_eq!(state["export"]["source"], "pruned");
     assert_eq!(state["pruning_steps"].as_array().unwrap().len(), 4);
+    // Its BaselineCaptured is schema version 1 (flat onnx_path/onnx_sha256/size_bytes): the fold
+    // reads it through the upcaster into version 2's `onnx` file record.
+    let baseline = &state["baseline"];
+    assert_eq!(baseline["schema_version"], 2);
+    assert!(baseline.get("onnx_path").is_none(), "{baseline}");
+    assert!(baseline["onnx"]["path"]
+        .as_str()
+        .unwrap()
+        .ends_with("artifacts/t/baseline/model.onnx"));
+    assert_eq!(baseline["onnx"]["sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(baseline["onnx"]["bytes"], 4_001_267);
 
     let reports = tmp.path().join("r");
     let out = exp(&db, &["report", "t", "--out", reports.to_str().unwrap()]);

@@ -10,8 +10,9 @@ use std::process::Command;
 use common::tiny::{small_fpb, tiny_encoder_dir};
 use common::*;
 use exp::events::{
-    ArtifactFile, BenchmarkMeasured, Event, ExportValidated, ModelExported, ModelShape,
-    PruningCompleted, PruningStep, TestEvaluated,
+    ArtifactFile, BenchmarkMeasured, Event, ExportFormat, ExportValidated, ExportedModel,
+    Importance, ModelExported, ModelShape, ModelType, Provider, PruningCompleted, PruningMethod,
+    PruningStep, TestEvaluated,
 };
 use exp::state::Experiment;
 use exp::store::Store;
@@ -99,7 +100,7 @@ fn compression_events(s: &Experiment) -> Vec<Event> {
             one_shot: false,
             step: n,
             target_fraction: 0.1 * n as f64,
-            importance: "gradient".into(),
+            importance: Importance::Gradient,
             heads_removed: vec![0, 1],
             neurons_removed: vec![10, 10],
             shape: shape(params),
@@ -115,7 +116,7 @@ fn compression_events(s: &Experiment) -> Vec<Event> {
             config: file("./artifacts/t/pruning/step.json"),
         })
     };
-    let bench = |model: &str, kind: &str, batch: usize, mean: f64, acc: f64| {
+    let bench = |model: &str, kind: ModelType, batch: usize, mean: f64, acc: f64| {
         let mut latency = lat1.clone();
         latency.batch_size = batch;
         latency.mean_ms = mean;
@@ -123,11 +124,15 @@ fn compression_events(s: &Experiment) -> Vec<Event> {
         latency.throughput_samples_per_sec = batch as f64 * 1000.0 / mean;
         Event::BenchmarkMeasured(BenchmarkMeasured {
             model: model.into(),
-            model_type: kind.into(),
-            provider: "CPUExecutionProvider".into(),
+            model_type: kind,
+            provider: Provider::Cpu,
             file: format!("onnx/{model}.onnx"),
             sha256: "1".repeat(64),
-            model_size_mb: if kind == "onnx-int8" { 2.5 } else { 10.0 },
+            model_size_mb: if kind == ModelType::OnnxInt8 {
+                2.5
+            } else {
+                10.0
+            },
             latency,
             peak_memory_mb: 200.0,
             avg_memory_mb: 150.0,
@@ -144,7 +149,7 @@ fn compression_events(s: &Experiment) -> Vec<Event> {
         step(1, 900_000, training.validation.accuracy, true),
         step(2, 800_000, training.validation.accuracy - 0.05, false),
         Event::PruningCompleted(PruningCompleted {
-            method: "structured".into(),
+            method: PruningMethod::Structured,
             steps_run: 2,
             kept_step: Some(1),
             weights: file("./artifacts/t/pruning/step.safetensors"),
@@ -156,7 +161,7 @@ fn compression_events(s: &Experiment) -> Vec<Event> {
         }),
         Event::ModelExported(ModelExported {
             dir: "./artifacts/t/model".into(),
-            source: "pruned".into(),
+            source: ExportedModel::Pruned,
             files: vec![file("onnx/model.onnx")],
             metadata_sha256: "2".repeat(64),
             source_weights_sha256: None,
@@ -164,18 +169,18 @@ fn compression_events(s: &Experiment) -> Vec<Event> {
         }),
         Event::ExportValidated(ExportValidated {
             file: "onnx/model.int8.onnx".into(),
-            format: "onnx-int8".into(),
+            format: ExportFormat::OnnxInt8,
             sha256: "3".repeat(64),
             size_bytes: 2_500_000,
             max_abs_diff: None,
             validation: training.validation.clone(),
         }),
-        bench("fine-tuned", "onnx-fp32", 1, 4.0, 0.8),
-        bench("fine-tuned", "onnx-fp32", 8, 20.0, 0.8),
-        bench("pruned-int8", "onnx-int8", 1, 1.5, 0.78),
-        bench("pruned-int8", "onnx-int8", 8, 8.0, 0.78),
+        bench("fine-tuned", ModelType::OnnxFp32, 1, 4.0, 0.8),
+        bench("fine-tuned", ModelType::OnnxFp32, 8, 20.0, 0.8),
+        bench("pruned-int8", ModelType::OnnxInt8, 1, 1.5, 0.78),
+        bench("pruned-int8", ModelType::OnnxInt8, 8, 8.0, 0.78),
         // Measured again: the latest measurement replaces the row.
-        bench("pruned-int8", "onnx-int8", 8, 7.0, 0.78),
+        bench("pruned-int8", ModelType::OnnxInt8, 8, 7.0, 0.78),
         Event::TestEvaluated(TestEvaluated {
             baseline: test.candidate.clone(),
             candidate: int8,

@@ -191,8 +191,8 @@ fn a_computed_analysis_has_the_notebooks_keys_and_is_self_consistent() {
     let conn = rusqlite::Connection::open(&db).unwrap();
     let (onnx_path, ids): (String, String) = conn
         .query_row(
-            "select json_extract(b.payload, '$.onnx_path'), json_extract(s.payload, '$.ids.validation')
-             from events b join events s on s.kind = 'SplitMade' where b.kind = 'BaselineCaptured'",
+            "select b.onnx_path, json_extract(s.payload, '$.ids.validation')
+             from v_baselines b join events s on s.kind = 'SplitMade'",
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )

@@ -7,17 +7,17 @@
 
 use std::collections::BTreeMap;
 
-use exp::analysis::plan::PhaseKind;
+use exp::analysis::compute_metrics;
 use exp::analysis::stats::{flips, mcnemar_exact, wilson_interval};
-use exp::analysis::{compute_metrics, Metrics};
+use exp::events::records::ValidationSummary;
 use exp::events::{
-    ArtifactFile, BaselineCaptured, BenchmarkMeasured, CheckpointSaved, DatasetLoaded,
-    EpochCompleted, Event, ExperimentCreated, ModelSource, PhaseCompleted, ReadSpec, SplitCounts,
-    SplitIds, SplitMade, TestEvaluated, TestResult, TrainingCompleted,
+    ArtifactFile, BaselineCaptured, BaselineOrigin, BenchmarkMeasured, CheckpointSaved, DataFormat,
+    DatasetLoaded, EpochCompleted, EpochReport, Event, ExperimentCreated, LatencyStats, Metrics,
+    ModelFormat, ModelSource, ModelType, PhaseCompleted, PhaseKind, Provider, ReadSpec,
+    SchemaVersion, SplitCounts, SplitIds, SplitMade, TestEvaluated, TestResult, TrainingCompleted,
 };
-use exp::runtime::{latency_stats, LatencyStats};
+use exp::runtime::latency_stats;
 use exp::store::{Store, StoreError};
-use exp::train::observer::{EpochReport, ValidationSummary};
 
 /// The experiment every generated event belongs to.
 pub const EXPERIMENT: &str = "bench";
@@ -81,7 +81,7 @@ fn predictions(seed: u64, accuracy: f64) -> (Vec<bool>, Metrics) {
         })
         .collect();
     let metrics = compute_metrics(&labels(), &truth, &probs).expect("valid predictions");
-    (correct, metrics)
+    (correct, Metrics::from(&metrics))
 }
 
 fn latency(seed: u64, batch_size: usize, mean_ms: f64) -> LatencyStats {
@@ -89,7 +89,9 @@ fn latency(seed: u64, batch_size: usize, mean_ms: f64) -> LatencyStats {
     let durations: Vec<f64> = (0..20)
         .map(|_| mean_ms * (0.8 + 0.4 * rng.unit()))
         .collect();
-    latency_stats(batch_size, &durations, None).expect("durations are not empty")
+    LatencyStats::from(
+        &latency_stats(batch_size, &durations, None).expect("durations are not empty"),
+    )
 }
 
 fn test_result(model: &str, seed: u64, accuracy: f64) -> (Vec<bool>, TestResult) {
@@ -129,7 +131,7 @@ pub fn head() -> Vec<Event> {
             name: EXPERIMENT.to_string(),
             model: ModelSource {
                 spec: "minilm-l6".into(),
-                format: "hf-dir".into(),
+                format: ModelFormat::HfDir,
                 path: "/cache/exp/assets/minilm-l6".into(),
                 sha256: file("w", 3).sha256,
                 tokenizer: Some("/cache/exp/assets/minilm-l6/tokenizer.json".into()),
@@ -142,7 +144,7 @@ pub fn head() -> Vec<Event> {
         Event::DatasetLoaded(DatasetLoaded {
             path: data_path,
             sha256: file("d", 4).sha256,
-            format: "fpb".into(),
+            format: DataFormat::Fpb,
             encoding: "latin-1".into(),
             rows_read: 4846,
             samples: SPLIT.iter().sum(),
@@ -151,7 +153,7 @@ pub fn head() -> Vec<Event> {
             duplicates: 8,
             conflicts: Vec::new(),
             read: ReadSpec {
-                format: "fpb".into(),
+                format: DataFormat::Fpb,
                 header: None,
                 text_column: None,
                 label_column: None,
@@ -179,10 +181,12 @@ pub fn head() -> Vec<Event> {
             },
         }),
         Event::BaselineCaptured(BaselineCaptured {
-            origin: "model".into(),
-            onnx_path: format!("artifacts/{EXPERIMENT}/baseline/model.onnx"),
-            onnx_sha256: file("b", 6).sha256,
-            size_bytes: 90_911_354,
+            schema_version: SchemaVersion,
+            origin: BaselineOrigin::Model,
+            onnx: ArtifactFile {
+                bytes: 90_911_354,
+                ..file(&format!("artifacts/{EXPERIMENT}/baseline/model.onnx"), 6)
+            },
             labels: labels(),
             validation: baseline,
             latency: vec![latency(7, 1, 27.0), latency(8, 8, 150.0)],
@@ -258,7 +262,7 @@ pub fn bulk(i: usize, n: usize) -> Event {
             };
             Event::CheckpointSaved(CheckpointSaved {
                 index,
-                phase: phase.name().to_string(),
+                phase,
                 epoch,
                 dir: dir(epoch),
                 files: ["model.safetensors", "optimizer.safetensors", "state.json"]
@@ -279,8 +283,8 @@ pub fn bulk(i: usize, n: usize) -> Event {
             let accuracy = if model == "baseline" { 0.67 } else { 0.84 };
             Event::BenchmarkMeasured(BenchmarkMeasured {
                 model: model.into(),
-                model_type: "onnx-fp32".into(),
-                provider: "CPUExecutionProvider".into(),
+                model_type: ModelType::OnnxFp32,
+                provider: Provider::Cpu,
                 file: format!("artifacts/{EXPERIMENT}/{model}/model.onnx"),
                 sha256: file("m", 9).sha256,
                 model_size_mb: 86.7,
@@ -304,7 +308,7 @@ pub fn tail() -> Vec<Event> {
         .map(|(index, phase)| {
             Event::PhaseCompleted(PhaseCompleted {
                 index,
-                phase: phase.name().to_string(),
+                phase: *phase,
                 epochs_run: 4,
                 best_epoch: Some(2),
                 best_macro_f1: Some(0.81 + 0.01 * index as f64),
@@ -349,7 +353,7 @@ pub fn tail() -> Vec<Event> {
         mcnemar_p: mcnemar_exact(changed.fixed, changed.broken),
         fixed_ids: ids((false, true)),
         broken_ids: ids((true, false)),
-        flips: changed,
+        flips: (&changed).into(),
         baseline,
         candidate,
     }));

@@ -77,7 +77,7 @@ pub fn run(db: &Path, args: BenchmarkArgs, json: bool) -> anyhow::Result<ExitCod
         .map(|b| {
             vec![
                 b.model.clone(),
-                b.model_type.clone(),
+                b.model_type.to_string(),
                 b.latency.batch_size.to_string(),
                 format!("{:.2}", b.latency.mean_ms),
                 format!("{:.2}", b.latency.p95_ms),

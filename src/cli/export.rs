@@ -74,7 +74,7 @@ pub fn export(db: &Path, args: ExportArgs, json: bool) -> anyhow::Result<ExitCod
                 .map_or("-".to_string(), |t| format!("{:.4}", t.candidate.accuracy));
             vec![
                 v.file.clone(),
-                v.format.clone(),
+                v.format.to_string(),
                 format!("{:.2}", v.size_bytes as f64 / (1024.0 * 1024.0)),
                 v.max_abs_diff
                     .map_or("-".to_string(), |d| format!("{d:.2e}")),

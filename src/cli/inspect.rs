@@ -263,11 +263,11 @@ pub fn show(db: &Path, name: &str, json: bool) -> anyhow::Result<ExitCode> {
             .collect();
         println!(
             "baseline    {} ({}): validation accuracy {:.4}, macro-F1 {:.4}; {:.1} MB; ORT {}",
-            b.onnx_path,
+            b.onnx.path,
             b.origin,
             b.validation.accuracy,
             b.validation.macro_f1,
-            b.size_bytes as f64 / 1e6,
+            b.onnx.bytes as f64 / 1e6,
             latency.join(", ")
         );
     }

@@ -51,7 +51,7 @@ pub fn analyze(db: &Path, args: AnalyzeArgs, json: bool) -> anyhow::Result<ExitC
         let v = &baseline.validation;
         outln!(
             "baseline   {} ({}): validation accuracy {:.4}, macro-F1 {:.4} on {} samples",
-            baseline.onnx_path,
+            baseline.onnx.path,
             baseline.origin,
             v.accuracy,
             v.macro_f1,
@@ -94,7 +94,10 @@ pub fn plan(db: &Path, name: &str, data: &super::DataArg, json: bool) -> anyhow:
         print_json(&derived)?;
         return Ok(ExitCode::SUCCESS);
     }
-    out!("{}", derived.plan.render_table());
+    out!(
+        "{}",
+        exp::analysis::plan::Plan::from(&derived.plan).render_table()
+    );
     if !derived.priorities_from_training_split {
         outln!(
             "\npriority counts come from the analysis file; training recomputes them from the baseline on the training split"

@@ -16,7 +16,7 @@ mod rng;
 mod split;
 
 #[cfg(test)]
-mod real_files_tests;
+mod tests;
 
 pub use columns::CsvLayout;
 pub use dataset::{load, Conflict, ConflictRow, Dataset, Sample};

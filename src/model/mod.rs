@@ -11,16 +11,12 @@
 
 pub mod alloc;
 pub mod bert;
-#[cfg(test)]
-mod bert_tests;
 pub mod config;
 pub mod dropout;
 pub mod fused;
 pub mod fused_attention;
 pub mod fused_linear;
 pub mod fused_norm;
-#[cfg(test)]
-mod fused_tests;
 pub mod hf_dir;
 pub mod init;
 pub mod layers;
@@ -28,6 +24,9 @@ pub mod safetensors_out;
 pub mod shapes;
 pub mod tokenizer;
 pub mod trainable;
+
+#[cfg(test)]
+mod tests;
 
 pub use bert::BertClassifier;
 pub use config::BertConfig;

@@ -9,7 +9,9 @@ use crate::analysis::{
     KeywordAnalysis, TfidfParams,
 };
 use crate::assets;
-use crate::events::{AnalysisRecorded, AnalysisSummary, BaselineCaptured, TrainPriorities};
+use crate::events::{
+    AnalysisRecorded, AnalysisSource, AnalysisSummary, BaselineCaptured, TrainPriorities,
+};
 use crate::runtime::{OnnxClassifier, SessionOptions};
 
 use super::baseline::{MAX_LENGTH, PREDICT_BATCH};
@@ -24,7 +26,7 @@ fn open_baseline(
     tokenizer: &Path,
 ) -> Result<OnnxClassifier, PipelineError> {
     Ok(OnnxClassifier::open(
-        Path::new(&baseline.onnx_path),
+        Path::new(&baseline.onnx.path),
         tokenizer,
         MAX_LENGTH,
         &SessionOptions::default(),
@@ -109,7 +111,7 @@ pub fn compute_analysis(
     };
     let meta = AnalysisMetadata {
         analysis_date: format_analysis_date(std::time::SystemTime::now()),
-        model_path: baseline.onnx_path.clone(),
+        model_path: baseline.onnx.path.clone(),
         model_name: format!("{experiment}-baseline"),
         model_type: "onnx".to_string(),
         split: Some("validation".to_string()),
@@ -123,7 +125,7 @@ pub fn compute_analysis(
     )?;
     let priorities = train_priorities(&mut classifier, data)?;
     Ok(AnalysisRecorded {
-        source: "computed".to_string(),
+        source: AnalysisSource::Computed,
         path,
         sha256,
         summary_path,
@@ -184,7 +186,7 @@ pub fn import_analysis(
         None => None,
     };
     Ok(AnalysisRecorded {
-        source: "imported".to_string(),
+        source: AnalysisSource::Imported,
         path,
         sha256,
         summary_path,

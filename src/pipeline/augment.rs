@@ -105,6 +105,6 @@ pub fn augment_focus_samples(
     Ok(AugmentationApplied {
         index,
         priority_samples: priority.len(),
-        result,
+        result: (&result).into(),
     })
 }

@@ -68,7 +68,7 @@ impl Writing {
         let record = WeightAveraging {
             phases: improving
                 .iter()
-                .map(|&i| self.log.state().phases_completed[i].phase.clone())
+                .map(|&i| self.log.state().phases_completed[i].phase.to_string())
                 .collect(),
             macro_f1: metrics.macro_f1,
             accuracy: metrics.accuracy,

@@ -6,12 +6,13 @@ use std::path::{Path, PathBuf};
 use crate::analysis::compute_metrics;
 use crate::assets::{self, ModelFormat, ResolvedModel};
 use crate::engine::{load_model, LoadedModel};
-use crate::events::BaselineCaptured;
+use crate::events::{ArtifactFile, BaselineCaptured, BaselineOrigin, SchemaVersion};
 use crate::onnx;
 use crate::runtime::{OnnxClassifier, SessionOptions};
 use crate::state::Experiment;
 
 use super::experiment_data::{io_error, write_atomic, ExperimentData};
+use super::records::latency_records;
 use super::PipelineError;
 
 /// Texts per inference batch when predicting a whole split.
@@ -26,11 +27,7 @@ pub fn recorded_model(state: &Experiment) -> Result<ResolvedModel, PipelineError
         .as_ref()
         .ok_or_else(|| PipelineError::Incomplete(state.name.clone()))?;
     let m = &created.model;
-    let format = if m.format == "onnx" {
-        ModelFormat::Onnx
-    } else {
-        ModelFormat::HfDir
-    };
+    let format = ModelFormat::from(m.format);
     let path = PathBuf::from(&m.path);
     let weights_file = match format {
         ModelFormat::HfDir => path.join("model.safetensors"),
@@ -86,7 +83,7 @@ pub fn capture_baseline(
     };
     write_atomic(&onnx_path, &bytes)?;
     measure_baseline(
-        "model",
+        BaselineOrigin::Model,
         &onnx_path,
         tokenizer_of(&model)?,
         &data.labels,
@@ -104,7 +101,7 @@ pub fn tokenizer_of(model: &LoadedModel) -> Result<&Path, PipelineError> {
 
 /// Validation metrics and latency of a baseline ONNX file.
 pub fn measure_baseline(
-    origin: &str,
+    origin: BaselineOrigin,
     onnx_path: &Path,
     tokenizer: &Path,
     labels: &[String],
@@ -121,13 +118,16 @@ pub fn measure_baseline(
         .map_err(io_error(format!("reading {}", onnx_path.display())))?
         .len();
     Ok(BaselineCaptured {
-        origin: origin.to_string(),
-        onnx_path: onnx_path.display().to_string(),
-        onnx_sha256: assets::sha256_file(onnx_path)?,
-        size_bytes,
+        schema_version: SchemaVersion,
+        origin,
+        onnx: ArtifactFile {
+            path: onnx_path.display().to_string(),
+            sha256: assets::sha256_file(onnx_path)?,
+            bytes: size_bytes,
+        },
         labels: labels.to_vec(),
-        validation,
-        latency,
+        validation: (&validation).into(),
+        latency: latency_records(&latency),
         fit: None,
     })
 }

@@ -8,9 +8,9 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::analysis::{compute_metrics, Metrics};
+use crate::analysis::compute_metrics;
 use crate::assets;
-use crate::events::{BenchmarkMeasured, Event};
+use crate::events::{BenchmarkMeasured, Event, Metrics, ModelType, Provider};
 use crate::model::Padding;
 use crate::runtime::{latency_stats, OnnxClassifier, SessionOptions};
 
@@ -19,7 +19,7 @@ use super::experiment_data::io_error;
 use super::{PipelineError, Writing};
 
 /// ONNX Runtime's execution provider for every measurement here.
-pub const PROVIDER: &str = "CPUExecutionProvider";
+pub const PROVIDER: Provider = Provider::Cpu;
 /// Tokens per benchmark row (validation texts padded or truncated to it, as the baseline's latency).
 pub const BENCH_SEQ_LEN: usize = 64;
 
@@ -44,7 +44,7 @@ impl Default for BenchmarkOptions {
 #[derive(Clone, Debug, PartialEq)]
 pub struct BenchTarget {
     pub model: String,
-    pub model_type: String,
+    pub model_type: ModelType,
     pub path: PathBuf,
     pub sha256: String,
     pub bytes: u64,
@@ -165,17 +165,17 @@ impl Writing {
         if let Some(b) = &self.log.state().baseline {
             push(BenchTarget {
                 model: "baseline".to_string(),
-                model_type: "onnx-fp32".to_string(),
-                path: PathBuf::from(&b.onnx_path),
-                sha256: b.onnx_sha256.clone(),
-                bytes: b.size_bytes,
+                model_type: ModelType::OnnxFp32,
+                path: PathBuf::from(&b.onnx.path),
+                sha256: b.onnx.sha256.clone(),
+                bytes: b.onnx.bytes,
                 validation: Some(b.validation.clone()),
             });
         }
         if let Some(t) = &self.log.state().training {
             push(BenchTarget {
                 model: "fine-tuned".to_string(),
-                model_type: "onnx-fp32".to_string(),
+                model_type: ModelType::OnnxFp32,
                 path: PathBuf::from(&t.onnx.path),
                 sha256: t.onnx.sha256.clone(),
                 bytes: t.onnx.bytes,
@@ -184,8 +184,8 @@ impl Writing {
         }
         if let Some(e) = &self.log.state().export {
             for (rel, suffix, model_type) in [
-                ("onnx/model.onnx", "", "onnx-fp32"),
-                ("onnx/model.int8.onnx", "-int8", "onnx-int8"),
+                ("onnx/model.onnx", "", ModelType::OnnxFp32),
+                ("onnx/model.int8.onnx", "-int8", ModelType::OnnxInt8),
             ] {
                 let Some(f) = e.files.iter().find(|f| f.path == rel) else {
                     continue;
@@ -199,7 +199,7 @@ impl Writing {
                     .map(|v| v.validation.clone());
                 push(BenchTarget {
                     model: format!("{}{suffix}", e.source),
-                    model_type: model_type.to_string(),
+                    model_type,
                     path: Path::new(&e.dir).join(rel),
                     sha256: f.sha256.clone(),
                     bytes: f.bytes,
@@ -304,7 +304,7 @@ impl Writing {
                 Some(m) => m.clone(),
                 None => {
                     let probs = classifier.probabilities(&texts, PREDICT_BATCH)?;
-                    compute_metrics(&self.data.labels, &truth, &probs)?
+                    Metrics::from(&compute_metrics(&self.data.labels, &truth, &probs)?)
                 }
             };
             loaded.push(Loaded {
@@ -353,12 +353,12 @@ impl Writing {
                 ));
                 events.push(Event::BenchmarkMeasured(BenchmarkMeasured {
                     model: l.target.model.clone(),
-                    model_type: l.target.model_type.clone(),
-                    provider: PROVIDER.to_string(),
+                    model_type: l.target.model_type,
+                    provider: PROVIDER,
                     file: l.target.path.display().to_string(),
                     sha256: l.target.sha256.clone(),
                     model_size_mb: l.target.bytes as f64 / (1024.0 * 1024.0),
-                    latency,
+                    latency: (&latency).into(),
                     peak_memory_mb: peak,
                     avg_memory_mb: avg,
                     memory_overhead_mb: overhead.max(0.0),

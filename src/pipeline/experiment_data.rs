@@ -32,11 +32,7 @@ impl ExperimentData {
         };
         let read = &loaded.read;
         let options = ReadOptions {
-            format: if read.format == "csv" {
-                DataFormat::Csv
-            } else {
-                DataFormat::Fpb
-            },
+            format: DataFormat::from(read.format),
             text_column: read.text_column.map(ColumnRef::Index),
             label_column: read.label_column.map(ColumnRef::Index),
             header: read.header,

@@ -9,7 +9,8 @@ use candle_core::Device;
 
 use crate::analysis::{compute_metrics, Metrics};
 use crate::events::{
-    ArtifactFile, Event, ExportValidated, ModelExported, TestEvaluated, TestResult,
+    ArtifactFile, Event, ExportFormat, ExportValidated, ExportedModel, ModelExported,
+    TestEvaluated, TestResult,
 };
 use crate::export::{card::model_card, write_model_dir, ExportError, ExportedFile, ModelDirSpec};
 use crate::model::{hf_dir::read_config, load_hf_dir, BertClassifier, BertTokenizer};
@@ -27,8 +28,7 @@ pub const FP32_TOLERANCE: f32 = 1e-4;
 /// fine-tuned one.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ExportSource {
-    /// `pruned` or `fine-tuned`.
-    pub name: String,
+    pub name: ExportedModel,
     pub event_kind: &'static str,
     pub weights: ArtifactFile,
     pub config: ArtifactFile,
@@ -57,7 +57,7 @@ impl Writing {
             .filter(|p| p.kept_step.is_some())
         {
             return Ok(ExportSource {
-                name: "pruned".to_string(),
+                name: ExportedModel::Pruned,
                 event_kind: "PruningCompleted",
                 weights: p.weights.clone(),
                 config: p.config.clone(),
@@ -67,7 +67,7 @@ impl Writing {
             PipelineError::from(ExportError::NotTrained(self.log.state().name.clone()))
         })?;
         Ok(ExportSource {
-            name: "fine-tuned".to_string(),
+            name: ExportedModel::FineTuned,
             event_kind: "TrainingCompleted",
             weights: t.weights.clone(),
             config: t.config.clone(),
@@ -114,7 +114,7 @@ impl Writing {
             onnx_int8: &int8,
             model_card: &card,
             experiment: &self.log.state().name,
-            source: &source.name,
+            source: source.name.as_str(),
             source_event_kind: source.event_kind,
             source_event_seq: seq,
             quantization: &quantize.name(),
@@ -134,7 +134,7 @@ impl Writing {
         let validations = self.validate_dir(&dir, &files)?;
         let fp32_check = validations
             .iter()
-            .find(|v| v.format == "onnx")
+            .find(|v| v.format == ExportFormat::Onnx)
             .and_then(|v| v.max_abs_diff)
             .unwrap_or(f32::INFINITY);
         if fp32_check > FP32_TOLERANCE {
@@ -150,7 +150,7 @@ impl Writing {
             .unwrap_or_default();
         let mut events = vec![Event::ModelExported(ModelExported {
             dir: dir.display().to_string(),
-            source: source.name.clone(),
+            source: source.name,
             files: files
                 .iter()
                 .map(|f| ArtifactFile {
@@ -218,9 +218,9 @@ impl Writing {
         let file = |rel: &str| files.iter().find(|f| f.path == rel).cloned();
         let mut out = Vec::new();
         for (k, (rel, format)) in [
-            ("model.safetensors", "safetensors"),
-            ("onnx/model.onnx", "onnx"),
-            ("onnx/model.int8.onnx", "onnx-int8"),
+            ("model.safetensors", ExportFormat::Safetensors),
+            ("onnx/model.onnx", ExportFormat::Onnx),
+            ("onnx/model.int8.onnx", ExportFormat::OnnxInt8),
         ]
         .into_iter()
         .enumerate()
@@ -228,12 +228,12 @@ impl Writing {
             let Some(f) = file(rel) else { continue };
             out.push(ExportValidated {
                 file: rel.to_string(),
-                format: format.to_string(),
+                format,
                 sha256: f.sha256,
                 size_bytes: f.bytes,
                 // The safetensors file is the reference the others are measured against.
                 max_abs_diff: (k > 0).then(|| diff(&checked[k])),
-                validation: checked[k].metrics.clone(),
+                validation: (&checked[k].metrics).into(),
             });
         }
         Ok(out)

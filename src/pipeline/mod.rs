@@ -11,6 +11,7 @@ pub mod export;
 pub mod plan;
 pub mod progress;
 pub mod prune;
+mod records;
 mod sealed_test;
 pub mod stages;
 pub mod train;
@@ -241,7 +242,7 @@ pub fn create_experiment(
         name: request.name.clone(),
         model: ModelSource {
             spec: model.spec.clone(),
-            format: model.format.as_str().to_string(),
+            format: model.format.into(),
             path: absolute(&model.path),
             sha256: model_sha256,
             tokenizer: model.tokenizer.as_deref().map(absolute),
@@ -254,7 +255,7 @@ pub fn create_experiment(
     let loaded = DatasetLoaded {
         path: absolute(&dataset.path),
         sha256: dataset.sha256.clone(),
-        format: format_name(dataset.format).to_string(),
+        format: dataset.format.into(),
         encoding: dataset.encoding.as_str().to_string(),
         rows_read: dataset.rows_read,
         samples: dataset.samples.len(),
@@ -272,7 +273,7 @@ pub fn create_experiment(
             })
             .collect(),
         read: ReadSpec {
-            format: format_name(dataset.format).to_string(),
+            format: dataset.format.into(),
             header: dataset.csv.as_ref().map(|c| c.header),
             text_column: dataset.csv.as_ref().map(|c| c.text_column),
             label_column: dataset.csv.as_ref().map(|c| c.label_column),
@@ -335,13 +336,6 @@ fn absolute(path: &Path) -> String {
         .unwrap_or_else(|_| path.to_path_buf())
         .display()
         .to_string()
-}
-
-fn format_name(format: data::DataFormat) -> &'static str {
-    match format {
-        data::DataFormat::Csv => "csv",
-        _ => "fpb",
-    }
 }
 
 /// `{split: {label: samples}}`, the shape `SplitMade` records and `v_split_labels` reads.

@@ -49,6 +49,6 @@ pub fn derive(
     Ok(PlanDerived {
         analysis_seq,
         priorities_from_training_split: from_train,
-        plan,
+        plan: (&plan).into(),
     })
 }

@@ -11,13 +11,13 @@ use std::time::Instant;
 use candle_core::Device;
 
 use crate::analysis::compute_metrics;
-use crate::analysis::plan::{LrBand, PhaseKind, PruningPlan};
+use crate::analysis::plan::{LrBand, PhaseKind, Plan, PruningPlan};
 use crate::compress::{
     self, magnitude_importance, magnitude_prune, model_shape, reapply_zeros, removal_targets,
     select_keep, shrink, sparsity, taylor_importance, CompressError,
 };
 use crate::events::{
-    ArtifactFile, EpochCompleted, Event, ModelShape, PruningCompleted, PruningStep,
+    self, ArtifactFile, EpochCompleted, Event, ModelShape, PruningCompleted, PruningStep,
 };
 use crate::model::hf_dir::read_config;
 use crate::model::shapes::param_shapes;
@@ -34,6 +34,7 @@ use crate::train::trainer::run_phase_distilled;
 use super::baseline::{MAX_LENGTH, PREDICT_BATCH};
 use super::experiment_data::{write_atomic, write_atomic_with};
 use super::progress::{Progress, Update};
+use super::records::latency_records;
 use super::train::{artifact, load_weights, verify_artifact, write_weights};
 use super::{PipelineError, Writing};
 
@@ -51,6 +52,15 @@ impl PruneMethod {
         match self {
             PruneMethod::Structured => "structured",
             PruneMethod::Magnitude => "magnitude",
+        }
+    }
+}
+
+impl From<PruneMethod> for events::PruningMethod {
+    fn from(x: PruneMethod) -> Self {
+        match x {
+            PruneMethod::Structured => events::PruningMethod::Structured,
+            PruneMethod::Magnitude => events::PruningMethod::Magnitude,
         }
     }
 }
@@ -82,6 +92,15 @@ impl ImportanceKind {
         match self {
             ImportanceKind::Gradient => "gradient",
             ImportanceKind::Magnitude => "magnitude",
+        }
+    }
+}
+
+impl From<ImportanceKind> for events::Importance {
+    fn from(x: ImportanceKind) -> Self {
+        match x {
+            ImportanceKind::Gradient => events::Importance::Gradient,
+            ImportanceKind::Magnitude => events::Importance::Magnitude,
         }
     }
 }
@@ -249,7 +268,7 @@ impl PhaseObserver for RecoveryObserver<'_> {
         // Every epoch is an event: v_epochs and the time accounting see recovery training too.
         self.log.record(Event::EpochCompleted(EpochCompleted {
             index: self.step,
-            report: report.clone(),
+            report: report.into(),
             pruning_step: Some(self.step),
         }))?;
         self.progress.message(&format!(
@@ -348,7 +367,7 @@ impl Writing {
         let reference_weights = load_weights(&verify_artifact(&training.weights)?)?;
         let reference_shape = model_shape(&reference_config);
         let reference_accuracy = training.validation.accuracy;
-        let plan = self.log.state().plan.as_ref().map(|p| p.plan.clone());
+        let plan = self.log.state().plan.as_ref().map(|p| Plan::from(&p.plan));
         let (schedule, note) = pruning_schedule(options, plan.as_ref().map(|p| &p.pruning));
         if let Some(bad) = schedule.iter().find(|f| !(**f > 0.0 && **f < 1.0)) {
             return Err(CompressError::Invalid(format!(
@@ -539,14 +558,14 @@ impl Writing {
                     )?;
                     let (h, n) = keep.removed(config);
                     let (c, w) = shrink(config, weights, &keep)?;
-                    (c, w, h, n, options.importance.as_str())
+                    (c, w, h, n, options.importance.into())
                 }
                 PruneMethod::Magnitude => (
                     config.clone(),
                     magnitude_prune(config, weights, target)?,
                     vec![0; layers],
                     vec![0; layers],
-                    "magnitude",
+                    events::Importance::Magnitude,
                 ),
             };
         let shape = model_shape(&pruned_config);
@@ -629,7 +648,7 @@ impl Writing {
         Ok(PruningStep {
             step,
             target_fraction: target,
-            importance: importance.to_string(),
+            importance,
             heads_removed,
             neurons_removed,
             shape,
@@ -637,10 +656,10 @@ impl Writing {
             recovery_epochs: options.recovery_epochs,
             temperature: options.temperature,
             alpha: options.alpha,
-            validation,
+            validation: (&validation).into(),
             reference_accuracy,
             kept,
-            latency,
+            latency: latency_records(&latency),
             weights: files.weights,
             config: files.config,
             one_shot,
@@ -782,7 +801,7 @@ impl Writing {
             }
         };
         let event = PruningCompleted {
-            method: options.method.as_str().to_string(),
+            method: options.method.into(),
             steps_run: self.log.state().pruning_steps.len(),
             kept_step: kept.as_ref().map(|s| s.step),
             weights,

@@ -5,9 +5,9 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
+use crate::analysis::compute_metrics;
 use crate::analysis::stats::{flips, mcnemar_exact, wilson_interval};
-use crate::analysis::{compute_metrics, Metrics};
-use crate::events::{TestEvaluated, TestResult};
+use crate::events::{Metrics, TestEvaluated, TestResult};
 use crate::runtime::{OnnxClassifier, SessionOptions};
 
 use super::baseline::{MAX_LENGTH, PREDICT_BATCH};
@@ -36,7 +36,7 @@ pub(crate) fn evaluate(
         correct: n_correct,
         accuracy: metrics.accuracy,
         accuracy_ci95: wilson_interval(n_correct, test.len()),
-        metrics,
+        metrics: (&metrics).into(),
     })
 }
 
@@ -61,7 +61,7 @@ pub(crate) fn compare(
         fixed_ids: pick((false, true)),
         broken_ids: pick((true, false)),
         mcnemar_p: mcnemar_exact(f.fixed, f.broken),
-        flips: f,
+        flips: (&f).into(),
         baseline,
         candidate,
     }

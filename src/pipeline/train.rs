@@ -12,9 +12,9 @@ use crate::analysis::plan::{LrBand, PhaseKind, Plan};
 use crate::assets;
 use crate::engine;
 use crate::events::{
-    ArtifactFile, AugmentationApplied, BaselineCaptured, BaselineFitSettings, CheckpointRejected,
-    CheckpointSaved, EarlyStopped, EpochCompleted, Event, LrReduced, PhaseCompleted,
-    PhaseRestarted, PhaseStarted, TrainPriorities, TrainingCompleted,
+    self, ArtifactFile, AugmentationApplied, BaselineCaptured, BaselineFitSettings,
+    CheckpointRejected, CheckpointSaved, EarlyStopped, EpochCompleted, Event, LrReduced,
+    PhaseCompleted, PhaseRestarted, PhaseStarted, TrainPriorities, TrainingCompleted,
 };
 use crate::model::{
     hf_dir::save_hf_dir, safetensors_out::write_safetensors, BertClassifier, BertConfig,
@@ -218,7 +218,7 @@ impl PhaseObserver for EventObserver<'_> {
         ));
         self.log.record(Event::PhaseStarted(PhaseStarted {
             index: self.index,
-            start: start.clone(),
+            start: start.into(),
             samples: self.samples,
         }))?;
         Ok(())
@@ -232,11 +232,11 @@ impl PhaseObserver for EventObserver<'_> {
         self.progress.update(Update::TaskFinished {
             task: &epoch_task(report.phase, report.epoch),
         });
-        let phase = report.phase.name().to_string();
+        let phase = events::PhaseKind::from(report.phase);
         let dir = self.checkpoints.join(format!(
             "{}-{}-e{}",
             self.index,
-            phase.to_lowercase(),
+            phase.name().to_lowercase(),
             report.epoch
         ));
         let files = checkpoint.save(&dir)?;
@@ -251,12 +251,12 @@ impl PhaseObserver for EventObserver<'_> {
         let mut events = vec![
             Event::EpochCompleted(EpochCompleted {
                 index: self.index,
-                report: report.clone(),
+                report: report.into(),
                 pruning_step: None,
             }),
             Event::CheckpointSaved(CheckpointSaved {
                 index: self.index,
-                phase: phase.clone(),
+                phase,
                 epoch: report.epoch,
                 dir: dir.display().to_string(),
                 files,
@@ -266,7 +266,7 @@ impl PhaseObserver for EventObserver<'_> {
         if let Some((from, to)) = report.lr_reduced {
             events.push(Event::LrReduced(LrReduced {
                 index: self.index,
-                phase: phase.clone(),
+                phase,
                 epoch: report.epoch,
                 from,
                 to,
@@ -298,12 +298,13 @@ impl PhaseObserver for EventObserver<'_> {
     fn early_stopped(&mut self, stop: &EarlyStop) -> anyhow::Result<()> {
         // A resumed phase reports a stop that the killed run may have recorded already.
         let index = self.index;
+        let stop = events::EarlyStop::from(stop);
         let recorded = self
             .log
             .state()
             .early_stops
             .iter()
-            .any(|e| e.index == index && &e.stop == stop);
+            .any(|e| e.index == index && e.stop == stop);
         if recorded {
             return Ok(());
         }
@@ -313,10 +314,8 @@ impl PhaseObserver for EventObserver<'_> {
             stop.best_macro_f1,
             stop.best_epoch + 1
         ));
-        self.log.record(Event::EarlyStopped(EarlyStopped {
-            index,
-            stop: stop.clone(),
-        }))?;
+        self.log
+            .record(Event::EarlyStopped(EarlyStopped { index, stop }))?;
         Ok(())
     }
 }
@@ -405,7 +404,7 @@ impl Writing {
                 seed: fit_seed,
             }),
             ..baseline::measure_baseline(
-                "fitted",
+                events::BaselineOrigin::Fitted,
                 &onnx_path,
                 &self.tokenizer_path()?,
                 &self.data.labels,
@@ -432,7 +431,7 @@ impl Writing {
             None => {
                 let baseline = self.log.state().recorded_baseline()?.clone();
                 let mut classifier = OnnxClassifier::open(
-                    Path::new(&baseline.onnx_path),
+                    Path::new(&baseline.onnx.path),
                     &self.tokenizer_path()?,
                     MAX_LENGTH,
                     &SessionOptions::default(),
@@ -476,7 +475,7 @@ impl Writing {
     /// The weights the next phase starts from: the best so far (`best_so_far`).
     pub(super) fn start_weights(&self) -> Result<(BertConfig, Weights), PipelineError> {
         let baseline = self.log.state().recorded_baseline()?.clone();
-        let imported = onnx::import_bert(Path::new(&baseline.onnx_path))?;
+        let imported = onnx::import_bert(Path::new(&baseline.onnx.path))?;
         let mut config = imported.config;
         if config.labels() != self.data.labels {
             config.set_labels(&self.data.labels);
@@ -538,7 +537,7 @@ impl Writing {
 
     /// Runs the plan's phases that the log has not completed, resuming a phase in progress.
     pub fn run_phases(&mut self) -> Result<(), PipelineError> {
-        let plan: Plan = self.log.state().recorded_plan()?.plan.clone();
+        let plan = Plan::from(&self.log.state().recorded_plan()?.plan);
         let (misclassified, low_confidence) = self.priorities()?;
         let priority: Vec<usize> = misclassified
             .iter()
@@ -639,7 +638,7 @@ impl Writing {
             let epochs_run = self.log.state().epochs_of(index);
             self.record(Event::PhaseCompleted(PhaseCompleted {
                 index,
-                phase: phase.kind.name().to_string(),
+                phase: phase.kind.into(),
                 epochs_run,
                 best_epoch: outcome.best_epoch,
                 best_macro_f1: outcome.best_macro_f1,
@@ -714,7 +713,7 @@ impl Writing {
             ));
             self.record(Event::CheckpointRejected(CheckpointRejected {
                 index,
-                phase: c.phase.clone(),
+                phase: c.phase,
                 epoch: c.epoch,
                 dir: c.dir.clone(),
                 reason,
@@ -729,23 +728,29 @@ impl Writing {
             } else {
                 "no recorded checkpoint left".to_string()
             };
-            self.restart(index, kind.name(), reason)?;
+            self.restart(index, kind, reason)?;
         }
         Ok(None)
     }
 
     /// Records that phase `index` starts again from its start, and removes the checkpoints of
     /// it that were live.
-    fn restart(&mut self, index: usize, phase: &str, reason: String) -> Result<(), PipelineError> {
+    fn restart(
+        &mut self,
+        index: usize,
+        phase: PhaseKind,
+        reason: String,
+    ) -> Result<(), PipelineError> {
         let discarded_epochs = self.log.state().epochs_of(index);
         let live: Vec<String> = self.log.state().live_checkpoint_dirs(index);
         self.progress.message(&format!(
-            "phase {} ({phase}): restarting from its start ({reason}); {discarded_epochs} recorded epoch(s) of it are superseded",
-            index + 1
+            "phase {} ({}): restarting from its start ({reason}); {discarded_epochs} recorded epoch(s) of it are superseded",
+            index + 1,
+            phase.name()
         ));
         self.record(Event::PhaseRestarted(PhaseRestarted {
             index,
-            phase: phase.to_string(),
+            phase: phase.into(),
             reason,
             discarded_epochs,
         }))?;
@@ -769,8 +774,9 @@ impl Writing {
             .plan
             .as_ref()
             .and_then(|p| p.plan.phases.get(index))
-            .map_or_else(|| format!("#{index}"), |p| p.kind.name().to_string());
-        self.restart(index, &phase, "requested".to_string())
+            .map(|p| PhaseKind::from(p.kind))
+            .ok_or_else(|| PipelineError::NoPhaseInProgress(self.log.state().name.clone()))?;
+        self.restart(index, phase, "requested".to_string())
     }
 
     /// Saves the fine-tuned model (weights, config, ONNX) and checks the ONNX file against candle.
@@ -811,7 +817,7 @@ impl Writing {
             weights: artifact(&dir.join("model.safetensors"))?,
             config: artifact(&dir.join("config.json"))?,
             onnx: artifact(&onnx_path)?,
-            validation,
+            validation: (&validation).into(),
             onnx_max_abs_diff: max_diff,
             averaging,
         }))
@@ -825,19 +831,15 @@ impl Writing {
         let baseline = self.log.state().recorded_baseline()?.clone();
         let training = self.log.state().recorded_training()?.clone();
         // The event names the files it evaluated by hash: they must be the recorded ones.
-        verify_artifact(&ArtifactFile {
-            path: baseline.onnx_path.clone(),
-            sha256: baseline.onnx_sha256.clone(),
-            bytes: baseline.size_bytes,
-        })?;
+        verify_artifact(&baseline.onnx)?;
         verify_artifact(&training.onnx)?;
         let tokenizer = self.tokenizer_path()?;
         let base = sealed_test::evaluate(
             &self.data,
             &tokenizer,
             "baseline",
-            Path::new(&baseline.onnx_path),
-            &baseline.onnx_sha256,
+            Path::new(&baseline.onnx.path),
+            &baseline.onnx.sha256,
         )?;
         let cand = sealed_test::evaluate(
             &self.data,

@@ -7,7 +7,7 @@ use std::io::Read;
 
 use sha2::{Digest, Sha256};
 
-use crate::analysis::Metrics;
+use crate::events::Metrics;
 
 use super::project::Projection;
 
@@ -104,7 +104,7 @@ fn data(p: &Projection, out: &mut String) {
                 out,
                 "- file `{}` (sha256 `{}`, {}, {} format)\n- {} rows read, {} samples kept after collapsing {} exact duplicates and excluding {} texts with conflicting labels\n- labels (class ids in this order): {}; counts: {}\n\n{}\n",
                 d.path, d.sha256, d.encoding, d.format, d.rows_read, d.samples, d.duplicates,
-                d.conflicts.len(), d.labels.join(", "), counts.join(", "), licence(&d.path, &d.read.format)
+                d.conflicts.len(), d.labels.join(", "), counts.join(", "), licence(&d.path, d.read.format.as_str())
             );
         }
         None => out.push_str("No dataset recorded yet.\n\n"),
@@ -148,7 +148,7 @@ fn baseline_analysis_plan(p: &Projection, out: &mut String) {
                 pct(b.validation.accuracy),
                 b.validation.macro_f1,
                 b.validation.avg_confidence,
-                b.size_bytes as f64 / 1e6,
+                b.onnx.bytes as f64 / 1e6,
                 lat.join("; ")
             );
         }
@@ -383,7 +383,7 @@ fn metrics(p: &Projection, out: &mut String) {
         metric_row(out, "pruned", "validation", &pc.validation, "");
     }
     for v in &s.export_validations {
-        metric_row(out, &v.file, "validation", &v.validation, &v.format);
+        metric_row(out, &v.file, "validation", &v.validation, v.format.as_str());
     }
     for m in &p.models {
         metric_row(

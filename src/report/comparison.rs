@@ -110,8 +110,8 @@ pub fn cells(rows: &[BenchRow]) -> Vec<Vec<String>> {
             let d = derived(row);
             vec![
                 row.model_name.clone(),
-                b.model_type.clone(),
-                b.provider.clone(),
+                b.model_type.to_string(),
+                b.provider.to_string(),
                 l.batch_size.to_string(),
                 num(l.mean_ms),
                 num(l.std_ms),
@@ -268,15 +268,15 @@ pub fn json(p: &Projection) -> Value {
 mod tests {
     use super::*;
     use crate::events::BenchmarkMeasured;
-    use crate::runtime::LatencyStats;
+    use crate::events::LatencyStats;
 
     fn row(name: &str, mean_ms: f64, size_mb: f64) -> BenchRow {
         BenchRow {
             model_name: name.to_string(),
             bench: BenchmarkMeasured {
                 model: name.to_string(),
-                model_type: "onnx-fp32".into(),
-                provider: "CPUExecutionProvider".into(),
+                model_type: crate::events::ModelType::OnnxFp32,
+                provider: crate::events::Provider::Cpu,
                 file: "onnx/model.onnx".into(),
                 sha256: String::new(),
                 model_size_mb: size_mb,

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::analysis::Metrics;
-use crate::train::observer::EpochReport;
+use crate::events::EpochReport;
+use crate::events::Metrics;
 
 use super::project::Projection;
 
@@ -111,7 +111,7 @@ fn phases(p: &Projection) -> Vec<PhaseRow> {
         let name = names
             .get(i)
             .cloned()
-            .or_else(|| done.map(|d| d.phase.clone()))
+            .or_else(|| done.map(|d| d.phase.to_string()))
             .unwrap_or_default();
         out.push(PhaseRow {
             index: i,
@@ -162,7 +162,7 @@ pub fn json(p: &Projection) -> Summary {
             "origin": b.origin,
             "validation": metrics_short(&b.validation, "validation"),
             "latency": b.latency,
-            "size_bytes": b.size_bytes,
+            "size_bytes": b.onnx.bytes,
         })),
         "analysis": s.analysis.as_ref().map(|(seq, a)| json!({
             "seq": seq, "source": a.source, "summary": a.summary,

@@ -20,5 +20,3 @@ pub mod trainer;
 
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod trainer_tests;

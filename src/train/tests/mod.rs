@@ -1,4 +1,7 @@
 //! Unit tests of the pure parts: groups, schedule, losses, batching, optimiser stand-in.
+//! Phase-level tests of the trainer are in `trainer.rs`.
+
+mod trainer;
 
 use candle_core::{Device, Tensor, Var};
 

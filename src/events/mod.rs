@@ -7,12 +7,19 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::metrics::Metrics;
-use crate::analysis::plan::Plan;
-use crate::analysis::stats::Flips;
-use crate::augment::AugmentationResult;
-use crate::runtime::LatencyStats;
-use crate::train::observer::{EarlyStop, EpochReport, PhaseStart};
+mod closed;
+pub mod records;
+pub mod version;
+
+pub use closed::{
+    AnalysisSource, BaselineOrigin, DataFormat, ExportFormat, ExportedModel, Importance,
+    ModelFormat, ModelType, Provider, PruningMethod,
+};
+pub use records::{
+    AugmentationResult, EarlyStop, EpochReport, Flips, LatencyStats, Metrics, PhaseKind,
+    PhaseStart, Plan,
+};
+pub use version::SchemaVersion;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "payload")]
@@ -118,7 +125,7 @@ impl Event {
                 }
             }
             Event::DatasetLoaded(e) => f(&mut e.path),
-            Event::BaselineCaptured(e) => f(&mut e.onnx_path),
+            Event::BaselineCaptured(e) => f(&mut e.onnx.path),
             Event::AnalysisRecorded(e) => {
                 f(&mut e.path);
                 f(&mut e.summary_path);
@@ -175,15 +182,37 @@ impl Event {
         }
     }
 
-    /// Rebuilds an event from its stored kind and payload.
+    /// Rebuilds an event from its stored kind and payload, lifting an older schema version
+    /// to the current one (`version::upcast`).
     pub fn from_parts(kind: &str, payload: serde_json::Value) -> Result<Event, serde_json::Error> {
+        let payload = if version::current(kind) > 1 || payload.get(version::FIELD).is_some() {
+            version::upcast(kind, payload)?
+        } else {
+            payload
+        };
         serde_json::from_value(serde_json::json!({ "kind": kind, "payload": payload }))
     }
 
     /// Rebuilds an event from its stored kind and the payload column's text, parsing straight
     /// into the typed variant: no `serde_json::Value` and no copy of the text in between, which
-    /// is what makes folding a long log fast.
+    /// is what makes folding a long log fast. A payload that does not read as the current
+    /// version is read again through `from_parts`, which upcasts an older one.
     pub fn from_json(kind: &str, payload: &str) -> Result<Event, serde_json::Error> {
+        match Self::from_json_current(kind, payload) {
+            Ok(event) => Ok(event),
+            Err(current_error) => {
+                let Ok(value) = serde_json::from_str::<serde_json::Value>(payload) else {
+                    return Err(current_error);
+                };
+                match version::stored(&value) {
+                    Ok(at) if at == version::current(kind) => Err(current_error),
+                    _ => Self::from_parts(kind, value),
+                }
+            }
+        }
+    }
+
+    fn from_json_current(kind: &str, payload: &str) -> Result<Event, serde_json::Error> {
         let mut content = serde_json::Deserializer::from_str(payload);
         let event = Event::deserialize(serde::de::value::MapAccessDeserializer::new(Parts {
             kind: Some(kind),
@@ -239,8 +268,7 @@ impl<'de> serde::de::MapAccess<'de> for Parts<'_, 'de> {
 pub struct ModelSource {
     /// What the user passed to `--model`: an alias or a path.
     pub spec: String,
-    /// `hf-dir` (config.json + model.safetensors) or `onnx`.
-    pub format: String,
+    pub format: ModelFormat,
     /// The resolved file or directory.
     pub path: String,
     /// sha256 of the weights file (model.safetensors or the .onnx file).
@@ -272,7 +300,7 @@ pub struct Conflict {
 pub struct DatasetLoaded {
     pub path: String,
     pub sha256: String,
-    pub format: String,
+    pub format: DataFormat,
     pub encoding: String,
     pub rows_read: usize,
     /// Samples kept: distinct texts without conflicting labels.
@@ -289,8 +317,7 @@ pub struct DatasetLoaded {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ReadSpec {
-    /// `fpb` or `csv`.
-    pub format: String,
+    pub format: DataFormat,
     /// CSV only: whether the first record was a header, and the 0-based columns used.
     pub header: Option<bool>,
     pub text_column: Option<usize>,
@@ -336,12 +363,12 @@ pub struct RunFailed {
 /// The model every later number is compared with, measured on the validation split.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BaselineCaptured {
-    /// `model` (the experiment's model is already a classifier) or `fitted` (a plain fine-tune of an encoder).
-    pub origin: String,
+    /// Version 2: the ONNX file as a file record (version 1 had `onnx_path`, `onnx_sha256`
+    /// and `size_bytes`).
+    pub schema_version: SchemaVersion<2>,
+    pub origin: BaselineOrigin,
     /// The baseline as ONNX: the pipeline runs it in ONNX Runtime like a user's own ONNX baseline.
-    pub onnx_path: String,
-    pub onnx_sha256: String,
-    pub size_bytes: u64,
+    pub onnx: ArtifactFile,
     pub labels: Vec<String>,
     pub validation: Metrics,
     /// ONNX Runtime latency at batch 1 and 8.
@@ -386,8 +413,7 @@ pub struct TrainPriorities {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AnalysisRecorded {
-    /// `computed` (from the baseline on the validation split) or `imported` (a notebook file).
-    pub source: String,
+    pub source: AnalysisSource,
     /// `comprehensive_analysis.json` as written (or copied) into the experiment's artifacts.
     pub path: String,
     pub sha256: String,
@@ -444,7 +470,7 @@ pub struct ArtifactFile {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CheckpointSaved {
     pub index: usize,
-    pub phase: String,
+    pub phase: PhaseKind,
     pub epoch: usize,
     pub dir: String,
     pub files: Vec<ArtifactFile>,
@@ -461,7 +487,7 @@ pub struct CheckpointSaved {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CheckpointRejected {
     pub index: usize,
-    pub phase: String,
+    pub phase: PhaseKind,
     /// The epoch (0-based) after which the checkpoint was saved.
     pub epoch: usize,
     pub dir: String,
@@ -475,7 +501,7 @@ pub struct CheckpointRejected {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PhaseRestarted {
     pub index: usize,
-    pub phase: String,
+    pub phase: PhaseKind,
     /// `requested` (`--restart-phase`) or why no checkpoint could be used.
     pub reason: String,
     /// Epochs of the phase recorded before and now superseded.
@@ -485,7 +511,7 @@ pub struct PhaseRestarted {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LrReduced {
     pub index: usize,
-    pub phase: String,
+    pub phase: PhaseKind,
     pub epoch: usize,
     pub from: f64,
     pub to: f64,
@@ -503,7 +529,7 @@ pub struct EarlyStopped {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PhaseCompleted {
     pub index: usize,
-    pub phase: String,
+    pub phase: PhaseKind,
     pub epochs_run: usize,
     pub best_epoch: Option<usize>,
     pub best_macro_f1: Option<f64>,
@@ -596,8 +622,7 @@ pub struct PruningStep {
     pub step: usize,
     /// Target fraction of the unpruned model's encoder parameters removed at this step (cumulative).
     pub target_fraction: f64,
-    /// `gradient` or `magnitude`.
-    pub importance: String,
+    pub importance: Importance,
     /// Heads and FFN neurons removed in this step, per layer.
     pub heads_removed: Vec<usize>,
     pub neurons_removed: Vec<usize>,
@@ -626,8 +651,7 @@ pub struct PruningStep {
 /// The pruning stage ended: the model that goes on to export.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PruningCompleted {
-    /// `structured` or `magnitude`.
-    pub method: String,
+    pub method: PruningMethod,
     pub steps_run: usize,
     /// The last kept step; `None` when no step stayed within tolerance (the fine-tuned model goes on).
     pub kept_step: Option<usize>,
@@ -644,8 +668,8 @@ pub struct PruningCompleted {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModelExported {
     pub dir: String,
-    /// The model the directory holds: `pruned` or `fine-tuned`.
-    pub source: String,
+    /// The model the directory holds.
+    pub source: ExportedModel,
     pub files: Vec<ArtifactFile>,
     pub metadata_sha256: String,
     /// sha256 of the source weights file (`TrainingCompleted` / `PruningCompleted`), so that a
@@ -662,8 +686,7 @@ pub struct ModelExported {
 pub struct ExportValidated {
     /// Path relative to the export directory, e.g. `onnx/model.int8.onnx`.
     pub file: String,
-    /// `safetensors`, `onnx` or `onnx-int8`.
-    pub format: String,
+    pub format: ExportFormat,
     pub sha256: String,
     pub size_bytes: u64,
     /// Max |logit difference| against the candle model (None where not comparable).
@@ -676,10 +699,9 @@ pub struct ExportValidated {
 pub struct BenchmarkMeasured {
     /// `baseline`, `fine-tuned`, `pruned`, `pruned-int8`, ...
     pub model: String,
-    /// `onnx-fp32` or `onnx-int8`.
-    pub model_type: String,
-    /// ONNX Runtime execution provider, e.g. `CPUExecutionProvider`.
-    pub provider: String,
+    pub model_type: ModelType,
+    /// ONNX Runtime execution provider.
+    pub provider: Provider,
     pub file: String,
     pub sha256: String,
     pub model_size_mb: f64,
@@ -718,7 +740,7 @@ mod tests {
             }),
             Event::LrReduced(LrReduced {
                 index: 1,
-                phase: "FULL".into(),
+                phase: PhaseKind::Full,
                 epoch: 2,
                 from: 1e-4,
                 to: 0.1 + 0.2,

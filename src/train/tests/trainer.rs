@@ -4,15 +4,15 @@ use std::path::Path;
 
 use candle_core::Device;
 
-use super::batching::{encode_texts, pad_id};
-use super::checkpoint::TrainerCheckpoint;
-use super::evaluate::{embeddings, evaluate_texts, predict_probs, EmbeddingKind};
-use super::trainer::{
-    run_phase, EarlyStop, EpochReport, EvalSet, NoObserver, PhaseObserver, PhaseSpec, TrainSet,
-};
 use crate::analysis::plan::{LrBand, PhaseKind};
 use crate::model::init::SeededRng;
 use crate::model::{tiny_random_bert, BertTokenizer, TrainableBert, Weights};
+use crate::train::batching::{encode_texts, pad_id};
+use crate::train::checkpoint::TrainerCheckpoint;
+use crate::train::evaluate::{embeddings, evaluate_texts, predict_probs, EmbeddingKind};
+use crate::train::trainer::{
+    run_phase, EarlyStop, EpochReport, EvalSet, NoObserver, PhaseObserver, PhaseSpec, TrainSet,
+};
 
 const SPECIALS: [&str; 4] = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"];
 const FILLER: [&str; 16] = [
@@ -121,7 +121,7 @@ struct Recorder {
 }
 
 impl PhaseObserver for Recorder {
-    fn phase_started(&mut self, _: &super::trainer::PhaseStart) -> anyhow::Result<()> {
+    fn phase_started(&mut self, _: &crate::train::trainer::PhaseStart) -> anyhow::Result<()> {
         self.starts += 1;
         Ok(())
     }

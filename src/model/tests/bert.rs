@@ -3,9 +3,9 @@
 
 use candle_core::{DType, Device, Tensor};
 
-use super::init::{random_weights, tiny_config, tiny_random_bert};
-use super::shapes::{param_kind, ParamKind};
-use super::{EncodedBatch, Mode, TrainableBert, Weights};
+use crate::model::init::{random_weights, tiny_config, tiny_random_bert};
+use crate::model::shapes::{param_kind, ParamKind};
+use crate::model::{EncodedBatch, Mode, TrainableBert, Weights};
 
 /// Builds a right-padded batch from token id rows (type ids all 0).
 fn batch_of(rows: &[&[i64]], seq_len: usize) -> EncodedBatch {
@@ -97,7 +97,7 @@ fn dropout_only_in_training_and_seeded() {
 
 #[test]
 fn dropout_drops_the_configured_fraction() {
-    let drop = super::dropout::Dropout::new(0.1, 4);
+    let drop = crate::model::dropout::Dropout::new(0.1, 4);
     let x = Tensor::ones(200_000, DType::F32, &Device::Cpu).unwrap();
     let y = drop.forward(&x, Mode::Train { dropout_seed: 9 }).unwrap();
     let v: Vec<f32> = y.to_vec1().unwrap();
@@ -249,7 +249,8 @@ fn inference_model_matches_trainable_model() {
     let (config, weights) = tiny_random_bert(17, 3);
     let batch = batch_of(&[LONG, SHORT], 9);
     let trainable = TrainableBert::from_weights(&config, &weights, &Device::Cpu).unwrap();
-    let plain = super::BertClassifier::from_weights(&config, &weights, &Device::Cpu).unwrap();
+    let plain =
+        crate::model::BertClassifier::from_weights(&config, &weights, &Device::Cpu).unwrap();
     let a = trainable.forward(&batch, Mode::Eval).unwrap();
     let b = plain.forward(&batch, Mode::Eval).unwrap();
     assert_eq!(max_abs_diff(&a, &b), 0.0);

@@ -2,13 +2,13 @@
 
 use candle_core::{DType, Device, Result, Tensor, Var};
 
-use super::dropout::mix64;
-use super::dropout::{Dropout, Mode};
-use super::fused;
-use super::fused_attention;
-use super::fused_linear;
-use super::fused_norm;
-use super::layers::{softmax_last, LayerNorm, Linear};
+use crate::model::dropout::mix64;
+use crate::model::dropout::{Dropout, Mode};
+use crate::model::fused;
+use crate::model::fused_attention;
+use crate::model::fused_linear;
+use crate::model::fused_norm;
+use crate::model::layers::{softmax_last, LayerNorm, Linear};
 
 /// Deterministic values in `[-scale, scale)`.
 fn values(n: usize, seed: u64, scale: f64) -> Vec<f64> {
@@ -342,7 +342,7 @@ fn fused_attention_agrees_with_composite_in_f32() -> Result<()> {
 
 #[test]
 fn fast_f32_gelu_stays_within_f32_rounding_of_exact_erf() {
-    use super::fused::Real;
+    use crate::model::fused::Real;
     let mut worst = (0.0f64, 0.0f64);
     for i in -20_000..=20_000 {
         let x = i as f32 * 5e-4; // [-10, 10]
