@@ -140,6 +140,7 @@ pub fn head() -> Vec<Event> {
             seed: 42,
             split: [70, 15, 15],
             exp_version: env!("CARGO_PKG_VERSION").to_string(),
+            recipe: Default::default(),
         }),
         Event::DatasetLoaded(DatasetLoaded {
             path: data_path,

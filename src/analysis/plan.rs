@@ -89,6 +89,37 @@ impl Health {
     }
 }
 
+/// How an experiment trains: the analysis-driven phases, or the plain recipe (the control arm).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Recipe {
+    /// The plan's rules applied to the baseline's analysis (DESIGN section 5).
+    #[default]
+    Analysis,
+    /// One phase as people fine-tune without exp: [`PLAIN_EPOCHS`] epochs at [`PLAIN_LR`],
+    /// batch [`PLAIN_BATCH`], unweighted, no layer decay, no plateau reduction, no early stop.
+    Plain,
+}
+
+impl Recipe {
+    pub fn is_analysis(&self) -> bool {
+        *self == Recipe::Analysis
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Recipe::Analysis => "analysis",
+            Recipe::Plain => "plain",
+        }
+    }
+}
+
+/// The plain recipe: Hugging Face's usual fine-tune of a BERT classifier (AdamW, weight decay
+/// 0.01, 10% linear warm-up then linear decay, clipping 1.0, 64 tokens).
+pub const PLAIN_EPOCHS: usize = 3;
+pub const PLAIN_LR: f64 = 5e-5;
+pub const PLAIN_BATCH: usize = 32;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum PhaseKind {
@@ -98,6 +129,8 @@ pub enum PhaseKind {
     Weighted,
     /// All training samples, unweighted, at the band's bottom.
     Full,
+    /// The plain recipe's one phase: all training samples, unweighted, from the model as loaded.
+    Plain,
 }
 
 impl PhaseKind {
@@ -106,6 +139,7 @@ impl PhaseKind {
             PhaseKind::Focus => "FOCUS",
             PhaseKind::Weighted => "WEIGHTED",
             PhaseKind::Full => "FULL",
+            PhaseKind::Plain => "PLAIN",
         }
     }
 }
@@ -177,6 +211,9 @@ pub struct Plan {
     pub weight_scale: f64,
     pub phases: Vec<Phase>,
     pub augmentation: Vec<AugmentationMethod>,
+    /// Which recipe the phases follow (logs written before recipes existed read as analysis).
+    #[serde(default, skip_serializing_if = "Recipe::is_analysis")]
+    pub recipe: Recipe,
 }
 
 /// (epochs, weight multiplier): 5/3.0 for error rate > 0.25, 4/2.5 for > 0.15, else 3/2.0.
@@ -357,7 +394,7 @@ pub fn derive_plan_with_priorities(
                 priority_samples: prio,
                 other_samples: rest,
             },
-            PhaseKind::Full => Phase {
+            PhaseKind::Full | PhaseKind::Plain => Phase {
                 kind,
                 learning_rate: lr_band.low * lr_scale,
                 epochs,
@@ -411,10 +448,41 @@ pub fn derive_plan_with_priorities(
             ),
         ],
         inputs,
+        recipe: Recipe::Analysis,
     })
 }
 
 impl Plan {
+    /// The plain recipe in place of the analysis' phases: one PLAIN phase over the whole
+    /// training set at [`PLAIN_LR`], batch [`PLAIN_BATCH`], [`PLAIN_EPOCHS`] epochs, no sample
+    /// weights and no augmentation. What the analysis found (inputs, health, pruning) stays, so
+    /// that the control arm is assessed and pruned by the same rules.
+    pub fn into_plain(self) -> Plan {
+        let train_size = self.inputs.train_size;
+        Plan {
+            epochs: PLAIN_EPOCHS,
+            weight_multiplier: 1.0,
+            batch_size: PLAIN_BATCH,
+            lr_band: LrBand {
+                low: PLAIN_LR,
+                high: PLAIN_LR,
+            },
+            lr_scale: 1.0,
+            weight_scale: 1.0,
+            phases: vec![Phase {
+                kind: PhaseKind::Plain,
+                learning_rate: PLAIN_LR,
+                epochs: PLAIN_EPOCHS,
+                weighted: false,
+                priority_samples: 0,
+                other_samples: train_size,
+            }],
+            augmentation: Vec::new(),
+            recipe: Recipe::Plain,
+            ..self
+        }
+    }
+
     /// Weights of every training sample: `labels[i]` is its class id, `misclassified` and
     /// `low_confidence` are training-set indices.
     pub fn sample_weights(
@@ -446,7 +514,7 @@ impl Plan {
     /// A readable table of the plan and the inputs each choice came from.
     pub fn render_table(&self) -> String {
         let i = &self.inputs;
-        let rows: Vec<(&str, String, String)> = vec![
+        let mut rows: Vec<(&str, String, String)> = vec![
             (
                 "health",
                 self.health.name().to_string(),
@@ -510,6 +578,22 @@ impl Plan {
                 format!("{:?}", i.pruning_strategy),
             ),
         ];
+        if self.recipe == Recipe::Plain {
+            // The analysis still assesses the baseline and sets the pruning; the rest is the
+            // recipe's.
+            rows.retain(|r| r.0 == "health" || r.0 == "pruning");
+            rows.insert(
+                0,
+                (
+                    "recipe",
+                    format!(
+                        "plain: one PLAIN phase, {} epochs at {:e}, batch {}",
+                        self.epochs, self.lr_band.low, self.batch_size
+                    ),
+                    "--recipe plain (the control arm)".to_string(),
+                ),
+            );
+        }
         let w0 = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
         let w1 = rows.iter().map(|r| r.1.len()).max().unwrap_or(0);
         let mut s = String::new();

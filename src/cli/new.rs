@@ -59,6 +59,13 @@ pub struct NewArgs {
     /// Train/validation/test percentages.
     #[arg(long, default_value = "70/15/15")]
     pub split: String,
+    /// How `exp train` trains it: `analysis` (phases derived from the baseline's analysis) or
+    /// `plain` (the control arm: one plain fine-tune of the model as loaded, 3 epochs at 5e-5,
+    /// batch 32, AdamW with weight decay 0.01, 10% warm-up, clipping 1.0, 64 tokens). Compare
+    /// the two with `exp report A --compare B`: experiments with the same data and --seed share
+    /// a split and are paired sample by sample on the sealed test.
+    #[arg(long, default_value = "analysis")]
+    pub recipe: exp::events::Recipe,
 }
 
 fn column(spec: &Option<String>) -> Option<ColumnRef> {
@@ -97,6 +104,7 @@ pub fn run(db: &Path, args: NewArgs, json: bool) -> anyhow::Result<ExitCode> {
         split,
         refuse_conflicts: args.on_conflict == "error",
         analysis: args.analysis.clone(),
+        recipe: args.recipe,
     };
     pipeline::create_experiment(Store::open(db)?, &request)?;
     if let Some(file) = &args.analysis {

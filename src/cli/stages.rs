@@ -87,7 +87,10 @@ pub fn plan(db: &Path, name: &str, data: &super::DataArg, json: bool) -> anyhow:
     let mut writing = open_writing(db, name, "exp plan", data, false, json)?;
     // An imported analysis is enough for a plan; without one the analysis stage captures the
     // baseline as it is.
-    let chain: [&dyn stages::Stage; 2] = [&stages::Analysis { again: false }, &stages::Plan];
+    let chain: [&dyn stages::Stage; 2] = [
+        &stages::Analysis { again: false },
+        &stages::Plan { recipe: None },
+    ];
     stages::run(&mut writing, "exp plan", &chain)?;
     let derived = writing.state().recorded_plan()?.clone();
     if json {

@@ -24,6 +24,12 @@ pub struct TrainArgs {
     /// Print nothing but the result.
     #[arg(long)]
     pub quiet: bool,
+    /// How to train when the plan is not recorded yet: `analysis` (the phases the baseline's
+    /// analysis calls for) or `plain` (the control arm: one plain fine-tune of the model as
+    /// loaded, 3 epochs at 5e-5, batch 32, as people fine-tune without exp). Default: the recipe
+    /// `exp new` recorded. Naming another recipe than a recorded plan's is refused.
+    #[arg(long)]
+    pub recipe: Option<exp::events::Recipe>,
     /// Epochs of the plain baseline fitted when the model has no trained head.
     #[arg(long, default_value_t = 1)]
     pub baseline_epochs: usize,
@@ -65,7 +71,7 @@ pub fn run(db: &Path, args: TrainArgs, json: bool) -> anyhow::Result<ExitCode> {
         // Refused before anything runs: nothing is recorded, not even a RunFailed.
         writing.restart_phase()?;
     }
-    let chain = stages::training_chain(&fit);
+    let chain = stages::training_chain(&fit, args.recipe);
     let pruning = stages::Pruning(PruneOptions::default());
     let export = stages::Export {
         quantize: None,

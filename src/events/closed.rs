@@ -24,12 +24,50 @@ macro_rules! closed_set {
             }
         }
 
+        impl std::str::FromStr for $name {
+            type Err = String;
+            /// The stored string back; anything else is an error listing the set.
+            fn from_str(text: &str) -> Result<Self, Self::Err> {
+                $name::ALL
+                    .iter()
+                    .copied()
+                    .find(|v| v.as_str() == text)
+                    .ok_or_else(|| {
+                        let known: Vec<&str> = $name::ALL.iter().map(|v| v.as_str()).collect();
+                        format!("'{text}' is not one of {}", known.join(", "))
+                    })
+            }
+        }
+
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(self.as_str())
             }
         }
     };
+}
+
+closed_set! {
+    /// How an experiment trains (`exp new --recipe`).
+    Recipe {
+        /// The plan's rules applied to the baseline's analysis.
+        Analysis = "analysis",
+        /// The control arm: one plain fine-tune.
+        Plain = "plain",
+    }
+}
+
+impl Default for Recipe {
+    fn default() -> Self {
+        Recipe::Analysis
+    }
+}
+
+impl Recipe {
+    /// Analysis is what every log before recipes means, so it is not written.
+    pub fn is_analysis(&self) -> bool {
+        *self == Recipe::Analysis
+    }
 }
 
 closed_set! {

@@ -13,7 +13,7 @@ pub mod version;
 
 pub use closed::{
     AnalysisSource, BaselineOrigin, DataFormat, ExportFormat, ExportedModel, Importance,
-    ModelFormat, ModelType, Provider, PruningMethod,
+    ModelFormat, ModelType, Provider, PruningMethod, Recipe,
 };
 pub use records::{
     AugmentationResult, EarlyStop, EpochReport, Flips, LatencyStats, Metrics, PhaseKind,
@@ -286,6 +286,9 @@ pub struct ExperimentCreated {
     /// Percentages train/validation/test.
     pub split: [u32; 3],
     pub exp_version: String,
+    /// `exp new --recipe`; absent (as in every log before recipes) for analysis.
+    #[serde(default, skip_serializing_if = "Recipe::is_analysis")]
+    pub recipe: Recipe,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -11,6 +11,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::closed::Recipe;
+
 /// Per-class scores; `errors` is support minus true positives.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ClassMetrics {
@@ -116,6 +118,8 @@ pub enum PhaseKind {
     Focus,
     Weighted,
     Full,
+    /// The plain recipe's one phase.
+    Plain,
 }
 
 impl PhaseKind {
@@ -124,6 +128,7 @@ impl PhaseKind {
             PhaseKind::Focus => "FOCUS",
             PhaseKind::Weighted => "WEIGHTED",
             PhaseKind::Full => "FULL",
+            PhaseKind::Plain => "PLAIN",
         }
     }
 }
@@ -223,6 +228,9 @@ pub struct Plan {
     pub weight_scale: f64,
     pub phases: Vec<PlannedPhase>,
     pub augmentation: Vec<AugmentationMethod>,
+    /// Which recipe the phases follow; absent (as in every log before recipes) for analysis.
+    #[serde(default, skip_serializing_if = "Recipe::is_analysis")]
+    pub recipe: Recipe,
 }
 
 fn unit_scale() -> f64 {

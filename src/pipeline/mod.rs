@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 
 use crate::assets::{self, ModelSpecError};
 use crate::data::{self, DataError, ReadOptions, SplitSpec};
+use crate::events;
 use crate::events::{
     Conflict, DatasetLoaded, Event, ExperimentCreated, ModelSource, ReadSpec, SplitCounts,
     SplitIds, SplitMade,
@@ -126,6 +127,12 @@ pub enum PipelineError {
     NotTrained(String),
     #[error("pruning: {0}")]
     Compress(Box<crate::compress::CompressError>),
+    #[error("--recipe {asked}: experiment '{name}' has its plan recorded with recipe {recorded}; its phases follow that plan, so start another experiment (`exp new --recipe {asked}`) for a different recipe; nothing was recorded")]
+    RecipeMismatch {
+        name: String,
+        recorded: events::Recipe,
+        asked: events::Recipe,
+    },
     #[error("experiment '{0}' has no training phase in progress (none started without completing), so there is nothing to restart; nothing was recorded")]
     NoPhaseInProgress(String),
     #[error(transparent)]
@@ -170,6 +177,8 @@ pub struct NewExperiment {
     pub refuse_conflicts: bool,
     /// A notebook-produced analysis to import (validated before anything is recorded).
     pub analysis: Option<PathBuf>,
+    /// How `exp train` trains it (it can still name another before the plan is recorded).
+    pub recipe: events::Recipe,
 }
 
 pub fn validate_name(name: &str) -> Result<(), PipelineError> {
@@ -251,6 +260,7 @@ pub fn create_experiment(
         seed: request.seed,
         split: percentages,
         exp_version: env!("CARGO_PKG_VERSION").to_string(),
+        recipe: request.recipe,
     };
     let loaded = DatasetLoaded {
         path: absolute(&dataset.path),
@@ -473,13 +483,31 @@ impl Writing {
     }
 
     /// Derives the plan from the latest analysis unless it is already derived.
-    pub fn ensure_plan(&mut self) -> Result<(), PipelineError> {
-        if self.log.state().plan.is_some() {
-            return Ok(());
+    /// The plan, for `recipe` (default: the one `exp new` recorded). A recipe other than the
+    /// recorded plan's is refused: the phases already follow that plan.
+    pub fn ensure_plan(&mut self, recipe: Option<events::Recipe>) -> Result<(), PipelineError> {
+        if let Some(recorded) = &self.log.state().plan {
+            return match recipe {
+                Some(asked) if asked != recorded.plan.recipe => {
+                    Err(PipelineError::RecipeMismatch {
+                        name: self.log.state().name.clone(),
+                        recorded: recorded.plan.recipe,
+                        asked,
+                    })
+                }
+                _ => Ok(()),
+            };
         }
+        let recipe = recipe.unwrap_or_else(|| {
+            self.log
+                .state()
+                .created
+                .as_ref()
+                .map_or_else(events::Recipe::default, |c| c.recipe)
+        });
         self.ensure_analysis(false)?;
         let (seq, recorded) = self.log.state().recorded_analysis()?;
-        let derived = plan::derive(seq, recorded, &self.data)?;
+        let derived = plan::derive(seq, recorded, &self.data, recipe.into())?;
         self.record(Event::PlanDerived(derived))
     }
 }

@@ -1,9 +1,10 @@
-//! The plan stage: the rules of DESIGN section 5 applied to the recorded analysis.
+//! The plan stage: the rules of DESIGN section 5 applied to the recorded analysis, or the plain
+//! recipe (the control arm) in place of their phases.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use crate::analysis::plan::{derive_plan, derive_plan_with_priorities, PriorityCounts};
+use crate::analysis::plan::{derive_plan, derive_plan_with_priorities, PriorityCounts, Recipe};
 use crate::analysis::read_analysis;
 use crate::assets;
 use crate::events::{AnalysisRecorded, PlanDerived};
@@ -15,6 +16,7 @@ pub fn derive(
     analysis_seq: i64,
     recorded: &AnalysisRecorded,
     data: &ExperimentData,
+    recipe: Recipe,
 ) -> Result<PlanDerived, PipelineError> {
     let path = Path::new(&recorded.path);
     let found = assets::sha256_file(path)?;
@@ -45,6 +47,10 @@ pub fn derive(
             )
         }
         None => (derive_plan(&analysis, train_size)?, false),
+    };
+    let plan = match recipe {
+        Recipe::Analysis => plan,
+        Recipe::Plain => plan.into_plain(),
     };
     Ok(PlanDerived {
         analysis_seq,

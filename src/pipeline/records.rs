@@ -144,6 +144,7 @@ impl From<p::PhaseKind> for r::PhaseKind {
             p::PhaseKind::Focus => r::PhaseKind::Focus,
             p::PhaseKind::Weighted => r::PhaseKind::Weighted,
             p::PhaseKind::Full => r::PhaseKind::Full,
+            p::PhaseKind::Plain => r::PhaseKind::Plain,
         }
     }
 }
@@ -154,6 +155,7 @@ impl From<r::PhaseKind> for p::PhaseKind {
             r::PhaseKind::Focus => p::PhaseKind::Focus,
             r::PhaseKind::Weighted => p::PhaseKind::Weighted,
             r::PhaseKind::Full => p::PhaseKind::Full,
+            r::PhaseKind::Plain => p::PhaseKind::Plain,
         }
     }
 }
@@ -218,6 +220,24 @@ impl From<r::LrBand> for p::LrBand {
     }
 }
 
+impl From<p::Recipe> for events::Recipe {
+    fn from(x: p::Recipe) -> Self {
+        match x {
+            p::Recipe::Analysis => events::Recipe::Analysis,
+            p::Recipe::Plain => events::Recipe::Plain,
+        }
+    }
+}
+
+impl From<events::Recipe> for p::Recipe {
+    fn from(x: events::Recipe) -> Self {
+        match x {
+            events::Recipe::Analysis => p::Recipe::Analysis,
+            events::Recipe::Plain => p::Recipe::Plain,
+        }
+    }
+}
+
 impl From<&p::Plan> for r::Plan {
     fn from(x: &p::Plan) -> Self {
         let i = &x.inputs;
@@ -270,6 +290,7 @@ impl From<&p::Plan> for r::Plan {
                     note: m.note.clone(),
                 })
                 .collect(),
+            recipe: x.recipe.into(),
         }
     }
 }
@@ -326,6 +347,7 @@ impl From<&r::Plan> for p::Plan {
                     note: m.note.clone(),
                 })
                 .collect(),
+            recipe: x.recipe.into(),
         }
     }
 }

@@ -7,7 +7,7 @@
 //! refusal before any work (a missing prerequisite, a request that does not apply) records
 //! nothing.
 
-use crate::events::{Event, RunFailed};
+use crate::events::{Event, Recipe, RunFailed};
 use crate::quantize::QuantizeOptions;
 use crate::state::Experiment;
 
@@ -78,6 +78,7 @@ fn is_refusal(err: &PipelineError) -> bool {
         PipelineError::NotRecorded(_)
             | PipelineError::NotTrained(_)
             | PipelineError::NoPhaseInProgress(_)
+            | PipelineError::RecipeMismatch { .. }
             | PipelineError::Incomplete(_)
             | PipelineError::Refused(_)
             | PipelineError::NeedsFittedBaseline { .. }
@@ -112,12 +113,13 @@ pub fn run(w: &mut Writing, command: &str, stages: &[&dyn Stage]) -> Result<(), 
     Ok(())
 }
 
-/// The stages `exp train` always runs, with how the baseline is fitted.
-pub fn training_chain(fit: &BaselineFit) -> [Box<dyn Stage>; 6] {
+/// The stages `exp train` always runs, with how the baseline is fitted and the recipe asked for
+/// (`None`: the one `exp new` recorded).
+pub fn training_chain(fit: &BaselineFit, recipe: Option<Recipe>) -> [Box<dyn Stage>; 6] {
     [
         Box::new(Baseline(fit.clone())),
         Box::new(Analysis { again: false }),
-        Box::new(Plan),
+        Box::new(Plan { recipe }),
         Box::new(Phases),
         Box::new(FineTuned),
         Box::new(SealedTest),
@@ -175,17 +177,26 @@ impl Stage for ImportedAnalysis {
     }
 }
 
-pub struct Plan;
+/// The plan: the analysis' rules, or the plain recipe. `recipe`: the one asked for, `None` for
+/// the one `exp new` recorded; one that contradicts a recorded plan is refused.
+pub struct Plan {
+    pub recipe: Option<Recipe>,
+}
 
 impl Stage for Plan {
     fn id(&self) -> StageId {
         StageId::Plan
     }
+    /// A recorded plan with another recipe than the one asked for is not "recorded": `run`
+    /// refuses it.
     fn recorded(&self, state: &Experiment) -> bool {
-        state.plan.is_some()
+        state
+            .plan
+            .as_ref()
+            .is_some_and(|p| self.recipe.is_none_or(|r| r == p.plan.recipe))
     }
     fn run(&self, w: &mut Writing) -> Result<(), PipelineError> {
-        w.ensure_plan()
+        w.ensure_plan(self.recipe)
     }
 }
 
@@ -206,7 +217,8 @@ impl Stage for Phases {
         if let Ok(plan) = w.state().recorded_plan() {
             let phases: Vec<&str> = plan.plan.phases.iter().map(|p| p.kind.name()).collect();
             let line = format!(
-                "plan: health {}, phases {}, up to {} epochs each, batch {}",
+                "plan ({} recipe): health {}, phases {}, up to {} epochs each, batch {}",
+                plan.plan.recipe,
                 plan.plan.health.name(),
                 phases.join(" -> "),
                 plan.plan.epochs,

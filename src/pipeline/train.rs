@@ -554,7 +554,14 @@ impl Writing {
             if index < self.log.state().phases_completed.len() {
                 continue;
             }
-            let (config, weights) = self.start_weights()?;
+            // The plain recipe fine-tunes the model as loaded, as people do without exp; the
+            // analysis' phases continue from the best model so far.
+            let (config, weights) = if phase.kind == PhaseKind::Plain {
+                let model = load_experiment_model(self.log.state(), &self.data)?;
+                (model.config, model.weights)
+            } else {
+                self.start_weights()?
+            };
             let start_macro_f1 = self.best_so_far()?.1;
             let mut spec = PhaseSpec::from_plan(&plan, phase, self.seed());
             let train = match phase.kind {
@@ -598,7 +605,7 @@ impl Writing {
                     );
                     train_set(&self.data, &self.data.train, weights)
                 }
-                PhaseKind::Full => {
+                PhaseKind::Full | PhaseKind::Plain => {
                     let n = self.data.train.len();
                     train_set(&self.data, &self.data.train, vec![1.0; n])
                 }

@@ -406,6 +406,14 @@ fn metrics(p: &Projection, out: &mut String) {
         let _ = writeln!(out, "- {} benchmark rows (validation split accuracy, ONNX Runtime latency) in `comparison.csv`.", p.benchmarks.len());
     }
     for t in &p.targets {
+        if let (Some(pairing), Some(before), Some(after)) = (p.pairing(t), &t.result, &p.subject) {
+            let _ = writeln!(
+                out,
+                "- --compare {}: {}",
+                t.spec,
+                pairing.describe(&before.label, &after.label)
+            );
+        }
         if let Some(note) = &t.note {
             let _ = writeln!(out, "- --compare {}: {note}", t.spec);
         }

@@ -4,6 +4,7 @@
 
 use serde_json::{json, Value};
 
+use super::pairing::Pairing;
 use super::project::{BenchRow, ModelResult, Projection};
 
 /// The benchmark notebook's columns, in its order.
@@ -228,6 +229,19 @@ fn comparisons(p: &Projection) -> Value {
                 if let Some(e) = pair {
                     v["flips"] = json!(e.flips);
                     v["mcnemar_p"] = json!(e.mcnemar_p);
+                }
+                // Another experiment's model: paired only on the same split.
+                match p.pairing(t) {
+                    Some(Pairing::Paired { flips, mcnemar_p }) => {
+                        v["pairing"] = json!("paired");
+                        v["flips"] = json!(flips);
+                        v["mcnemar_p"] = json!(mcnemar_p);
+                    }
+                    Some(Pairing::Unpaired { reason }) => {
+                        v["pairing"] = json!("unpaired");
+                        v["pairing_note"] = json!(reason);
+                    }
+                    None => {}
                 }
             } else if t.result.is_some() {
                 v["note"] = json!("no model of this experiment other than the target has a sealed-test result yet");

@@ -9,6 +9,7 @@ pub mod comparison;
 pub mod files;
 pub mod html;
 pub mod out_dir;
+pub mod pairing;
 pub mod plots;
 pub mod project;
 pub mod summary;

@@ -174,6 +174,20 @@ impl Projection {
         self.targets.first().and_then(|t| t.result.as_ref())
     }
 
+    /// For a target in another experiment: whether its model and the report's model pair on the
+    /// sealed test (same split) and, if so, their flips and McNemar's test.
+    pub fn pairing(&self, target: &Target) -> Option<super::pairing::Pairing> {
+        let other = target.other.as_ref()?;
+        let before = target.result.as_ref()?;
+        let after = self.subject.as_ref()?;
+        Some(super::pairing::pair(
+            &self.state,
+            &after.test,
+            other,
+            &before.test,
+        ))
+    }
+
     /// An artifact path from an event, resolved against the database's directory when relative.
     pub fn resolve_path(&self, recorded: &str) -> PathBuf {
         let path = Path::new(recorded);

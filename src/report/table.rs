@@ -62,6 +62,11 @@ pub fn test_table(p: &Projection) -> Option<String> {
         }
         out.push('\n');
     }
+    for t in &p.targets {
+        if let (Some(pairing), Some(before)) = (p.pairing(t), &t.result) {
+            let _ = writeln!(out, "  {}", pairing.describe(&before.label, &subject.label));
+        }
+    }
     Some(out)
 }
 

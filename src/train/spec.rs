@@ -113,7 +113,22 @@ impl PhaseSpec {
         );
         spec.weighted = phase.weighted;
         spec.reweight_misclassified = phase.weighted.then_some(REWEIGHT_FACTOR);
+        if phase.kind == PhaseKind::Plain {
+            spec = spec.plain();
+        }
         spec
+    }
+
+    /// As people fine-tune without exp (Hugging Face's Trainer): every layer at the same rate,
+    /// the linear schedule alone (no plateau reduction) and every epoch run (no early stop).
+    /// The epoch with the best validation macro-F1 is kept, as in every phase.
+    pub fn plain(self) -> Self {
+        Self {
+            layer_decay: 1.0,
+            plateau_factor: 1.0,
+            early_stopping_patience: self.epochs.max(1),
+            ..self
+        }
     }
 
     /// The seed of this phase's randomness: the run seed mixed with the phase kind.
