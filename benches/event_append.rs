@@ -87,6 +87,7 @@ fn record_all(c: &mut Criterion<Clock>) {
             split: SplitSpec::default(),
             refuse_conflicts: false,
             analysis: None,
+            recipe: Default::default(),
         },
     )
     .expect("create the experiment");

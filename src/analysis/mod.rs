@@ -10,6 +10,7 @@
 //! - `plan`: epochs, batch size, weights, learning-rate band, health and phases.
 
 pub mod analysis_json;
+pub mod budget;
 pub mod metrics;
 pub mod plan;
 pub mod read;

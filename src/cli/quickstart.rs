@@ -26,9 +26,26 @@ pub struct QuickstartArgs {
     /// Model alias or path.
     #[arg(long, default_value = "minilm-l6")]
     pub model: String,
+    /// Time the training run may take (see `exp train --budget`), or `none` for the plan's
+    /// full epochs and pruning schedule (about an hour on 2 cores).
+    #[arg(long, default_value = "15m", value_parser = parse_budget)]
+    pub budget: Budget,
     /// What the report compares with (see `exp report --help`).
     #[arg(long, default_value = "baseline")]
     pub compare: String,
+}
+
+/// `--budget`: a duration, or none.
+#[derive(Clone, Debug)]
+pub struct Budget(Option<std::time::Duration>);
+
+fn parse_budget(text: &str) -> Result<Budget, String> {
+    if text == "none" {
+        return Ok(Budget(None));
+    }
+    humantime::parse_duration(text)
+        .map(|d| Budget(Some(d)))
+        .map_err(|e| format!("{e} (a duration such as 15m or 1h 30m, or none)"))
 }
 
 fn missing_data(path: &Path) -> anyhow::Error {
@@ -86,7 +103,15 @@ pub fn run(db: &Path, args: QuickstartArgs, json: bool) -> anyhow::Result<ExitCo
             bail!("quickstart: `exp new {}` failed", args.name);
         }
     }
-    let code = exp(db, json, &["train", &args.name])?;
+    let budget = args
+        .budget
+        .0
+        .map(|b| humantime::format_duration(b).to_string());
+    let mut train = vec!["train", args.name.as_str()];
+    if let Some(b) = &budget {
+        train.extend(["--budget", b.as_str()]);
+    }
+    let code = exp(db, json, &train)?;
     if code != ExitCode::SUCCESS {
         bail!("quickstart: `exp train {}` failed", args.name);
     }

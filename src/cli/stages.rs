@@ -89,7 +89,10 @@ pub fn plan(db: &Path, name: &str, data: &super::DataArg, json: bool) -> anyhow:
     // baseline as it is.
     let chain: [&dyn stages::Stage; 2] = [
         &stages::Analysis { again: false },
-        &stages::Plan { recipe: None },
+        &stages::Plan {
+            recipe: None,
+            budget: None,
+        },
     ];
     stages::run(&mut writing, "exp plan", &chain)?;
     let derived = writing.state().recorded_plan()?.clone();

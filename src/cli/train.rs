@@ -30,6 +30,14 @@ pub struct TrainArgs {
     /// `exp new` recorded. Naming another recipe than a recorded plan's is refused.
     #[arg(long)]
     pub recipe: Option<exp::events::Recipe>,
+    /// Time the whole run may take (e.g. 15m, 1h 30m), when the plan is not recorded yet: a
+    /// short probe measures this machine's training and inference throughput on the
+    /// experiment's model, and the plan allocates the phases' epochs, the pruning step and its
+    /// recovery epochs within what is left after the baseline and analysis, reserving the
+    /// sealed test, export and benchmarks. Every allocation, its estimate and what did not fit
+    /// are recorded in PlanDerived and printed. Default: no budget (the plan's full epochs).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub budget: Option<std::time::Duration>,
     /// Epochs of the plain baseline fitted when the model has no trained head.
     #[arg(long, default_value_t = 1)]
     pub baseline_epochs: usize,
@@ -71,7 +79,7 @@ pub fn run(db: &Path, args: TrainArgs, json: bool) -> anyhow::Result<ExitCode> {
         // Refused before anything runs: nothing is recorded, not even a RunFailed.
         writing.restart_phase()?;
     }
-    let chain = stages::training_chain(&fit, args.recipe);
+    let chain = stages::training_chain(&fit, args.recipe, args.budget);
     let pruning = stages::Pruning(PruneOptions::default());
     let export = stages::Export {
         quantize: None,

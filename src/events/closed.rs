@@ -49,17 +49,13 @@ macro_rules! closed_set {
 
 closed_set! {
     /// How an experiment trains (`exp new --recipe`).
+    #[derive(Default)]
     Recipe {
         /// The plan's rules applied to the baseline's analysis.
+        #[default]
         Analysis = "analysis",
         /// The control arm: one plain fine-tune.
         Plain = "plain",
-    }
-}
-
-impl Default for Recipe {
-    fn default() -> Self {
-        Recipe::Analysis
     }
 }
 

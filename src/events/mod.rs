@@ -439,6 +439,10 @@ pub struct PlanDerived {
     /// Whether the priority counts came from the training split (else from the analysis file).
     pub priorities_from_training_split: bool,
     pub plan: Plan,
+    /// `exp train --budget`: how the plan's work was fitted into it (its phases' epochs are
+    /// already the allocated ones).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<records::BudgetAllocation>,
 }
 
 /// A training phase began (or resumed from a checkpoint).

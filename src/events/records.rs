@@ -381,3 +381,34 @@ impl std::fmt::Display for PhaseKind {
         f.write_str(self.name())
     }
 }
+
+/// The probe's measured throughput, with the plan's batch size.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Throughput {
+    pub train_samples_per_s: f64,
+    pub eval_samples_per_s: f64,
+}
+
+/// One allocated piece of work and its estimate.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Allocated {
+    pub item: String,
+    pub units: usize,
+    pub detail: String,
+    pub estimate_s: f64,
+}
+
+/// `exp train --budget`: the plan's work fitted into a time budget.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BudgetAllocation {
+    pub budget_s: f64,
+    pub spent_s: f64,
+    pub throughput: Throughput,
+    /// Epochs of each phase the analysis planned, in its order (0: left out).
+    pub phase_epochs: Vec<usize>,
+    pub pruning_steps: Vec<f64>,
+    pub recovery_epochs: usize,
+    pub items: Vec<Allocated>,
+    pub left_out: Vec<String>,
+    pub estimate_total_s: f64,
+}

@@ -6,6 +6,7 @@ pub mod augment;
 mod average;
 pub mod baseline;
 pub mod benchmark;
+mod budget;
 pub mod experiment_data;
 pub mod export;
 pub mod plan;
@@ -375,6 +376,8 @@ pub struct Writing {
     pub data: ExperimentData,
     pub artifacts: PathBuf,
     pub progress: Box<dyn Progress>,
+    /// When this command began; a time budget counts from here.
+    pub started: std::time::Instant,
 }
 
 impl Writing {
@@ -407,6 +410,7 @@ impl Writing {
             log,
             data,
             progress,
+            started: std::time::Instant::now(),
         })
     }
 
@@ -483,9 +487,14 @@ impl Writing {
     }
 
     /// Derives the plan from the latest analysis unless it is already derived.
-    /// The plan, for `recipe` (default: the one `exp new` recorded). A recipe other than the
-    /// recorded plan's is refused: the phases already follow that plan.
-    pub fn ensure_plan(&mut self, recipe: Option<events::Recipe>) -> Result<(), PipelineError> {
+    /// The plan, for `recipe` (default: the one `exp new` recorded), its work fitted into
+    /// `budget` when one is given. A recipe other than the recorded plan's is refused: the
+    /// phases already follow that plan.
+    pub fn ensure_plan(
+        &mut self,
+        recipe: Option<events::Recipe>,
+        budget: Option<std::time::Duration>,
+    ) -> Result<(), PipelineError> {
         if let Some(recorded) = &self.log.state().plan {
             return match recipe {
                 Some(asked) if asked != recorded.plan.recipe => {
@@ -507,7 +516,13 @@ impl Writing {
         });
         self.ensure_analysis(false)?;
         let (seq, recorded) = self.log.state().recorded_analysis()?;
-        let derived = plan::derive(seq, recorded, &self.data, recipe.into())?;
+        let mut derived = plan::derive(seq, recorded, &self.data, recipe.into())?;
+        if let Some(budget) = budget {
+            let plan = crate::analysis::plan::Plan::from(&derived.plan);
+            let (plan, allocation) = self.fit_to_budget(plan, budget)?;
+            derived.plan = (&plan).into();
+            derived.budget = Some((&allocation).into());
+        }
         self.record(Event::PlanDerived(derived))
     }
 }

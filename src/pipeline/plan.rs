@@ -56,5 +56,6 @@ pub fn derive(
         analysis_seq,
         priorities_from_training_split: from_train,
         plan: (&plan).into(),
+        budget: None,
     })
 }

@@ -368,7 +368,52 @@ impl Writing {
         let reference_shape = model_shape(&reference_config);
         let reference_accuracy = training.validation.accuracy;
         let plan = self.log.state().plan.as_ref().map(|p| Plan::from(&p.plan));
-        let (schedule, note) = pruning_schedule(options, plan.as_ref().map(|p| &p.pruning));
+        // A time budget chose the steps and recovery epochs, unless the user named steps.
+        let budget = match options.steps.is_empty() {
+            true => self
+                .log
+                .state()
+                .plan
+                .as_ref()
+                .and_then(|p| p.budget.clone()),
+            false => None,
+        };
+        let budgeted;
+        let options = match &budget {
+            Some(b) if b.pruning_steps.is_empty() => {
+                let left: Vec<&String> = b
+                    .left_out
+                    .iter()
+                    .filter(|l| l.starts_with("pruning"))
+                    .collect();
+                self.progress.message(&format!(
+                    "pruning: left out by the time budget ({}); `exp prune {} --steps 0.2` prunes anyway",
+                    left.first().map_or("no time left", |l| l.as_str()),
+                    self.log.state().name
+                ));
+                return Ok(());
+            }
+            Some(b) => {
+                budgeted = PruneOptions {
+                    steps: b.pruning_steps.clone(),
+                    recovery_epochs: b.recovery_epochs,
+                    ..options.clone()
+                };
+                &budgeted
+            }
+            None => options,
+        };
+        let (schedule, note) = match &budget {
+            Some(b) => (
+                b.pruning_steps.clone(),
+                format!(
+                    "allocated by the time budget: {} step(s), {} recovery epoch(s) each",
+                    b.pruning_steps.len(),
+                    b.recovery_epochs
+                ),
+            ),
+            None => pruning_schedule(options, plan.as_ref().map(|p| &p.pruning)),
+        };
         if let Some(bad) = schedule.iter().find(|f| !(**f > 0.0 && **f < 1.0)) {
             return Err(CompressError::Invalid(format!(
                 "pruning step {bad} is not a fraction in (0, 1)"

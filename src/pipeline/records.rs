@@ -238,6 +238,34 @@ impl From<events::Recipe> for p::Recipe {
     }
 }
 
+impl From<&crate::analysis::budget::Allocation> for r::BudgetAllocation {
+    fn from(x: &crate::analysis::budget::Allocation) -> Self {
+        r::BudgetAllocation {
+            budget_s: x.budget_s,
+            spent_s: x.spent_s,
+            throughput: r::Throughput {
+                train_samples_per_s: x.throughput.train_samples_per_s,
+                eval_samples_per_s: x.throughput.eval_samples_per_s,
+            },
+            phase_epochs: x.phase_epochs.clone(),
+            pruning_steps: x.pruning_steps.clone(),
+            recovery_epochs: x.recovery_epochs,
+            items: x
+                .items
+                .iter()
+                .map(|i| r::Allocated {
+                    item: i.item.clone(),
+                    units: i.units,
+                    detail: i.detail.clone(),
+                    estimate_s: i.estimate_s,
+                })
+                .collect(),
+            left_out: x.left_out.clone(),
+            estimate_total_s: x.estimate_total_s,
+        }
+    }
+}
+
 impl From<&p::Plan> for r::Plan {
     fn from(x: &p::Plan) -> Self {
         let i = &x.inputs;

@@ -7,6 +7,8 @@
 //! refusal before any work (a missing prerequisite, a request that does not apply) records
 //! nothing.
 
+use std::time::Duration;
+
 use crate::events::{Event, Recipe, RunFailed};
 use crate::quantize::QuantizeOptions;
 use crate::state::Experiment;
@@ -113,13 +115,17 @@ pub fn run(w: &mut Writing, command: &str, stages: &[&dyn Stage]) -> Result<(), 
     Ok(())
 }
 
-/// The stages `exp train` always runs, with how the baseline is fitted and the recipe asked for
-/// (`None`: the one `exp new` recorded).
-pub fn training_chain(fit: &BaselineFit, recipe: Option<Recipe>) -> [Box<dyn Stage>; 6] {
+/// The stages `exp train` always runs, with how the baseline is fitted, the recipe asked for
+/// (`None`: the one `exp new` recorded) and the time budget the plan fits its work into.
+pub fn training_chain(
+    fit: &BaselineFit,
+    recipe: Option<Recipe>,
+    budget: Option<Duration>,
+) -> [Box<dyn Stage>; 6] {
     [
         Box::new(Baseline(fit.clone())),
         Box::new(Analysis { again: false }),
-        Box::new(Plan { recipe }),
+        Box::new(Plan { recipe, budget }),
         Box::new(Phases),
         Box::new(FineTuned),
         Box::new(SealedTest),
@@ -178,9 +184,11 @@ impl Stage for ImportedAnalysis {
 }
 
 /// The plan: the analysis' rules, or the plain recipe. `recipe`: the one asked for, `None` for
-/// the one `exp new` recorded; one that contradicts a recorded plan is refused.
+/// the one `exp new` recorded; one that contradicts a recorded plan is refused. `budget`: the
+/// time the whole run may take; the plan allocates its epochs and pruning steps within it.
 pub struct Plan {
     pub recipe: Option<Recipe>,
+    pub budget: Option<Duration>,
 }
 
 impl Stage for Plan {
@@ -196,7 +204,7 @@ impl Stage for Plan {
             .is_some_and(|p| self.recipe.is_none_or(|r| r == p.plan.recipe))
     }
     fn run(&self, w: &mut Writing) -> Result<(), PipelineError> {
-        w.ensure_plan(self.recipe)
+        w.ensure_plan(self.recipe, self.budget)
     }
 }
 

@@ -111,7 +111,7 @@ fn usable_checkpoint(
     }
 }
 
-fn train_set(data: &ExperimentData, indices: &[usize], weights: Vec<f64>) -> TrainSet {
+pub(super) fn train_set(data: &ExperimentData, indices: &[usize], weights: Vec<f64>) -> TrainSet {
     TrainSet {
         texts: data.texts(indices).iter().map(|t| t.to_string()).collect(),
         labels: data.label_ids(indices),
@@ -120,7 +120,7 @@ fn train_set(data: &ExperimentData, indices: &[usize], weights: Vec<f64>) -> Tra
     }
 }
 
-fn eval_set(data: &ExperimentData, indices: &[usize]) -> EvalSet {
+pub(super) fn eval_set(data: &ExperimentData, indices: &[usize]) -> EvalSet {
     EvalSet {
         texts: data.texts(indices).iter().map(|t| t.to_string()).collect(),
         labels: data.label_ids(indices),

@@ -44,13 +44,15 @@ pub fn pair(
     let short = |d: Option<&str>| d.map_or("none".to_string(), |d| d.chars().take(12).collect());
     match (digest(subject), digest(other)) {
         (Some(a), Some(b)) if a == b => {}
-        (a, b) => return Pairing::Unpaired {
-            reason: format!(
+        (a, b) => {
+            return Pairing::Unpaired {
+                reason: format!(
                 "different splits (digest {} vs {}): the models were tested on different samples",
                 short(a),
                 short(b)
             ),
-        },
+            }
+        }
     }
     if before.samples != after.samples {
         return Pairing::Unpaired {

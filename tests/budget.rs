@@ -1,0 +1,159 @@
+//! `exp train --budget`: the plan measures throughput, allocates its phases' epochs and the
+//! pruning within the budget, records every allocation with its estimate and what it left out,
+//! and the later stages follow the allocation.
+
+mod common;
+
+use std::path::Path;
+
+use common::tiny::{small_fpb, tiny_encoder_dir};
+use common::*;
+use serde_json::Value;
+
+fn payloads(db: &Path, kind: &str) -> Vec<Value> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut stmt = conn
+        .prepare("select payload from events where kind = ?1 order by seq")
+        .unwrap();
+    stmt.query_map([kind], |r| r.get::<_, String>(0))
+        .unwrap()
+        .map(|p| serde_json::from_str(&p.unwrap()).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_budget_too_small_for_the_plan_runs_what_fits_and_records_what_it_left_out() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tiny_encoder_dir(&tmp.path().join("models"), 4);
+    let data = small_fpb(tmp.path(), 240);
+    let db = tmp.path().join("exp.db");
+    new_experiment(&db, "t", &model, &data);
+
+    let out = exp(&db, &["train", "t", "--budget", "nonsense"]);
+    assert_fails_with(&out, &["--budget", "nonsense"]);
+
+    // One second: nothing but the last phase's one epoch fits (it runs even over the budget).
+    let out = exp(
+        &db,
+        &[
+            "train",
+            "t",
+            "--budget",
+            "1s",
+            "--stages",
+            "train,prune,export",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stderr(&out) + &stdout(&out);
+    assert!(text.contains("left out: pruning"), "{text}");
+
+    let derived = &payloads(&db, "PlanDerived")[0];
+    let budget = &derived["budget"];
+    assert_eq!(budget["budget_s"], 1.0);
+    let t = &budget["throughput"];
+    assert!(t["train_samples_per_s"].as_f64().unwrap() > 0.0, "{t}");
+    assert!(t["eval_samples_per_s"].as_f64().unwrap() > 0.0, "{t}");
+    let epochs: Vec<u64> = budget["phase_epochs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_u64().unwrap())
+        .collect();
+    assert_eq!(epochs.iter().filter(|&&e| e > 0).count(), 1, "{budget}");
+    assert_eq!(*epochs.last().unwrap(), 1);
+    let left_out: Vec<&str> = budget["left_out"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    assert!(
+        left_out.iter().any(|l| l.starts_with("pruning")),
+        "{left_out:?}"
+    );
+    // Every phase but the last, pruning, and the last phase's epochs beyond its first.
+    assert_eq!(left_out.len(), epochs.len() + 1, "{left_out:?}");
+    assert!(
+        left_out.last().unwrap().contains("1 of the plan's"),
+        "{left_out:?}"
+    );
+    assert!(budget["pruning_steps"].as_array().unwrap().is_empty());
+    // The estimate is over the budget, and says so by being recorded as it is.
+    assert!(budget["estimate_total_s"].as_f64().unwrap() > 1.0);
+    let items = budget["items"].as_array().unwrap();
+    assert!(items
+        .iter()
+        .all(|i| i["estimate_s"].as_f64().unwrap() > 0.0));
+    assert_eq!(items.last().unwrap()["item"], "tail");
+
+    // The plan holds only the allocated phase, with its allocated epoch; training followed it.
+    let phases = derived["plan"]["phases"].as_array().unwrap();
+    assert_eq!(phases.len(), 1, "{phases:?}");
+    assert_eq!(phases[0]["epochs"], 1);
+    assert_eq!(payloads(&db, "PhaseStarted").len(), 1);
+    assert_eq!(payloads(&db, "EpochCompleted").len(), 1);
+    // Pruning was left out, so nothing of it is recorded and the fine-tuned model is exported.
+    assert!(payloads(&db, "PruningStep").is_empty());
+    let exported = &payloads(&db, "ModelExported")[0];
+    assert_eq!(exported["source"], "fine-tuned", "{exported}");
+
+    // Pruning can still be asked for by name.
+    let out = exp(
+        &db,
+        &["prune", "t", "--steps", "20", "--recovery-epochs", "0"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(payloads(&db, "PruningStep").len(), 1);
+}
+
+#[test]
+fn a_generous_budget_prunes_in_one_step_with_its_recovery_epochs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tiny_encoder_dir(&tmp.path().join("models"), 4);
+    let data = small_fpb(tmp.path(), 240);
+    let db = tmp.path().join("exp.db");
+    new_experiment(&db, "t", &model, &data);
+    let out = exp(
+        &db,
+        &[
+            "train",
+            "t",
+            "--budget",
+            "10h",
+            "--stages",
+            "train,prune",
+            "--quiet",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let derived = &payloads(&db, "PlanDerived")[0];
+    let budget = &derived["budget"];
+    assert!(
+        budget["left_out"].as_array().unwrap().is_empty(),
+        "{budget}"
+    );
+    let steps = budget["pruning_steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 1);
+    assert_eq!(budget["recovery_epochs"], 2);
+    // The plan's phases keep their epochs, and pruning ran the one allocated step.
+    let planned: Vec<&Value> = derived["plan"]["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .collect();
+    let allocated = budget["phase_epochs"].as_array().unwrap();
+    assert_eq!(planned.len(), allocated.len());
+    for (p, a) in planned.iter().zip(allocated) {
+        assert_eq!(&p["epochs"], a);
+    }
+    let pruning_steps = payloads(&db, "PruningStep");
+    assert_eq!(pruning_steps.len(), 1, "{pruning_steps:?}");
+    assert_eq!(pruning_steps[0]["target_fraction"], steps[0]);
+    assert_eq!(pruning_steps[0]["recovery_epochs"], 2);
+    let recovery = payloads(&db, "EpochCompleted")
+        .into_iter()
+        .filter(|e| e.get("pruning_step").is_some_and(|s| !s.is_null()))
+        .count();
+    assert_eq!(recovery, 2);
+}
