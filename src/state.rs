@@ -140,6 +140,22 @@ pub struct Experiment {
     pub failures: Vec<RunFailed>,
     pub events: usize,
     pub last_seq: Option<i64>,
+    /// When the work after the plan was recorded, for a time budget's estimate-vs-actual table.
+    #[serde(skip)]
+    pub timing: Timing,
+}
+
+/// Timestamps (RFC 3339, as stored) of the events that end each piece of budgeted work.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Timing {
+    pub plan: Option<String>,
+    /// Each completed phase's kind and when it completed, in order.
+    pub phases: Vec<(String, String)>,
+    /// The first sealed test (fine-tuned model against the baseline).
+    pub first_test: Option<String>,
+    pub pruning: Option<String>,
+    /// The last event of the log.
+    pub last: Option<String>,
 }
 
 impl Experiment {
@@ -262,6 +278,19 @@ impl Experiment {
     pub fn fold(&mut self, event: Event, seq: i64, ts: &str) {
         self.events += 1;
         self.last_seq = Some(seq);
+        self.timing.last = Some(ts.to_string());
+        match &event {
+            Event::PlanDerived(_) => self.timing.plan = Some(ts.to_string()),
+            Event::PhaseCompleted(e) => self
+                .timing
+                .phases
+                .push((e.phase.to_string(), ts.to_string())),
+            Event::TestEvaluated(_) if self.timing.first_test.is_none() => {
+                self.timing.first_test = Some(ts.to_string())
+            }
+            Event::PruningCompleted(_) => self.timing.pruning = Some(ts.to_string()),
+            _ => {}
+        }
         match event {
             Event::ExperimentCreated(e) => {
                 self.created_at = Some(ts.to_string());

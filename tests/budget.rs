@@ -156,4 +156,27 @@ fn a_generous_budget_prunes_in_one_step_with_its_recovery_epochs() {
         .filter(|e| e.get("pruning_step").is_some_and(|s| !s.is_null()))
         .count();
     assert_eq!(recovery, 2);
+
+    // The report sets each allocation's estimate beside the wall time it took.
+    let out = exp(&db, &["report", "t"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let dir = tmp.path().join("reports/t");
+    let summary: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("training_summary.json")).unwrap()).unwrap();
+    let table = &summary["budget"];
+    assert_eq!(table["budget_s"], 36000.0);
+    let rows = table["rows"].as_array().unwrap();
+    let names: Vec<&str> = rows.iter().map(|r| r["item"].as_str().unwrap()).collect();
+    assert_eq!(names.last(), Some(&"tail"));
+    assert!(names.contains(&"pruning"), "{names:?}");
+    for row in rows {
+        assert!(row["actual_s"].as_f64().unwrap() >= 0.0, "{row}");
+        assert!(row["estimate_s"].as_f64().unwrap() > 0.0, "{row}");
+    }
+    let total = table["actual_total_s"].as_f64().unwrap();
+    assert!(total >= table["spent_before_plan_s"].as_f64().unwrap());
+    let card = std::fs::read_to_string(dir.join("model_card.md")).unwrap();
+    let section = &card[card.find("## Time budget").expect("a time budget section")..];
+    assert!(section.contains("| pruning | 1 step(s) to "), "{section}");
+    assert!(section.contains("| tail |"), "{section}");
 }

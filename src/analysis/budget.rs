@@ -24,6 +24,9 @@ pub struct Workload {
     pub test_samples: usize,
     /// Training samples of each planned phase's epoch, in plan order.
     pub phase_samples: Vec<usize>,
+    /// Samples each phase runs inference on once before training (FOCUS embeds the training
+    /// split to generate samples), in plan order.
+    pub phase_setup_samples: Vec<usize>,
     /// Samples the pruning importance is accumulated over (forward and backward).
     pub importance_samples: usize,
 }
@@ -31,7 +34,7 @@ pub struct Workload {
 /// One allocated piece of work and its estimate.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Allocated {
-    /// `phase 0 FOCUS`, `pruning`, `tail`, ...
+    /// `phase FOCUS`, `pruning`, `tail`.
     pub item: String,
     /// Epochs (a phase), steps (pruning) or 0 (fixed work).
     pub units: usize,
@@ -115,6 +118,11 @@ pub fn allocate(
     let phase_epoch: Vec<f64> = (0..n)
         .map(|i| epoch_s(w.phase_samples[i], w.validation_samples, t))
         .collect();
+    let setup: Vec<f64> = (0..n)
+        .map(|i| w.phase_setup_samples[i] as f64 / t.eval_samples_per_s)
+        .collect();
+    // A phase's first epoch carries its setup.
+    let first_epoch: Vec<f64> = (0..n).map(|i| phase_epoch[i] + setup[i]).collect();
     let tail = tail_estimate(w, t);
     let mut left = budget_s - spent_s - tail;
     let mut left_out = Vec::new();
@@ -122,19 +130,18 @@ pub fn allocate(
 
     // Every phase one epoch, dropping from the front while they do not fit.
     let mut first = 0;
-    while first + 1 < n && phase_epoch[first..].iter().sum::<f64>() > left {
+    while first + 1 < n && first_epoch[first..].iter().sum::<f64>() > left {
         left_out.push(format!(
-            "phase {} {} (one epoch needs ~{:.0} s; {:.0} s left for all phases)",
-            first,
+            "phase {} (one epoch needs ~{:.0} s; {:.0} s left for all phases)",
             plan.phases[first].kind.name(),
-            phase_epoch[first],
+            first_epoch[first],
             left.max(0.0)
         ));
         first += 1;
     }
     for i in first..n {
         epochs[i] = 1;
-        left -= phase_epoch[i];
+        left -= first_epoch[i];
     }
 
     // Pruning: one step, as large as the plan recommends, when it fits.
@@ -171,8 +178,7 @@ pub fn allocate(
     for i in first..n {
         if epochs[i] < plan.phases[i].epochs {
             left_out.push(format!(
-                "phase {} {}: {} of the plan's {} epochs (~{:.0} s each)",
-                i,
+                "phase {}: {} of the plan's {} epochs (~{:.0} s each)",
                 plan.phases[i].kind.name(),
                 epochs[i],
                 plan.phases[i].epochs,
@@ -184,13 +190,20 @@ pub fn allocate(
     let mut items: Vec<Allocated> = (0..n)
         .filter(|&i| epochs[i] > 0)
         .map(|i| Allocated {
-            item: format!("phase {} {}", i, plan.phases[i].kind.name()),
+            item: format!("phase {}", plan.phases[i].kind.name()),
             units: epochs[i],
             detail: format!(
-                "{} epoch(s) of {} samples (~{:.0} s each)",
-                epochs[i], w.phase_samples[i], phase_epoch[i]
+                "{} epoch(s) of {} samples (~{:.0} s each{})",
+                epochs[i],
+                w.phase_samples[i],
+                phase_epoch[i],
+                if setup[i] > 0.0 {
+                    format!(", ~{:.0} s to prepare", setup[i])
+                } else {
+                    String::new()
+                }
             ),
-            estimate_s: epochs[i] as f64 * phase_epoch[i],
+            estimate_s: epochs[i] as f64 * phase_epoch[i] + setup[i],
         })
         .collect();
     if !steps.is_empty() {
@@ -293,6 +306,7 @@ mod tests {
             validation_samples: 600,
             test_samples: 600,
             phase_samples: vec![1000, 3000, 3000],
+            phase_setup_samples: vec![0, 0, 0],
             importance_samples: 1024,
         }
     }
@@ -338,8 +352,8 @@ mod tests {
         assert_eq!(a.phase_epochs, vec![0, 0, 1]);
         assert!(a.pruning_steps.is_empty());
         let text = a.left_out.join("; ");
-        assert!(text.contains("phase 0 FOCUS"), "{text}");
-        assert!(text.contains("phase 1 WEIGHTED"), "{text}");
+        assert!(text.contains("phase FOCUS"), "{text}");
+        assert!(text.contains("phase WEIGHTED"), "{text}");
         assert!(text.contains("pruning"), "{text}");
         // Over the budget, and the estimate says so.
         assert!(a.estimate_total_s > 250.0, "{a:?}");

@@ -20,7 +20,7 @@ const NEIGHBOURS: usize = 5;
 /// Tokens per text when embedding the training split.
 const EMBED_MAX_LENGTH: usize = 64;
 /// Generated samples per priority sample, at most: the FOCUS phase stays mostly real text.
-const MAX_GENERATED_PER_PRIORITY: f64 = 0.5;
+pub(super) const MAX_GENERATED_PER_PRIORITY: f64 = 0.5;
 
 /// `priority` are training-set positions (indices into `data.train`).
 #[allow(clippy::too_many_arguments)]

@@ -97,7 +97,24 @@ impl Writing {
             phase_samples: plan
                 .phases
                 .iter()
-                .map(|p| p.priority_samples + p.other_samples)
+                .map(|p| {
+                    // FOCUS also trains on the samples generated from its priority samples.
+                    let generated = match p.kind {
+                        PhaseKind::Focus => (p.priority_samples as f64
+                            * super::augment::MAX_GENERATED_PER_PRIORITY)
+                            .ceil() as usize,
+                        _ => 0,
+                    };
+                    p.priority_samples + p.other_samples + generated
+                })
+                .collect(),
+            phase_setup_samples: plan
+                .phases
+                .iter()
+                .map(|p| match p.kind {
+                    PhaseKind::Focus => self.data.train.len(),
+                    _ => 0,
+                })
                 .collect(),
             importance_samples: {
                 let o = PruneOptions::default();

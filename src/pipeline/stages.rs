@@ -223,13 +223,17 @@ impl Stage for Phases {
     }
     fn run(&self, w: &mut Writing) -> Result<(), PipelineError> {
         if let Ok(plan) = w.state().recorded_plan() {
-            let phases: Vec<&str> = plan.plan.phases.iter().map(|p| p.kind.name()).collect();
+            let phases: Vec<String> = plan
+                .plan
+                .phases
+                .iter()
+                .map(|p| format!("{} (up to {} epochs)", p.kind.name(), p.epochs))
+                .collect();
             let line = format!(
-                "plan ({} recipe): health {}, phases {}, up to {} epochs each, batch {}",
+                "plan ({} recipe): health {}, phases {}, batch {}",
                 plan.plan.recipe,
                 plan.plan.health.name(),
                 phases.join(" -> "),
-                plan.plan.epochs,
                 plan.plan.batch_size
             );
             w.progress.message(&line);

@@ -476,6 +476,9 @@ pub fn markdown(p: &Projection) -> String {
     data(p, &mut out);
     baseline_analysis_plan(p, &mut out);
     phases(p, &mut out);
+    if let Some(budget) = super::budget::table(&p.state) {
+        out.push_str(&budget.markdown());
+    }
     augmentation(p, &mut out);
     compression(p, &mut out);
     metrics(p, &mut out);

@@ -4,6 +4,7 @@
 //! `ReportGenerated` event they append is excluded from every projection, so a second run writes
 //! byte-identical CSV, JSON and Markdown.
 
+pub mod budget;
 pub mod card;
 pub mod comparison;
 pub mod files;

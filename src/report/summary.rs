@@ -177,7 +177,9 @@ pub fn json(p: &Projection) -> Summary {
             "target_classes": pl.plan.target_classes,
             "phases": pl.plan.phases.iter().map(|ph| ph.kind.name()).collect::<Vec<&str>>(),
             "pruning": pl.plan.pruning,
+            "recipe": pl.plan.recipe,
         })),
+        "budget": super::budget::table(s),
         "augmentation": s.augmentation.as_ref().map(|a| json!({
             "priority_samples": a.priority_samples,
             "generated": a.result.samples.len(),
