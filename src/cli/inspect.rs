@@ -283,17 +283,35 @@ pub fn show(db: &Path, name: &str, json: bool) -> anyhow::Result<ExitCode> {
         );
     }
     if let Some(p) = &state.plan {
-        let phases: Vec<&str> = p.plan.phases.iter().map(|ph| ph.kind.name()).collect();
+        let phases: Vec<String> = p
+            .plan
+            .phases
+            .iter()
+            .map(|ph| format!("{} x{}", ph.kind.name(), ph.epochs))
+            .collect();
         println!(
-            "plan        health {}, {} epochs/phase, batch {}, lr {:.1e}..{:.1e}, phases {}; `exp plan {}` shows it",
+            "plan        {} recipe, health {}, batch {}, lr {:.1e}..{:.1e}, phases (max epochs) {}; `exp plan {}` shows it",
+            p.plan.recipe,
             p.plan.health.name(),
-            p.plan.epochs,
             p.plan.batch_size,
             p.plan.lr_band.low,
             p.plan.lr_band.high,
             phases.join(" -> "),
             state.name
         );
+        if let Some(b) = &p.budget {
+            println!(
+                "budget      {:.0} s: estimate {:.0} s; {} left out{}",
+                b.budget_s,
+                b.estimate_total_s,
+                b.left_out.len(),
+                if b.left_out.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", b.left_out.join("; "))
+                }
+            );
+        }
     }
     if let Some(a) = &state.augmentation {
         let counts: Vec<String> = a
