@@ -98,6 +98,18 @@ fn a_budget_too_small_for_the_plan_runs_what_fits_and_records_what_it_left_out()
     let exported = &payloads(&db, "ModelExported")[0];
     assert_eq!(exported["source"], "fine-tuned", "{exported}");
 
+    // A later run with another budget goes on with the recorded plan, and says so.
+    let out = exp(&db, &["train", "t", "--budget", "10m", "--stages", "train"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stderr(&out) + &stdout(&out);
+    assert!(
+        text.contains(
+            "recorded with a budget of 1 s; --budget 10m applies only to a plan not derived yet"
+        ),
+        "{text}"
+    );
+    assert_eq!(payloads(&db, "PlanDerived").len(), 1);
+
     // Pruning can still be asked for by name.
     let out = exp(
         &db,

@@ -97,6 +97,12 @@ fn the_plain_recipe_is_a_control_arm_paired_with_experiments_on_its_split() {
         .get("recipe")
         .is_none());
 
+    // The plain recipe's work is fixed: a budget is refused before anything runs.
+    let before = event_count(&db);
+    let out = exp(&db, &["train", "control", "--budget", "15m"]);
+    assert_fails_with(&out, &["plain recipe", "--budget", "nothing was recorded"]);
+    assert_eq!(event_count(&db), before);
+
     train(&db, "control");
     let plan = &payloads(&db, "control", "PlanDerived")[0]["plan"];
     assert_eq!(plan["recipe"], "plain");

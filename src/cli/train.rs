@@ -75,6 +75,8 @@ pub fn run(db: &Path, args: TrainArgs, json: bool) -> anyhow::Result<ExitCode> {
         epochs: args.baseline_epochs,
         ..BaselineFit::default()
     };
+    // Refused before anything runs: nothing is recorded.
+    writing.check_budget(args.recipe, args.budget)?;
     if args.restart_phase {
         // Refused before anything runs: nothing is recorded, not even a RunFailed.
         writing.restart_phase()?;

@@ -134,6 +134,8 @@ pub enum PipelineError {
         recorded: events::Recipe,
         asked: events::Recipe,
     },
+    #[error("experiment '{0}' follows the plain recipe, whose work is fixed (one phase of 3 epochs, the control arm): --budget applies to the analysis recipe; nothing was recorded")]
+    BudgetWithPlainRecipe(String),
     #[error("experiment '{0}' has no training phase in progress (none started without completing), so there is nothing to restart; nothing was recorded")]
     NoPhaseInProgress(String),
     #[error(transparent)]
@@ -486,7 +488,42 @@ impl Writing {
         self.record(Event::AnalysisRecorded(recorded))
     }
 
-    /// Derives the plan from the latest analysis unless it is already derived.
+    /// Before any stage runs: refuses a budget for an experiment whose plan is yet to be
+    /// derived with the plain recipe (`recipe` asked for, else the one `exp new` recorded), and
+    /// says so when a budget is given for a plan already recorded (a resumed run goes on with
+    /// the plan as recorded; quickstart passes its budget every time).
+    pub fn check_budget(
+        &mut self,
+        recipe: Option<events::Recipe>,
+        budget: Option<std::time::Duration>,
+    ) -> Result<(), PipelineError> {
+        let state = self.log.state();
+        if let Some(recorded) = &state.plan {
+            let fitted = recorded.budget.as_ref().map(|b| b.budget_s);
+            if let Some(asked) = budget.filter(|b| Some(b.as_secs_f64()) != fitted) {
+                let line = format!(
+                    "plan: recorded {}; --budget {} applies only to a plan not derived yet, so it is not used",
+                    fitted.map_or("without a budget".to_string(), |s| format!("with a budget of {s:.0} s")),
+                    humantime::format_duration(asked)
+                );
+                self.progress.message(&line);
+            }
+            return Ok(());
+        }
+        let recipe = recipe.unwrap_or_else(|| {
+            state
+                .created
+                .as_ref()
+                .map_or_else(events::Recipe::default, |c| c.recipe)
+        });
+        match (recipe, budget) {
+            (events::Recipe::Plain, Some(_)) => {
+                Err(PipelineError::BudgetWithPlainRecipe(state.name.clone()))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// The plan, for `recipe` (default: the one `exp new` recorded), its work fitted into
     /// `budget` when one is given. A recipe other than the recorded plan's is refused: the
     /// phases already follow that plan.
@@ -496,16 +533,14 @@ impl Writing {
         budget: Option<std::time::Duration>,
     ) -> Result<(), PipelineError> {
         if let Some(recorded) = &self.log.state().plan {
-            return match recipe {
-                Some(asked) if asked != recorded.plan.recipe => {
-                    Err(PipelineError::RecipeMismatch {
-                        name: self.log.state().name.clone(),
-                        recorded: recorded.plan.recipe,
-                        asked,
-                    })
-                }
-                _ => Ok(()),
-            };
+            if let Some(asked) = recipe.filter(|r| *r != recorded.plan.recipe) {
+                return Err(PipelineError::RecipeMismatch {
+                    name: self.log.state().name.clone(),
+                    recorded: recorded.plan.recipe,
+                    asked,
+                });
+            }
+            return Ok(());
         }
         let recipe = recipe.unwrap_or_else(|| {
             self.log
@@ -514,6 +549,11 @@ impl Writing {
                 .as_ref()
                 .map_or_else(events::Recipe::default, |c| c.recipe)
         });
+        if let (events::Recipe::Plain, Some(_)) = (recipe, budget) {
+            return Err(PipelineError::BudgetWithPlainRecipe(
+                self.log.state().name.clone(),
+            ));
+        }
         self.ensure_analysis(false)?;
         let (seq, recorded) = self.log.state().recorded_analysis()?;
         let mut derived = plan::derive(seq, recorded, &self.data, recipe.into())?;

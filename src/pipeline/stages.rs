@@ -81,6 +81,7 @@ fn is_refusal(err: &PipelineError) -> bool {
             | PipelineError::NotTrained(_)
             | PipelineError::NoPhaseInProgress(_)
             | PipelineError::RecipeMismatch { .. }
+            | PipelineError::BudgetWithPlainRecipe(_)
             | PipelineError::Incomplete(_)
             | PipelineError::Refused(_)
             | PipelineError::NeedsFittedBaseline { .. }
