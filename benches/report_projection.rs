@@ -83,6 +83,7 @@ fn report(c: &mut Criterion<Clock>) {
     let options = ReportOptions {
         compare,
         out: Some(out.path().join("report")),
+        model: None,
     };
     group.bench_function("generate", |b| {
         b.iter(|| generate(&db, EXPERIMENT, &options).expect("generate"))

@@ -174,6 +174,29 @@ fn the_plain_recipe_is_a_control_arm_paired_with_experiments_on_its_split() {
         "{text}"
     );
 
+    // --model chooses the report's model; one the experiment does not have is refused.
+    let out = exp(
+        &db,
+        &[
+            "report",
+            "targeted",
+            "--model",
+            "baseline",
+            "--compare",
+            "control",
+            "--out",
+            tmp.path().join("r3").to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: Value =
+        serde_json::from_slice(&std::fs::read(tmp.path().join("r3/comparison.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["subject"]["model"], "baseline");
+    assert_eq!(json["comparisons"][0]["pairing"], "paired");
+    let out = exp(&db, &["report", "targeted", "--model", "pruned-int8"]);
+    assert_fails_with(&out, &["--model pruned-int8", "baseline, fine-tuned"]);
+
     // Another seed: another split, reported side by side but never tested as paired.
     train(&db, "elsewhere");
     let (cmp, text) = comparison(&db, "control", "elsewhere", &tmp.path().join("r2"));

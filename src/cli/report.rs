@@ -20,6 +20,10 @@ pub struct ReportArgs {
     /// the first is the "before" of the before/after plots.
     #[arg(long, default_value = "baseline", value_delimiter = ',')]
     pub compare: Vec<String>,
+    /// The model the report is about: fine-tuned, pruned, int8 or a model name of the experiment
+    /// (default: the latest one evaluated on the sealed test that is not the first --compare).
+    #[arg(long)]
+    pub model: Option<String>,
     /// Directory to write (default: reports/NAME/ beside the database). It must be new, empty, or
     /// written by an earlier report (marked by its .exp-report file); any other directory or a
     /// file is refused untouched. A later report replaces only report files.
@@ -31,6 +35,7 @@ pub fn run(db: &Path, args: ReportArgs, json: bool) -> anyhow::Result<ExitCode> 
     let options = ReportOptions {
         compare: args.compare.clone(),
         out: args.out.clone(),
+        model: args.model.clone(),
     };
     let output = report::generate(db, &args.name, &options)?;
     if json {

@@ -36,6 +36,12 @@ pub enum ReportError {
         experiment: String,
         known: String,
     },
+    #[error("--model {spec}: not a model of experiment '{experiment}' evaluated on the sealed test ({known})")]
+    UnknownModel {
+        spec: String,
+        experiment: String,
+        known: String,
+    },
     #[error("report: {context}: {source}")]
     Io {
         context: String,
@@ -75,6 +81,9 @@ pub struct ReportOptions {
     pub compare: Vec<String>,
     /// Where to write; default `reports/NAME/` beside the database.
     pub out: Option<PathBuf>,
+    /// The model the report is about, named as `compare` names this experiment's models;
+    /// default: the latest evaluated one that is not the first target.
+    pub model: Option<String>,
 }
 
 /// Whether the report was recorded as a `ReportGenerated` event.
@@ -119,8 +128,11 @@ pub fn generate(
     options: &ReportOptions,
 ) -> Result<ReportOutput, ReportError> {
     let store = Store::open_read_only(db)?;
-    let projection = Projection::load(&store, db, experiment, &options.compare)?;
+    let mut projection = Projection::load(&store, db, experiment, &options.compare)?;
     drop(store);
+    if let Some(spec) = &options.model {
+        projection.choose_subject(spec)?;
+    }
     let dir = options
         .out
         .clone()

@@ -188,6 +188,29 @@ impl Projection {
         ))
     }
 
+    /// Makes `spec` (one of this experiment's models, named as `--compare` names them) the
+    /// model the report is about.
+    pub fn choose_subject(&mut self, spec: &str) -> Result<(), ReportError> {
+        let Some(found) = find_model(&self.models, spec) else {
+            let known: Vec<String> = self.models.iter().map(|m| m.model.clone()).collect();
+            return Err(ReportError::UnknownModel {
+                spec: spec.to_string(),
+                experiment: self.experiment.clone(),
+                known: if known.is_empty() {
+                    "none evaluated yet".to_string()
+                } else {
+                    known.join(", ")
+                },
+            });
+        };
+        self.subject = Some(ModelResult {
+            label: found.model.clone(),
+            experiment: self.experiment.clone(),
+            test: found.clone(),
+        });
+        Ok(())
+    }
+
     /// An artifact path from an event, resolved against the database's directory when relative.
     pub fn resolve_path(&self, recorded: &str) -> PathBuf {
         let path = Path::new(recorded);
