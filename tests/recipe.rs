@@ -21,20 +21,6 @@ fn payloads(db: &Path, name: &str, kind: &str) -> Vec<Value> {
         .collect()
 }
 
-fn new_with(db: &Path, name: &str, model: &Path, data: &Path, extra: &[&str]) {
-    let mut args = vec![
-        "new",
-        name,
-        "--model",
-        model.to_str().unwrap(),
-        "--data",
-        data.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    let out = exp(db, &args);
-    assert!(out.status.success(), "{}", stderr(&out));
-}
-
 fn train(db: &Path, name: &str) {
     let out = exp(db, &["train", name, "--quiet", "--stages", "train"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -66,24 +52,12 @@ fn the_plain_recipe_is_a_control_arm_paired_with_experiments_on_its_split() {
     let db = tmp.path().join("exp.db");
 
     // A name that is not a recipe is refused by the argument parser, naming the set.
-    let out = exp(
-        &db,
-        &[
-            "new",
-            "x",
-            "--model",
-            model.to_str().unwrap(),
-            "--data",
-            data.to_str().unwrap(),
-            "--recipe",
-            "fancy",
-        ],
-    );
+    let out = exp(&db, &new_args("x", &model, &data, &["--recipe", "fancy"]));
     assert_fails_with(&out, &["fancy", "analysis, plain"]);
 
-    new_with(&db, "control", &model, &data, &["--recipe", "plain"]);
-    new_with(&db, "targeted", &model, &data, &[]);
-    new_with(
+    new_experiment_with(&db, "control", &model, &data, &["--recipe", "plain"]);
+    new_experiment_with(&db, "targeted", &model, &data, &[]);
+    new_experiment_with(
         &db,
         "elsewhere",
         &model,

@@ -26,18 +26,32 @@ pub fn exp(db: &Path, args: &[&str]) -> Output {
 
 /// `exp new NAME --model MODEL --data DATA`, which must succeed.
 pub fn new_experiment(db: &Path, name: &str, model: &Path, data: &Path) {
-    let out = exp(
-        db,
-        &[
-            "new",
-            name,
-            "--model",
-            model.to_str().unwrap(),
-            "--data",
-            data.to_str().unwrap(),
-        ],
-    );
+    new_experiment_with(db, name, model, data, &[]);
+}
+
+/// `exp new NAME --model MODEL --data DATA EXTRA...`, which must succeed.
+pub fn new_experiment_with(db: &Path, name: &str, model: &Path, data: &Path, extra: &[&str]) {
+    let out = exp(db, &new_args(name, model, data, extra));
     assert!(out.status.success(), "{}", stderr(&out));
+}
+
+/// The arguments of `exp new NAME --model MODEL --data DATA EXTRA...`.
+pub fn new_args<'a>(
+    name: &'a str,
+    model: &'a Path,
+    data: &'a Path,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec![
+        "new",
+        name,
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    args
 }
 
 pub fn stdout(out: &Output) -> String {
