@@ -154,8 +154,8 @@ pub struct Timing {
     /// The first sealed test (fine-tuned model against the baseline).
     pub first_test: Option<String>,
     pub pruning: Option<String>,
-    /// The last event of the log.
-    pub last: Option<String>,
+    /// The last event of the log (empty before any; one buffer reused by every fold).
+    pub last: String,
 }
 
 impl Experiment {
@@ -278,7 +278,8 @@ impl Experiment {
     pub fn fold(&mut self, event: Event, seq: i64, ts: &str) {
         self.events += 1;
         self.last_seq = Some(seq);
-        self.timing.last = Some(ts.to_string());
+        self.timing.last.clear();
+        self.timing.last.push_str(ts);
         match &event {
             Event::PlanDerived(_) => self.timing.plan = Some(ts.to_string()),
             Event::PhaseCompleted(e) => self

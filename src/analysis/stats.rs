@@ -30,6 +30,18 @@ pub struct Flips {
     pub still_right: usize,
 }
 
+/// Whether each of `samples` samples was classified correctly, from the positions of those that
+/// were not (a recorded result's `misclassified`).
+pub fn correct_mask(misclassified: &[usize], samples: usize) -> Vec<bool> {
+    let mut correct = vec![true; samples];
+    for &i in misclassified {
+        if let Some(c) = correct.get_mut(i) {
+            *c = false;
+        }
+    }
+    correct
+}
+
 pub fn flips(before: &[bool], after: &[bool]) -> Flips {
     let mut f = Flips {
         fixed: 0,

@@ -20,7 +20,12 @@ const NEIGHBOURS: usize = 5;
 /// Tokens per text when embedding the training split.
 const EMBED_MAX_LENGTH: usize = 64;
 /// Generated samples per priority sample, at most: the FOCUS phase stays mostly real text.
-pub(super) const MAX_GENERATED_PER_PRIORITY: f64 = 0.5;
+const MAX_GENERATED_PER_PRIORITY: f64 = 0.5;
+
+/// The most samples the FOCUS phase generates from `priority` priority samples.
+pub(super) fn max_generated(priority: usize) -> usize {
+    (priority as f64 * MAX_GENERATED_PER_PRIORITY).ceil() as usize
+}
 
 /// `priority` are training-set positions (indices into `data.train`).
 #[allow(clippy::too_many_arguments)]
@@ -98,7 +103,7 @@ pub fn augment_focus_samples(
         },
         &AugmentConfig {
             seed,
-            max_samples: Some((priority.len() as f64 * MAX_GENERATED_PER_PRIORITY).ceil() as usize),
+            max_samples: Some(max_generated(priority.len())),
             ..AugmentConfig::default()
         },
     )?;

@@ -100,9 +100,7 @@ impl Writing {
                 .map(|p| {
                     // FOCUS also trains on the samples generated from its priority samples.
                     let generated = match p.kind {
-                        PhaseKind::Focus => (p.priority_samples as f64
-                            * super::augment::MAX_GENERATED_PER_PRIORITY)
-                            .ceil() as usize,
+                        PhaseKind::Focus => super::augment::max_generated(p.priority_samples),
                         _ => 0,
                     };
                     p.priority_samples + p.other_samples + generated

@@ -510,16 +510,31 @@ impl Writing {
             }
             return Ok(());
         }
-        let recipe = recipe.unwrap_or_else(|| {
-            state
+        self.refuse_budget_for_plain(self.recipe_to_derive(recipe), budget)
+    }
+
+    /// The recipe a plan not derived yet follows: the one asked for, else the one `exp new`
+    /// recorded.
+    fn recipe_to_derive(&self, asked: Option<events::Recipe>) -> events::Recipe {
+        asked.unwrap_or_else(|| {
+            self.log
+                .state()
                 .created
                 .as_ref()
                 .map_or_else(events::Recipe::default, |c| c.recipe)
-        });
+        })
+    }
+
+    /// The plain recipe's work is fixed: no budget fits it.
+    fn refuse_budget_for_plain(
+        &self,
+        recipe: events::Recipe,
+        budget: Option<std::time::Duration>,
+    ) -> Result<(), PipelineError> {
         match (recipe, budget) {
-            (events::Recipe::Plain, Some(_)) => {
-                Err(PipelineError::BudgetWithPlainRecipe(state.name.clone()))
-            }
+            (events::Recipe::Plain, Some(_)) => Err(PipelineError::BudgetWithPlainRecipe(
+                self.log.state().name.clone(),
+            )),
             _ => Ok(()),
         }
     }
@@ -542,18 +557,8 @@ impl Writing {
             }
             return Ok(());
         }
-        let recipe = recipe.unwrap_or_else(|| {
-            self.log
-                .state()
-                .created
-                .as_ref()
-                .map_or_else(events::Recipe::default, |c| c.recipe)
-        });
-        if let (events::Recipe::Plain, Some(_)) = (recipe, budget) {
-            return Err(PipelineError::BudgetWithPlainRecipe(
-                self.log.state().name.clone(),
-            ));
-        }
+        let recipe = self.recipe_to_derive(recipe);
+        self.refuse_budget_for_plain(recipe, budget)?;
         self.ensure_analysis(false)?;
         let (seq, recorded) = self.log.state().recorded_analysis()?;
         let mut derived = plan::derive(seq, recorded, &self.data, recipe.into())?;

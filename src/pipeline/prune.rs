@@ -369,40 +369,25 @@ impl Writing {
         let reference_accuracy = training.validation.accuracy;
         let plan = self.log.state().plan.as_ref().map(|p| Plan::from(&p.plan));
         // A time budget chose the steps and recovery epochs, unless the user named steps.
-        let budget = match options.steps.is_empty() {
-            true => self
-                .log
-                .state()
-                .plan
-                .as_ref()
-                .and_then(|p| p.budget.clone()),
-            false => None,
+        let budget = match &self.log.state().plan {
+            Some(p) if options.steps.is_empty() => p.budget.clone(),
+            _ => None,
         };
-        let budgeted;
-        let options = match &budget {
-            Some(b) if b.pruning_steps.is_empty() => {
-                let left: Vec<&String> = b
-                    .left_out
-                    .iter()
-                    .filter(|l| l.starts_with("pruning"))
-                    .collect();
-                self.progress.message(&format!(
-                    "pruning: left out by the time budget ({}); `exp prune {} --steps 0.2` prunes anyway",
-                    left.first().map_or("no time left", |l| l.as_str()),
-                    self.log.state().name
-                ));
-                return Ok(());
-            }
-            Some(b) => {
-                budgeted = PruneOptions {
-                    steps: b.pruning_steps.clone(),
-                    recovery_epochs: b.recovery_epochs,
-                    ..options.clone()
-                };
-                &budgeted
-            }
-            None => options,
-        };
+        if let Some(b) = budget.as_ref().filter(|b| b.pruning_steps.is_empty()) {
+            let reason = b.left_out.iter().find(|l| l.starts_with("pruning"));
+            self.progress.message(&format!(
+                "pruning: left out by the time budget ({}); `exp prune {} --steps 0.2` prunes anyway",
+                reason.map_or("no time left", |l| l.as_str()),
+                self.log.state().name
+            ));
+            return Ok(());
+        }
+        let budgeted = budget.as_ref().map(|b| PruneOptions {
+            steps: b.pruning_steps.clone(),
+            recovery_epochs: b.recovery_epochs,
+            ..options.clone()
+        });
+        let options = budgeted.as_ref().unwrap_or(options);
         let (schedule, note) = match &budget {
             Some(b) => (
                 b.pruning_steps.clone(),

@@ -2,12 +2,11 @@
 //! baseline (flips, their sample ids, McNemar's exact test). Training evaluates the baseline
 //! and the fine-tuned model; export evaluates each new file against the recorded baseline.
 
-use std::collections::BTreeSet;
 use std::path::Path;
 
 use crate::analysis::compute_metrics;
-use crate::analysis::stats::{flips, mcnemar_exact, wilson_interval};
-use crate::events::{Metrics, TestEvaluated, TestResult};
+use crate::analysis::stats::{correct_mask, flips, mcnemar_exact, wilson_interval};
+use crate::events::{TestEvaluated, TestResult};
 use crate::runtime::{OnnxClassifier, SessionOptions};
 
 use super::baseline::{MAX_LENGTH, PREDICT_BATCH};
@@ -47,8 +46,8 @@ pub(crate) fn compare(
     candidate: TestResult,
 ) -> TestEvaluated {
     let test = data.sealed_test();
-    let base_correct = correct(&baseline.metrics, test.len());
-    let cand_correct = correct(&candidate.metrics, test.len());
+    let base_correct = correct_mask(&baseline.metrics.misclassified, test.len());
+    let cand_correct = correct_mask(&candidate.metrics.misclassified, test.len());
     let f = flips(&base_correct, &cand_correct);
     let ids = data.ids(test);
     let pick = |want: (bool, bool)| -> Vec<String> {
@@ -65,10 +64,4 @@ pub(crate) fn compare(
         baseline,
         candidate,
     }
-}
-
-/// Whether each of `samples` samples was classified correctly.
-fn correct(metrics: &Metrics, samples: usize) -> Vec<bool> {
-    let wrong: BTreeSet<usize> = metrics.misclassified.iter().copied().collect();
-    (0..samples).map(|i| !wrong.contains(&i)).collect()
 }

@@ -53,7 +53,8 @@ pub fn table(state: &Experiment) -> Option<BudgetTable> {
         (Some(a), Some(b)) => seconds_between(a, b),
         _ => None,
     };
-    let tail = match (&last_phase, &t.first_test, &t.last) {
+    let last = Some(t.last.as_str()).filter(|l| !l.is_empty());
+    let tail = match (&last_phase, &t.first_test, last) {
         (Some(done), Some(test), Some(last)) => {
             let after = t.pruning.as_deref().unwrap_or(test);
             Some(seconds_between(done, test)? + seconds_between(after, last)?)
@@ -80,7 +81,7 @@ pub fn table(state: &Experiment) -> Option<BudgetTable> {
             }
         })
         .collect();
-    let actual_total_s = match (&t.plan, &t.last) {
+    let actual_total_s = match (&t.plan, last) {
         (Some(plan), Some(last)) if tail.is_some() => {
             seconds_between(plan, last).map(|s| s + budget.spent_s)
         }

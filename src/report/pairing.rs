@@ -4,11 +4,9 @@
 //! result's `misclassified` positions give the flips and McNemar's exact test. Models evaluated
 //! on different samples are reported side by side as unpaired, never tested as if paired.
 
-use std::collections::BTreeSet;
-
 use serde::Serialize;
 
-use crate::analysis::stats::{flips, mcnemar_exact};
+use crate::analysis::stats::{correct_mask, flips, mcnemar_exact};
 use crate::events::{Flips, TestResult};
 use crate::state::Experiment;
 
@@ -30,8 +28,7 @@ fn digest(state: &Experiment) -> Option<&str> {
 }
 
 fn correct(result: &TestResult) -> Vec<bool> {
-    let wrong: BTreeSet<usize> = result.metrics.misclassified.iter().copied().collect();
-    (0..result.samples).map(|i| !wrong.contains(&i)).collect()
+    correct_mask(&result.metrics.misclassified, result.samples)
 }
 
 /// Pairs `after` (of `subject`) with `before` (of `other`).
