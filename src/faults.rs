@@ -10,6 +10,10 @@
 //! (inside a checkpoint save: the model file written, the optimiser and state files not yet),
 //! `checkpoint-saved` (a checkpoint on disk, its events not yet recorded) and `record:KIND`
 //! (just before an event of that kind is appended by `Writing::record`, and `record:EarlyStopped`).
+//!
+//! One more hook stops nothing: `budget-clock+SECONDS` makes a time budget's clock read that
+//! many seconds later when pruning is fitted again to the time left (`tests/budget.rs`), as if
+//! the phases had run that much slower.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
@@ -59,4 +63,12 @@ pub fn before_record(kind: &str) {
     if armed().is_some_and(|a| a.name.strip_prefix("record:") == Some(kind)) {
         point(&format!("record:{kind}"));
     }
+}
+
+/// The seconds `budget-clock+SECONDS` adds to a time budget's clock (0 when not armed).
+pub fn budget_clock_offset_s() -> f64 {
+    armed()
+        .and_then(|a| a.name.strip_prefix("budget-clock+"))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0.0)
 }

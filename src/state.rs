@@ -7,10 +7,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::events::{
     AnalysisRecorded, ArtifactFile, AugmentationApplied, BaselineCaptured, BenchmarkMeasured,
-    CheckpointRejected, CheckpointSaved, DatasetLoaded, EarlyStopped, EpochCompleted, Event,
-    ExperimentCreated, ExportValidated, ModelExported, PhaseCompleted, PhaseRestarted, PlanDerived,
-    PruningCompleted, PruningStep, ReportGenerated, RunFailed, SplitMade, TestEvaluated,
-    TrainingCompleted,
+    BudgetRevised, CheckpointRejected, CheckpointSaved, DatasetLoaded, EarlyStopped,
+    EpochCompleted, Event, ExperimentCreated, ExportValidated, ModelExported, PhaseCompleted,
+    PhaseRestarted, PlanDerived, PruningCompleted, PruningStep, ReportGenerated, RunFailed,
+    SplitMade, TestEvaluated, TrainingCompleted,
 };
 use crate::store::{SlotOf, Store, StoreError, StoredEvent};
 
@@ -105,6 +105,8 @@ pub struct Experiment {
     /// The latest analysis and the seq of its event.
     pub analysis: Option<(i64, AnalysisRecorded)>,
     pub plan: Option<PlanDerived>,
+    /// Changes to the plan's time budget made during the run (they follow the plan's).
+    pub budget_revisions: Vec<BudgetRevised>,
     /// Every completed epoch, in order (across phases and resumes). An epoch trained again after
     /// its checkpoint was rejected, or after its phase restarted, replaces the earlier one.
     pub epochs: Vec<EpochCompleted>,
@@ -304,8 +306,13 @@ impl Experiment {
                 self.analysis = Some((seq, e));
                 // A new analysis makes the plan derived from an older one stale.
                 self.plan = None;
+                self.budget_revisions.clear();
             }
-            Event::PlanDerived(e) => self.plan = Some(e),
+            Event::PlanDerived(e) => {
+                self.plan = Some(e);
+                self.budget_revisions.clear();
+            }
+            Event::BudgetRevised(e) => self.budget_revisions.push(e),
             Event::PhaseStarted(e) => self.phase_in_progress = Some(e.index),
             Event::LrReduced(_) => {}
             Event::EarlyStopped(e) => self.early_stops.push(e),

@@ -192,3 +192,67 @@ fn a_generous_budget_prunes_in_one_step_with_its_recovery_epochs() {
     assert!(section.contains("| pruning | 1 step(s) to "), "{section}");
     assert!(section.contains("| tail |"), "{section}");
 }
+
+#[test]
+fn pruning_that_no_longer_fits_the_time_left_is_revised_and_recorded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tiny_encoder_dir(&tmp.path().join("models"), 4);
+    let data = small_fpb(tmp.path(), 240);
+    let db = tmp.path().join("exp.db");
+    new_experiment(&db, "t", &model, &data);
+    // The budget's clock reads 9 h 59 min 50 s more than it should when pruning is about to
+    // start: the phases "ran" far slower than the probe measured, and the 10 s left do not hold
+    // the export's fixed work, let alone pruning.
+    let out = exp_env(
+        &db,
+        &["train", "t", "--budget", "10h", "--stages", "train,prune"],
+        &[("EXP_FAULT", "budget-clock+35990")],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let allocated = &payloads(&db, "PlanDerived")[0]["budget"];
+    assert_eq!(allocated["pruning_steps"].as_array().unwrap().len(), 1);
+    let revised = payloads(&db, "BudgetRevised");
+    assert_eq!(revised.len(), 1, "{revised:?}");
+    let r = &revised[0];
+    assert_eq!(r["item"], "pruning");
+    assert_eq!(r["revised"], "no pruning");
+    assert!(
+        r["allocated"]
+            .as_str()
+            .unwrap()
+            .contains("2 recovery epoch(s)"),
+        "{r}"
+    );
+    assert!(r["pruning_steps"].as_array().unwrap().is_empty());
+    assert!(r["elapsed_s"].as_f64().unwrap() >= 35990.0);
+    assert!(payloads(&db, "PruningStep").is_empty());
+    let text = stderr(&out);
+    assert!(text.contains("pruning revised from 1 step(s) to"), "{text}");
+    assert!(
+        text.contains("pruning: left out by the time budget (pruning revised during the run"),
+        "{text}"
+    );
+
+    // A second run (the clock is this command's again) follows the recorded revision.
+    let out = exp(&db, &["train", "t", "--stages", "train,prune"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(payloads(&db, "BudgetRevised").len(), 1);
+    assert!(payloads(&db, "PruningStep").is_empty());
+
+    let out = exp(&db, &["show", "t"]);
+    assert!(
+        stdout(&out).contains("revised     pruning from 1 step(s) to "),
+        "{}",
+        stdout(&out)
+    );
+
+    // The report lists the revision beside the allocation.
+    let out = exp(&db, &["report", "t"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let card = std::fs::read_to_string(tmp.path().join("reports/t/model_card.md")).unwrap();
+    assert!(card.contains("Revised during the run:"), "{card}");
+    assert!(
+        card.contains("- pruning revised from 1 step(s) to "),
+        "{card}"
+    );
+}

@@ -32,6 +32,7 @@ pub enum Event {
     BaselineCaptured(BaselineCaptured),
     AnalysisRecorded(AnalysisRecorded),
     PlanDerived(PlanDerived),
+    BudgetRevised(BudgetRevised),
     AugmentationApplied(AugmentationApplied),
     PhaseStarted(PhaseStarted),
     EpochCompleted(EpochCompleted),
@@ -62,6 +63,7 @@ impl Event {
             Event::BaselineCaptured(_) => "BaselineCaptured",
             Event::AnalysisRecorded(_) => "AnalysisRecorded",
             Event::PlanDerived(_) => "PlanDerived",
+            Event::BudgetRevised(_) => "BudgetRevised",
             Event::AugmentationApplied(_) => "AugmentationApplied",
             Event::PhaseStarted(_) => "PhaseStarted",
             Event::EpochCompleted(_) => "EpochCompleted",
@@ -84,13 +86,14 @@ impl Event {
     }
 
     /// Every kind this version of `exp` writes, for `exp events --kind` validation.
-    pub const KINDS: [&'static str; 24] = [
+    pub const KINDS: [&'static str; 25] = [
         "ExperimentCreated",
         "DatasetLoaded",
         "SplitMade",
         "BaselineCaptured",
         "AnalysisRecorded",
         "PlanDerived",
+        "BudgetRevised",
         "AugmentationApplied",
         "PhaseStarted",
         "EpochCompleted",
@@ -162,6 +165,7 @@ impl Event {
             Event::SplitMade(_)
             | Event::RunFailed(_)
             | Event::PlanDerived(_)
+            | Event::BudgetRevised(_)
             | Event::AugmentationApplied(_)
             | Event::PhaseStarted(_)
             | Event::EpochCompleted(_)
@@ -443,6 +447,28 @@ pub struct PlanDerived {
     /// already the allocated ones).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget: Option<records::BudgetAllocation>,
+}
+
+/// A time budget's allocation changed during the run, before `item` started: the work so far
+/// ran slower than the probe measured, and what was allocated no longer fits in the time left.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BudgetRevised {
+    /// The work revised: `pruning`.
+    pub item: String,
+    pub budget_s: f64,
+    /// Seconds the run had taken (the budget's clock) when it was revised.
+    pub elapsed_s: f64,
+    /// Training samples/s the probe measured before the plan, and what the phases ran at.
+    pub probe_train_samples_per_s: f64,
+    pub measured_train_samples_per_s: f64,
+    /// The allocation before and after, in words.
+    pub allocated: String,
+    pub revised: String,
+    /// The revised work plus the rest of the tail, at the measured speed.
+    pub estimate_s: f64,
+    /// The revised pruning: cumulative fractions (empty: left out) and recovery epochs per step.
+    pub pruning_steps: Vec<f64>,
+    pub recovery_epochs: usize,
 }
 
 /// A training phase began (or resumed from a checkpoint).

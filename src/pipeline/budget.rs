@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use candle_core::Device;
 
-use crate::analysis::budget::{allocate, Allocation, Throughput, Workload};
+use crate::analysis::budget::{allocate, revise_pruning, Allocation, Throughput, Workload};
 use crate::analysis::plan::{PhaseKind, Plan};
+use crate::events::{BudgetRevised, Event};
 use crate::model::TrainableBert;
 use crate::train::checkpoint::TrainerCheckpoint;
 use crate::train::observer::{EpochReport, PhaseObserver};
@@ -82,15 +83,9 @@ impl Writing {
         })
     }
 
-    /// The plan with the phases' epochs the budget allows (phases given none are left out of
-    /// it), and the allocation to record beside it.
-    pub(super) fn fit_to_budget(
-        &mut self,
-        plan: Plan,
-        budget: Duration,
-    ) -> Result<(Plan, Allocation), PipelineError> {
-        let throughput = self.measure_throughput(&plan)?;
-        let workload = Workload {
+    /// The sizes the budget's estimates scale with.
+    fn workload(&self, plan: &Plan) -> Workload {
+        Workload {
             train_samples: self.data.train.len(),
             validation_samples: self.data.validation.len(),
             test_samples: self.data.sealed_test().len(),
@@ -118,7 +113,88 @@ impl Writing {
                 let o = PruneOptions::default();
                 o.importance_batches * o.importance_batch_size
             },
+        }
+    }
+
+    /// Before pruning starts, in the run that fitted the plan into a budget: when the phases
+    /// trained slower than the probe measured and the allocated pruning no longer fits in the
+    /// time left, records `BudgetRevised` with fewer recovery epochs or no pruning. A resumed
+    /// run (another command) follows the allocation as recorded.
+    pub(super) fn revise_pruning_budget(&mut self) -> Result<(), PipelineError> {
+        let state = self.log.state();
+        let (Some(derived), true) = (&state.plan, self.budget_clock) else {
+            return Ok(());
         };
+        let Some(budget) = derived.budget.clone() else {
+            return Ok(());
+        };
+        if !state.budget_revisions.is_empty() || !state.pruning_steps.is_empty() {
+            return Ok(());
+        }
+        let probe = budget.throughput.train_samples_per_s;
+        let Some(measured) = state.epochs.last().map(|e| e.report.samples_per_sec) else {
+            return Ok(());
+        };
+        // Slower only: a fast run keeps its allocation rather than gaining work.
+        let ratio = (measured / probe).min(1.0);
+        let speed = Throughput {
+            train_samples_per_s: probe * ratio,
+            eval_samples_per_s: budget.throughput.eval_samples_per_s * ratio,
+        };
+        let plan = Plan::from(&derived.plan);
+        let workload = self.workload(&plan);
+        let elapsed = self.started.elapsed().as_secs_f64() + crate::faults::budget_clock_offset_s();
+        let Some(revision) = revise_pruning(
+            &workload,
+            speed,
+            budget.budget_s - elapsed,
+            &budget.pruning_steps,
+            budget.recovery_epochs,
+        ) else {
+            return Ok(());
+        };
+        let words = |steps: &[f64], recovery: usize| match steps.last() {
+            Some(f) => format!(
+                "{} step(s) to {:.0}% with {recovery} recovery epoch(s) each",
+                steps.len(),
+                f * 100.0
+            ),
+            None => "no pruning".to_string(),
+        };
+        let event = BudgetRevised {
+            item: "pruning".into(),
+            budget_s: budget.budget_s,
+            elapsed_s: elapsed,
+            probe_train_samples_per_s: probe,
+            measured_train_samples_per_s: measured,
+            allocated: words(&budget.pruning_steps, budget.recovery_epochs),
+            revised: words(&revision.steps, revision.recovery_epochs),
+            estimate_s: revision.estimate_s,
+            pruning_steps: revision.steps,
+            recovery_epochs: revision.recovery_epochs,
+        };
+        self.progress.message(&format!(
+            "budget: {:.0} of {:.0} s spent and the phases trained at {:.1} samples/s (the probe: {:.1}); pruning revised from {} to {} (~{:.0} s with the rest of the tail)",
+            event.elapsed_s,
+            event.budget_s,
+            measured,
+            probe,
+            event.allocated,
+            event.revised,
+            event.estimate_s
+        ));
+        self.record(Event::BudgetRevised(event))
+    }
+
+    /// The plan with the phases' epochs the budget allows (phases given none are left out of
+    /// it), and the allocation to record beside it.
+    pub(super) fn fit_to_budget(
+        &mut self,
+        plan: Plan,
+        budget: Duration,
+    ) -> Result<(Plan, Allocation), PipelineError> {
+        let throughput = self.measure_throughput(&plan)?;
+        let workload = self.workload(&plan);
         let spent = self.started.elapsed().as_secs_f64();
         let allocation = allocate(&plan, &workload, throughput, budget.as_secs_f64(), spent);
         let mut fitted = plan;

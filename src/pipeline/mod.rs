@@ -380,6 +380,9 @@ pub struct Writing {
     pub progress: Box<dyn Progress>,
     /// When this command began; a time budget counts from here.
     pub started: std::time::Instant,
+    /// Whether this command fitted the plan into a time budget (so `started` is the budget's
+    /// clock, and the work after training may be fitted again to the time left).
+    pub budget_clock: bool,
 }
 
 impl Writing {
@@ -413,6 +416,7 @@ impl Writing {
             data,
             progress,
             started: std::time::Instant::now(),
+            budget_clock: false,
         })
     }
 
@@ -567,6 +571,7 @@ impl Writing {
             let (plan, allocation) = self.fit_to_budget(plan, budget)?;
             derived.plan = (&plan).into();
             derived.budget = Some((&allocation).into());
+            self.budget_clock = true;
         }
         self.record(Event::PlanDerived(derived))
     }

@@ -368,9 +368,27 @@ impl Writing {
         let reference_shape = model_shape(&reference_config);
         let reference_accuracy = training.validation.accuracy;
         let plan = self.log.state().plan.as_ref().map(|p| Plan::from(&p.plan));
-        // A time budget chose the steps and recovery epochs, unless the user named steps.
-        let budget = match &self.log.state().plan {
-            Some(p) if options.steps.is_empty() => p.budget.clone(),
+        // A time budget chose the steps and recovery epochs, unless the user named steps; a
+        // revision during the run (the phases ran slower than the probe) replaces them.
+        if options.steps.is_empty() {
+            self.revise_pruning_budget()?;
+        }
+        let state = self.log.state();
+        let budget = match &state.plan {
+            Some(p) if options.steps.is_empty() => p.budget.clone().map(|mut b| {
+                if let Some(r) = state.budget_revisions.iter().rfind(|r| r.item == "pruning") {
+                    b.pruning_steps = r.pruning_steps.clone();
+                    b.recovery_epochs = r.recovery_epochs;
+                    b.left_out.insert(
+                        0,
+                        format!(
+                            "pruning revised during the run from {} to {}",
+                            r.allocated, r.revised
+                        ),
+                    );
+                }
+                b
+            }),
             _ => None,
         };
         if let Some(b) = budget.as_ref().filter(|b| b.pruning_steps.is_empty()) {

@@ -24,6 +24,8 @@ pub struct BudgetTable {
     pub actual_total_s: Option<f64>,
     pub rows: Vec<BudgetRow>,
     pub left_out: Vec<String>,
+    /// Allocations changed during the run (`BudgetRevised`), in words.
+    pub revisions: Vec<String>,
 }
 
 fn seconds_between(from: &str, to: &str) -> Option<f64> {
@@ -94,6 +96,21 @@ pub fn table(state: &Experiment) -> Option<BudgetTable> {
         actual_total_s,
         rows,
         left_out: budget.left_out.clone(),
+        revisions: state
+            .budget_revisions
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} revised from {} to {} at {:.0} s: the phases trained at {:.1} samples/s, the probe measured {:.1}",
+                    r.item,
+                    r.allocated,
+                    r.revised,
+                    r.elapsed_s,
+                    r.measured_train_samples_per_s,
+                    r.probe_train_samples_per_s
+                )
+            })
+            .collect(),
     })
 }
 
@@ -122,6 +139,12 @@ impl BudgetTable {
             out.push_str("\nLeft out to fit the budget:\n\n");
             for l in &self.left_out {
                 out.push_str(&format!("- {l}\n"));
+            }
+        }
+        if !self.revisions.is_empty() {
+            out.push_str("\nRevised during the run:\n\n");
+            for r in &self.revisions {
+                out.push_str(&format!("- {r}\n"));
             }
         }
         out.push('\n');

@@ -24,6 +24,17 @@ pub fn exp(db: &Path, args: &[&str]) -> Output {
         .expect("the exp binary runs")
 }
 
+/// Runs `exp --db DB ARGS...` with extra environment variables.
+pub fn exp_env(db: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_exp"))
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("the exp binary runs")
+}
+
 /// `exp new NAME --model MODEL --data DATA`, which must succeed.
 pub fn new_experiment(db: &Path, name: &str, model: &Path, data: &Path) {
     new_experiment_with(db, name, model, data, &[]);
