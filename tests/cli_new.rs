@@ -309,3 +309,91 @@ fn a_closed_pipe_does_not_stop_a_command_that_records() {
     let state: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
     assert_eq!(state["events"], 3, "{state}");
 }
+
+/// FinancialPhraseBank's 50% file written as a CSV whose labels are codes (`code(label)`).
+fn fpb_as_csv(path: &std::path::Path, code: impl Fn(&str) -> String) {
+    let bytes = std::fs::read(fpb("Sentences_50Agree.txt")).unwrap();
+    // ISO-8859-1: every byte is the code point of the same value.
+    let text: String = bytes.iter().map(|&b| b as char).collect();
+    let mut csv = String::from("sentence,label\n");
+    for line in text.split(['\r', '\n']).filter(|l| !l.trim().is_empty()) {
+        let (sentence, label) = line.rsplit_once('@').unwrap();
+        csv.push_str(&format!(
+            "\"{}\",{}\n",
+            sentence.replace('"', "\"\""),
+            code(label.trim())
+        ));
+    }
+    std::fs::write(path, csv).unwrap();
+}
+
+fn split_digest(db: &std::path::Path, name: &str) -> String {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.query_row(
+        "select json_extract(payload, '$.digest') from events where experiment = ?1 and kind = 'SplitMade'",
+        [name],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+#[test]
+fn integer_and_mapped_labels_give_the_same_samples_and_split_as_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("exp.db");
+    let names = fpb("Sentences_50Agree.txt");
+    let out = exp(&db, &new_args("names", "minilm-l6".as_ref(), &names, &[]));
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // Hugging Face's ClassLabel convention: 0, 1, 2 in the order of --labels.
+    let ints = dir.path().join("ints.csv");
+    fpb_as_csv(&ints, |l| {
+        ["negative", "neutral", "positive"]
+            .iter()
+            .position(|n| *n == l)
+            .unwrap()
+            .to_string()
+    });
+    let out = exp(&db, &new_args("ints", "minilm-l6".as_ref(), &ints, &[]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("4836 samples"), "{text}");
+    assert!(
+        text.contains("codes    0 = negative, 1 = neutral, 2 = positive"),
+        "{text}"
+    );
+    assert_eq!(split_digest(&db, "ints"), split_digest(&db, "names"));
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let recorded: String = conn
+        .query_row(
+            "select json_extract(payload, '$.read.label_map') from events where experiment = 'ints' and kind = 'DatasetLoaded'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(recorded, r#"{"0":"negative","1":"neutral","2":"positive"}"#);
+
+    // Other codes, named by --label-map.
+    let coded = dir.path().join("coded.csv");
+    fpb_as_csv(&coded, |l| {
+        match l {
+            "negative" => "bear",
+            "neutral" => "hold",
+            _ => "bull",
+        }
+        .to_string()
+    });
+    let map = ["--label-map", "bear=negative,hold=neutral,bull=positive"];
+    let out = exp(&db, &new_args("coded", "minilm-l6".as_ref(), &coded, &map));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(split_digest(&db, "coded"), split_digest(&db, "names"));
+
+    // A map onto a label that is not known, or codes without a map, are refused, nothing recorded.
+    let before = event_count(&db);
+    let bad = ["--label-map", "bear=negative,hold=neutral,bull=bullish"];
+    let out = exp(&db, &new_args("bad", "minilm-l6".as_ref(), &coded, &bad));
+    assert_fails_with(&out, &["'bullish' is not a known label"]);
+    let out = exp(&db, &new_args("bad", "minilm-l6".as_ref(), &coded, &[]));
+    assert_fails_with(&out, &["coded.csv, line 2: unknown label"]);
+    assert_eq!(event_count(&db), before);
+}

@@ -276,3 +276,38 @@ fn a_failing_run_names_the_changed_artifact_and_records_run_failed() {
         .contains("changed since it was recorded"));
     assert!(exp(&db, &["verify", "t"]).status.success());
 }
+
+#[test]
+fn a_coded_file_trains_with_the_codes_recorded_by_new() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tiny_encoder_dir(&tmp.path().join("models"), 4);
+    let names = small_fpb(tmp.path(), 120);
+    // The same file with codes for the labels (`sentence@bull`).
+    let bytes = std::fs::read(&names).unwrap();
+    let text: String = bytes.iter().map(|&b| b as char).collect();
+    let coded = text
+        .replace("@negative", "@bear")
+        .replace("@neutral", "@hold")
+        .replace("@positive", "@bull");
+    let codes = tmp.path().join("codes.txt");
+    std::fs::write(&codes, coded.chars().map(|c| c as u8).collect::<Vec<u8>>()).unwrap();
+    let db = tmp.path().join("exp.db");
+    let map = ["--label-map", "bear=negative,hold=neutral,bull=positive"];
+    new_experiment_with(&db, "codes", &model, &codes, &map);
+    new_experiment(&db, "names", &model, &names);
+    // Every later command reads the file again with the codes recorded by `exp new`.
+    for name in ["codes", "names"] {
+        let out = exp(&db, &["train", name, "--stages", "train", "--quiet"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let labels = |name: &str| -> String {
+        conn.query_row(
+            "select json_extract(payload, '$.label_counts') from events where experiment = ?1 and kind = 'DatasetLoaded'",
+            [name],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    assert_eq!(labels("codes"), labels("names"));
+}

@@ -159,6 +159,7 @@ pub fn head() -> Vec<Event> {
                 text_column: None,
                 label_column: None,
                 known_labels: labels(),
+                label_map: None,
             },
         }),
         Event::SplitMade(SplitMade {

@@ -47,6 +47,11 @@ pub struct NewArgs {
         value_delimiter = ','
     )]
     pub labels: Vec<String>,
+    /// Codes in the label column and the labels they stand for, e.g. `0=negative,1=neutral,2=positive`.
+    /// Without it, a file whose labels are all integers (Hugging Face's ClassLabel convention)
+    /// is read with 0..n-1 standing for --labels in the order given.
+    #[arg(long)]
+    pub label_map: Option<exp::data::LabelMap>,
     /// A text that appears with conflicting labels: `exclude` it (and report it) or refuse the file.
     #[arg(long, default_value = "exclude", value_parser = ["exclude", "error"])]
     pub on_conflict: String,
@@ -93,6 +98,7 @@ pub fn run(db: &Path, args: NewArgs, json: bool) -> anyhow::Result<ExitCode> {
             _ => None,
         },
         labels: args.labels.clone(),
+        label_map: args.label_map.clone(),
     };
     let request = NewExperiment {
         name: args.name.clone(),
@@ -146,6 +152,10 @@ pub fn run(db: &Path, args: NewArgs, json: bool) -> anyhow::Result<ExitCode> {
         .map(|(l, n)| format!("{l} {n}"))
         .collect();
     outln!("labels   {}", counts.join(", "));
+    if let Some(map) = &data.read.label_map {
+        let pairs: Vec<String> = map.iter().map(|(r, l)| format!("{r} = {l}")).collect();
+        outln!("codes    {} (recorded in DatasetLoaded)", pairs.join(", "));
+    }
     outln!(
         "split    train {}, validation {}, test {} (sealed until final evaluation), seed {}",
         split.counts.train,

@@ -11,6 +11,7 @@ use super::decode::{decode, Encoding};
 use super::error::DataError;
 use super::fpb::{self, RawRow};
 use super::ids::{normalize_text, sample_id};
+use super::label_map::{self, LabelMap};
 use super::options::{DataFormat, ReadOptions};
 
 /// One labelled text. `text` is whitespace-normalised (what the id is computed from).
@@ -62,6 +63,8 @@ pub struct Dataset {
     /// Rows dropped as exact repeats (same text, same label) of an earlier row.
     pub duplicates: usize,
     pub conflicts: Vec<Conflict>,
+    /// The codes the file's labels were read as (integer labels, `--label-map`), if any.
+    pub label_map: Option<LabelMap>,
 }
 
 impl Dataset {
@@ -91,13 +94,21 @@ pub fn load(path: &Path, options: &ReadOptions) -> Result<Dataset, DataError> {
         source,
     })?;
     let format = options.format.resolve(path);
-    let (rows, csv) = match format {
+    let (mut rows, csv) = match format {
         DataFormat::Csv => {
-            let (rows, layout) = columns::parse(path, &decoded.text, options, &known)?;
+            let raw = label_map::raw_values(options.label_map.as_ref(), &options.labels, &known);
+            let (rows, layout) = columns::parse(path, &decoded.text, options, &raw)?;
             (rows, Some(layout))
         }
         _ => (fpb::parse(path, &decoded.text)?, None),
     };
+    let label_map = label_map::apply(
+        path,
+        &mut rows,
+        options.label_map.as_ref(),
+        &options.labels,
+        &known,
+    )?;
     if rows.is_empty() {
         return Err(DataError::Empty {
             path: path.to_path_buf(),
@@ -152,6 +163,7 @@ pub fn load(path: &Path, options: &ReadOptions) -> Result<Dataset, DataError> {
         label_counts,
         duplicates,
         conflicts,
+        label_map,
     })
 }
 

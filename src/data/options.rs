@@ -98,8 +98,12 @@ pub struct ReadOptions {
     pub label_column: Option<ColumnRef>,
     /// CSV only; `None` detects it: a first record holding no known label is a header.
     pub header: Option<bool>,
-    /// Known labels, matched case-insensitively; stored lower-case.
+    /// Known labels, matched case-insensitively; stored lower-case. Their order is the one
+    /// integer labels `0..n-1` stand for.
     pub labels: Vec<String>,
+    /// Codes in the label column and the known labels they stand for; `None`: integer labels
+    /// (when every label is one) stand for `labels` in order.
+    pub label_map: Option<super::label_map::LabelMap>,
 }
 
 impl Default for ReadOptions {
@@ -110,6 +114,7 @@ impl Default for ReadOptions {
             label_column: None,
             header: None,
             labels: DEFAULT_LABELS.iter().map(|l| l.to_string()).collect(),
+            label_map: None,
         }
     }
 }

@@ -331,6 +331,10 @@ pub struct ReadSpec {
     pub label_column: Option<usize>,
     /// The known labels the file was checked against.
     pub known_labels: Vec<String>,
+    /// The codes the label column held and the labels they stand for (integer labels in the
+    /// order of `known_labels`, or `--label-map`); absent when the labels were names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_map: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

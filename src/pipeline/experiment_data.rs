@@ -37,6 +37,7 @@ impl ExperimentData {
             label_column: read.label_column.map(ColumnRef::Index),
             header: read.header,
             labels: read.known_labels.clone(),
+            label_map: read.label_map.clone().map(data::LabelMap),
         };
         let path = moved_to.map_or_else(|| PathBuf::from(&loaded.path), Path::to_path_buf);
         if moved_to.is_none() && !path.exists() {

@@ -291,6 +291,7 @@ pub fn create_experiment(
             text_column: dataset.csv.as_ref().map(|c| c.text_column),
             label_column: dataset.csv.as_ref().map(|c| c.label_column),
             known_labels: request.read.labels.clone(),
+            label_map: dataset.label_map.as_ref().map(|m| m.0.clone()),
         },
     };
     let made = SplitMade {
