@@ -6,10 +6,12 @@ cd "$(dirname "$0")"
 root=..
 mkdir -p corpus/dataset corpus/analysis_json corpus/onnx_import
 
-# dataset: the first byte picks the format (even: FinancialPhraseBank, odd: CSV) and CSV options.
+# dataset: the first byte picks the format (0xC0 set: JSON Lines; else even: FinancialPhraseBank,
+# odd: CSV) and CSV options.
 printf '\x00Sales rose 5 %% .@positive\r\nSales fell .@negative\nThe meeting is today .@neutral\r' > corpus/dataset/fpb
 printf '\x01text,label\n"Sales rose, a lot",positive\nSales fell,negative\nMeeting today,neutral\n' > corpus/dataset/csv-header
 printf '\x05neutral,"Quoted ""text"", with comma"\npositive,Sales rose\n' > corpus/dataset/csv-no-header
+printf '\xc0{"text": "Sales rose", "label": 2}\n\n{"text": "Sales fell", "label": 0}\r\n{"sentence": "x", "label": "neutral"}\n' > corpus/dataset/jsonl
 { printf '\x00'; head -c 2000 "$root/../shared/data/FinancialPhraseBank/Sentences_AllAgree.txt"; } > corpus/dataset/fpb-real
 { printf '\x01'; head -c 2000 "$root/../shared/data/FinancialPhraseBank/all-data.csv"; } > corpus/dataset/csv-real
 

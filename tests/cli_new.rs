@@ -310,21 +310,38 @@ fn a_closed_pipe_does_not_stop_a_command_that_records() {
     assert_eq!(state["events"], 3, "{state}");
 }
 
-/// FinancialPhraseBank's 50% file written as a CSV whose labels are codes (`code(label)`).
-fn fpb_as_csv(path: &std::path::Path, code: impl Fn(&str) -> String) {
+/// FinancialPhraseBank's 50% file as (sentence, label) pairs.
+fn fpb_pairs() -> Vec<(String, String)> {
     let bytes = std::fs::read(fpb("Sentences_50Agree.txt")).unwrap();
     // ISO-8859-1: every byte is the code point of the same value.
     let text: String = bytes.iter().map(|&b| b as char).collect();
+    text.split(['\r', '\n'])
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let (sentence, label) = line.rsplit_once('@').unwrap();
+            (sentence.to_string(), label.trim().to_string())
+        })
+        .collect()
+}
+
+/// FinancialPhraseBank's 50% file written as a CSV whose labels are codes (`code(label)`).
+fn fpb_as_csv(path: &std::path::Path, code: impl Fn(&str) -> String) {
     let mut csv = String::from("sentence,label\n");
-    for line in text.split(['\r', '\n']).filter(|l| !l.trim().is_empty()) {
-        let (sentence, label) = line.rsplit_once('@').unwrap();
+    for (sentence, label) in fpb_pairs() {
         csv.push_str(&format!(
             "\"{}\",{}\n",
             sentence.replace('"', "\"\""),
-            code(label.trim())
+            code(&label)
         ));
     }
     std::fs::write(path, csv).unwrap();
+}
+
+fn class_label(label: &str) -> usize {
+    ["negative", "neutral", "positive"]
+        .iter()
+        .position(|n| *n == label)
+        .unwrap()
 }
 
 fn split_digest(db: &std::path::Path, name: &str) -> String {
@@ -347,13 +364,7 @@ fn integer_and_mapped_labels_give_the_same_samples_and_split_as_names() {
 
     // Hugging Face's ClassLabel convention: 0, 1, 2 in the order of --labels.
     let ints = dir.path().join("ints.csv");
-    fpb_as_csv(&ints, |l| {
-        ["negative", "neutral", "positive"]
-            .iter()
-            .position(|n| *n == l)
-            .unwrap()
-            .to_string()
-    });
+    fpb_as_csv(&ints, |l| class_label(l).to_string());
     let out = exp(&db, &new_args("ints", "minilm-l6".as_ref(), &ints, &[]));
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
@@ -395,5 +406,70 @@ fn integer_and_mapped_labels_give_the_same_samples_and_split_as_names() {
     assert_fails_with(&out, &["'bullish' is not a known label"]);
     let out = exp(&db, &new_args("bad", "minilm-l6".as_ref(), &coded, &[]));
     assert_fails_with(&out, &["coded.csv, line 2: unknown label"]);
+    assert_eq!(event_count(&db), before);
+}
+
+#[test]
+fn json_lines_give_the_same_samples_and_split_as_the_original_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("exp.db");
+    let out = exp(
+        &db,
+        &new_args(
+            "names",
+            "minilm-l6".as_ref(),
+            &fpb("Sentences_50Agree.txt"),
+            &[],
+        ),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    // As Hugging Face's datasets write them: `{"sentence": ..., "label": 2}`, with an extra field.
+    let jsonl = dir.path().join("fpb.jsonl");
+    let lines: Vec<String> = fpb_pairs()
+        .iter()
+        .enumerate()
+        .map(|(i, (sentence, label))| {
+            serde_json::json!({"idx": i, "sentence": sentence, "label": class_label(label)})
+                .to_string()
+        })
+        .collect();
+    std::fs::write(&jsonl, lines.join("\n")).unwrap();
+    let out = exp(&db, &new_args("jsonl", "minilm-l6".as_ref(), &jsonl, &[]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("4846 rows read"), "{text}");
+    assert!(
+        text.contains("codes    0 = negative, 1 = neutral, 2 = positive"),
+        "{text}"
+    );
+    assert_eq!(split_digest(&db, "jsonl"), split_digest(&db, "names"));
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let (format, text_field): (String, String) = conn
+        .query_row(
+            "select json_extract(payload, '$.read.format'), json_extract(payload, '$.read.text_field') from events where experiment = 'jsonl' and kind = 'DatasetLoaded'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (format.as_str(), text_field.as_str()),
+        ("jsonl", "sentence")
+    );
+
+    // A broken line is named, and nothing is recorded.
+    let before = event_count(&db);
+    std::fs::write(&jsonl, format!("{}\n{{\"sentence\": \"cut", lines[0])).unwrap();
+    let out = exp(&db, &new_args("broken", "minilm-l6".as_ref(), &jsonl, &[]));
+    assert_fails_with(&out, &["fpb.jsonl, line 2: not JSON"]);
+    // Parquet says it is not read yet, rather than reading bytes as text.
+    let parquet = write(dir.path(), "fpb.parquet", b"PAR1\x15\x04PAR1");
+    let out = exp(
+        &db,
+        &new_args("parquet", "minilm-l6".as_ref(), &parquet, &[]),
+    );
+    assert_fails_with(
+        &out,
+        &["fpb.parquet: Parquet files are not read yet; convert it to JSON Lines"],
+    );
     assert_eq!(event_count(&db), before);
 }

@@ -295,8 +295,23 @@ fn a_coded_file_trains_with_the_codes_recorded_by_new() {
     let map = ["--label-map", "bear=negative,hold=neutral,bull=positive"];
     new_experiment_with(&db, "codes", &model, &codes, &map);
     new_experiment(&db, "names", &model, &names);
-    // Every later command reads the file again with the codes recorded by `exp new`.
-    for name in ["codes", "names"] {
+    // And as JSON Lines with integer labels in a field of its own name.
+    let jsonl: Vec<String> = text
+        .split("\r\n")
+        .map(|line| {
+            let (sentence, label) = line.rsplit_once('@').unwrap();
+            let class = ["negative", "neutral", "positive"]
+                .iter()
+                .position(|n| *n == label)
+                .unwrap();
+            serde_json::json!({"body": sentence, "label": class}).to_string()
+        })
+        .collect();
+    let lines = tmp.path().join("small.jsonl");
+    std::fs::write(&lines, jsonl.join("\n")).unwrap();
+    new_experiment_with(&db, "jsonl", &model, &lines, &["--text-column", "body"]);
+    // Every later command reads the file again as `exp new` recorded it.
+    for name in ["codes", "jsonl", "names"] {
         let out = exp(&db, &["train", name, "--stages", "train", "--quiet"]);
         assert!(out.status.success(), "{}", stderr(&out));
     }
@@ -310,4 +325,5 @@ fn a_coded_file_trains_with_the_codes_recorded_by_new() {
         .unwrap()
     };
     assert_eq!(labels("codes"), labels("names"));
+    assert_eq!(labels("jsonl"), labels("names"));
 }

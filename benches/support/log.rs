@@ -158,6 +158,8 @@ pub fn head() -> Vec<Event> {
                 header: None,
                 text_column: None,
                 label_column: None,
+                text_field: None,
+                label_field: None,
                 known_labels: labels(),
                 label_map: None,
             },

@@ -1,6 +1,7 @@
-//! The dataset readers (FinancialPhraseBank and CSV, with decoding, label matching, dedupe)
-//! and the stratified split, on arbitrary file contents. Any input must give a dataset or an
-//! error, never a panic. The first byte picks the format and the CSV options.
+//! The dataset readers (FinancialPhraseBank, CSV and JSON Lines, with decoding, label matching,
+//! integer labels, dedupe) and the stratified split, on arbitrary file contents. Any input must
+//! give a dataset or an error, never a panic. The first byte picks the format and the options:
+//! bits 6 and 7 both set is JSON Lines, else bit 0 (even: FinancialPhraseBank, odd: CSV).
 #![no_main]
 
 use std::path::PathBuf;
@@ -30,7 +31,9 @@ fuzz_target!(|input: &[u8]| {
     let path = scratch();
     std::fs::write(path, bytes).unwrap();
     let mut options = ReadOptions {
-        format: if mode & 1 == 0 {
+        format: if mode & 0xC0 == 0xC0 {
+            DataFormat::Jsonl
+        } else if mode & 1 == 0 {
             DataFormat::Fpb
         } else {
             DataFormat::Csv

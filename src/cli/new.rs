@@ -22,16 +22,16 @@ pub struct NewArgs {
     /// Tokenizer (tokenizer.json) to use with the model; default: the one beside it.
     #[arg(long)]
     pub tokenizer: Option<PathBuf>,
-    /// Dataset: a FinancialPhraseBank `sentence@label` file or a CSV file.
+    /// Dataset: a FinancialPhraseBank `sentence@label` file, a CSV file or a JSON Lines file.
     #[arg(long)]
     pub data: PathBuf,
-    /// Dataset format; `auto` picks csv for *.csv and fpb otherwise.
-    #[arg(long, default_value = "auto", value_parser = ["auto", "fpb", "csv"])]
+    /// Dataset format; `auto` picks csv for *.csv, jsonl for *.jsonl and *.ndjson, fpb otherwise.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "fpb", "csv", "jsonl"])]
     pub format: String,
-    /// CSV text column: a header name or a 0-based index.
+    /// CSV text column: a header name or a 0-based index; JSON Lines: the text field's name.
     #[arg(long)]
     pub text_column: Option<String>,
-    /// CSV label column: a header name or a 0-based index.
+    /// CSV label column: a header name or a 0-based index; JSON Lines: the label field's name.
     #[arg(long)]
     pub label_column: Option<String>,
     /// The CSV's first row is a header (default: detected).
@@ -86,6 +86,7 @@ pub fn run(db: &Path, args: NewArgs, json: bool) -> anyhow::Result<ExitCode> {
     let format = match args.format.as_str() {
         "fpb" => DataFormat::Fpb,
         "csv" => DataFormat::Csv,
+        "jsonl" => DataFormat::Jsonl,
         _ => DataFormat::Auto,
     };
     let read = ReadOptions {

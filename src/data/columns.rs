@@ -9,8 +9,8 @@ use super::error::DataError;
 use super::fpb::RawRow;
 use super::options::{ColumnRef, ReadOptions};
 
-/// Header names taken as the label column, in order of preference (case-insensitive).
-const LABEL_NAMES: [&str; 6] = [
+/// Header names (JSON Lines: field names) taken as the label column, in order of preference (case-insensitive).
+pub(crate) const LABEL_NAMES: [&str; 6] = [
     "label",
     "labels",
     "sentiment",
@@ -18,8 +18,8 @@ const LABEL_NAMES: [&str; 6] = [
     "target",
     "category",
 ];
-/// Header names taken as the text column, in order of preference (case-insensitive).
-const TEXT_NAMES: [&str; 8] = [
+/// Header names (JSON Lines: field names) taken as the text column, in order of preference (case-insensitive).
+pub(crate) const TEXT_NAMES: [&str; 8] = [
     "text",
     "sentence",
     "sentences",

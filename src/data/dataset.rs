@@ -11,6 +11,7 @@ use super::decode::{decode, Encoding};
 use super::error::DataError;
 use super::fpb::{self, RawRow};
 use super::ids::{normalize_text, sample_id};
+use super::jsonl::{self, JsonlLayout};
 use super::label_map::{self, LabelMap};
 use super::options::{DataFormat, ReadOptions};
 
@@ -52,6 +53,8 @@ pub struct Dataset {
     pub format: DataFormat,
     /// Header and columns used, for CSV files.
     pub csv: Option<CsvLayout>,
+    /// Fields used, for JSON Lines files.
+    pub jsonl: Option<JsonlLayout>,
     /// Data rows read (blank lines and a header not counted).
     pub rows_read: usize,
     /// Deduplicated, conflicts excluded, in order of first occurrence in the file.
@@ -79,6 +82,15 @@ impl Dataset {
 /// are errors naming the file (and line); duplicates and conflicting labels are reported, not errors.
 pub fn load(path: &Path, options: &ReadOptions) -> Result<Dataset, DataError> {
     let known = known_labels(&options.labels)?;
+    let parquet = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
+    if parquet && options.format == DataFormat::Auto {
+        return Err(DataError::Parquet {
+            path: path.to_path_buf(),
+        });
+    }
     let bytes = std::fs::read(path).map_err(|source| match source.kind() {
         std::io::ErrorKind::NotFound => DataError::NotFound {
             path: path.to_path_buf(),
@@ -94,13 +106,17 @@ pub fn load(path: &Path, options: &ReadOptions) -> Result<Dataset, DataError> {
         source,
     })?;
     let format = options.format.resolve(path);
-    let (mut rows, csv) = match format {
+    let (mut rows, csv, jsonl) = match format {
         DataFormat::Csv => {
             let raw = label_map::raw_values(options.label_map.as_ref(), &options.labels, &known);
             let (rows, layout) = columns::parse(path, &decoded.text, options, &raw)?;
-            (rows, Some(layout))
+            (rows, Some(layout), None)
         }
-        _ => (fpb::parse(path, &decoded.text)?, None),
+        DataFormat::Jsonl => {
+            let (rows, layout) = jsonl::parse(path, &decoded.text, options)?;
+            (rows, None, Some(layout))
+        }
+        _ => (fpb::parse(path, &decoded.text)?, None, None),
     };
     let label_map = label_map::apply(
         path,
@@ -157,6 +173,7 @@ pub fn load(path: &Path, options: &ReadOptions) -> Result<Dataset, DataError> {
         encoding: decoded.encoding,
         format,
         csv,
+        jsonl,
         rows_read,
         samples,
         labels: known,

@@ -11,13 +11,16 @@ pub const DEFAULT_LABELS: [&str; 3] = ["negative", "neutral", "positive"];
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DataFormat {
-    /// `.csv` (any case) is CSV, anything else is FinancialPhraseBank.
+    /// `.csv` (any case) is CSV, `.jsonl` and `.ndjson` JSON Lines, anything else
+    /// FinancialPhraseBank.
     #[default]
     Auto,
     /// FinancialPhraseBank: one `sentence@label` per line.
     Fpb,
     /// RFC 4180 CSV, with or without a header.
     Csv,
+    /// JSON Lines: one object per line, text and label in named fields.
+    Jsonl,
 }
 
 impl DataFormat {
@@ -25,14 +28,15 @@ impl DataFormat {
     pub fn resolve(self, path: &Path) -> DataFormat {
         match self {
             DataFormat::Auto => {
-                let is_csv = path
+                let extension = path
                     .extension()
                     .and_then(|e| e.to_str())
-                    .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
-                if is_csv {
-                    DataFormat::Csv
-                } else {
-                    DataFormat::Fpb
+                    .unwrap_or("")
+                    .to_ascii_lowercase();
+                match extension.as_str() {
+                    "csv" => DataFormat::Csv,
+                    "jsonl" | "ndjson" => DataFormat::Jsonl,
+                    _ => DataFormat::Fpb,
                 }
             }
             other => other,
@@ -47,8 +51,9 @@ impl FromStr for DataFormat {
             "auto" => Ok(DataFormat::Auto),
             "fpb" => Ok(DataFormat::Fpb),
             "csv" => Ok(DataFormat::Csv),
+            "jsonl" => Ok(DataFormat::Jsonl),
             other => Err(format!(
-                "unknown data format '{other}': expected auto, fpb or csv"
+                "unknown data format '{other}': expected auto, fpb, csv or jsonl"
             )),
         }
     }
@@ -92,9 +97,11 @@ impl std::fmt::Display for ColumnRef {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ReadOptions {
     pub format: DataFormat,
-    /// CSV only; `None` detects it (header name, else the longest non-label column).
+    /// CSV and JSON Lines (by name); `None` detects it (header or field name, else for CSV the
+    /// longest non-label column).
     pub text_column: Option<ColumnRef>,
-    /// CSV only; `None` detects it (header name, else the column holding known labels).
+    /// CSV and JSON Lines (by name); `None` detects it (header or field name, else for CSV the
+    /// column holding known labels).
     pub label_column: Option<ColumnRef>,
     /// CSV only; `None` detects it: a first record holding no known label is a header.
     pub header: Option<bool>,

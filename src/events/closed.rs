@@ -81,6 +81,8 @@ closed_set! {
         /// FinancialPhraseBank: one `sentence@label` per line.
         Fpb = "fpb",
         Csv = "csv",
+        /// JSON Lines.
+        Jsonl = "jsonl",
     }
 }
 

@@ -329,6 +329,11 @@ pub struct ReadSpec {
     pub header: Option<bool>,
     pub text_column: Option<usize>,
     pub label_column: Option<usize>,
+    /// JSON Lines only: the fields used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text_field: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_field: Option<String>,
     /// The known labels the file was checked against.
     pub known_labels: Vec<String>,
     /// The codes the label column held and the labels they stand for (integer labels in the

@@ -33,8 +33,10 @@ impl ExperimentData {
         let read = &loaded.read;
         let options = ReadOptions {
             format: DataFormat::from(read.format),
-            text_column: read.text_column.map(ColumnRef::Index),
-            label_column: read.label_column.map(ColumnRef::Index),
+            text_column: (read.text_field.clone().map(ColumnRef::Name))
+                .or(read.text_column.map(ColumnRef::Index)),
+            label_column: (read.label_field.clone().map(ColumnRef::Name))
+                .or(read.label_column.map(ColumnRef::Index)),
             header: read.header,
             labels: read.known_labels.clone(),
             label_map: read.label_map.clone().map(data::LabelMap),

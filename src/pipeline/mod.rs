@@ -290,6 +290,8 @@ pub fn create_experiment(
             header: dataset.csv.as_ref().map(|c| c.header),
             text_column: dataset.csv.as_ref().map(|c| c.text_column),
             label_column: dataset.csv.as_ref().map(|c| c.label_column),
+            text_field: dataset.jsonl.as_ref().map(|j| j.text_field.clone()),
+            label_field: dataset.jsonl.as_ref().map(|j| j.label_field.clone()),
             known_labels: request.read.labels.clone(),
             label_map: dataset.label_map.as_ref().map(|m| m.0.clone()),
         },

@@ -39,6 +39,7 @@ impl From<DataFormat> for events::DataFormat {
     fn from(x: DataFormat) -> Self {
         match x {
             DataFormat::Csv => events::DataFormat::Csv,
+            DataFormat::Jsonl => events::DataFormat::Jsonl,
             DataFormat::Fpb | DataFormat::Auto => events::DataFormat::Fpb,
         }
     }
@@ -48,6 +49,7 @@ impl From<events::DataFormat> for DataFormat {
     fn from(x: events::DataFormat) -> Self {
         match x {
             events::DataFormat::Csv => DataFormat::Csv,
+            events::DataFormat::Jsonl => DataFormat::Jsonl,
             events::DataFormat::Fpb => DataFormat::Fpb,
         }
     }
