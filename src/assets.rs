@@ -361,7 +361,7 @@ impl ModelFormat {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ModelSpecError {
-    #[error("unknown model '{0}': not an alias (minilm-l6, minilm-l3-onnx) and no such file or directory")]
+    #[error("unknown model '{0}': not an alias (minilm-l6, minilm-l3-onnx), no such file or directory, and not ORG/NAME of a Hugging Face hub cache")]
     Unknown(String),
     #[error("model directory {dir} has no {missing} (expected config.json, model.safetensors and tokenizer.json)")]
     IncompleteDir { dir: PathBuf, missing: &'static str },
@@ -373,6 +373,8 @@ pub enum ModelSpecError {
     MissingTokenizer(PathBuf),
     #[error(transparent)]
     Asset(#[from] AssetError),
+    #[error(transparent)]
+    HubCache(#[from] crate::hub_cache::HubCacheError),
 }
 
 /// `name` beside the ONNX file at `path`, else in the model directory the file was exported
@@ -387,7 +389,25 @@ pub fn file_beside_onnx(path: &Path, name: &str) -> Option<PathBuf> {
     (folder.file_name()? == "onnx" && up.is_file()).then_some(up)
 }
 
-/// Resolves `--model` (an alias or a path) and the tokenizer that goes with it, fetching assets
+/// The snapshot directory `spec` stands for in a Hugging Face hub cache: a cache's
+/// `models--ORG--NAME` directory, or `ORG/NAME[@REV]` that is neither an alias nor a local path.
+fn from_hub_cache(spec: &str) -> Result<Option<PathBuf>, ModelSpecError> {
+    use crate::hub_cache::{find, hub_dir, parse_repo_id, repo_of_cache_dir, snapshot};
+    let path = Path::new(spec);
+    if let Some(repo) = repo_of_cache_dir(path) {
+        return Ok(Some(snapshot(path, &repo, None)?));
+    }
+    if path.exists() || Asset::from_alias(spec).is_ok() {
+        return Ok(None);
+    }
+    let Some((repo, revision)) = parse_repo_id(spec) else {
+        return Ok(None);
+    };
+    let hub = hub_dir().unwrap_or_else(|| PathBuf::from("~/.cache/huggingface/hub"));
+    Ok(Some(find(&hub, repo, revision)?))
+}
+
+/// Resolves `--model` (an alias, a path, or a model in the Hugging Face hub cache) and the tokenizer that goes with it, fetching assets
 /// on first use. `tokenizer` overrides the tokenizer found beside the model.
 pub fn resolve_model(
     spec: &str,
@@ -398,7 +418,10 @@ pub fn resolve_model(
             return Err(ModelSpecError::MissingTokenizer(tokenizer.to_path_buf()));
         }
     }
-    let path = PathBuf::from(spec);
+    let path = match from_hub_cache(spec)? {
+        Some(snapshot) => snapshot,
+        None => PathBuf::from(spec),
+    };
     let (format, path, default_tokenizer) = match Asset::from_alias(spec) {
         Ok(Asset::OnnxRuntime) | Err(_) if !path.exists() => {
             return Err(ModelSpecError::Unknown(spec.to_string()))

@@ -9,6 +9,7 @@ pub mod engine;
 pub mod events;
 pub mod export;
 pub mod faults;
+pub mod hub_cache;
 pub mod model;
 pub mod onnx;
 pub mod pipeline;

@@ -473,3 +473,68 @@ fn json_lines_give_the_same_samples_and_split_as_the_original_file() {
     );
     assert_eq!(event_count(&db), before);
 }
+
+#[test]
+fn a_model_in_the_hugging_face_hub_cache_resolves_by_its_repository_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("exp.db");
+    let data = common::tiny::small_fpb(dir.path(), 60);
+    // The layout huggingface_hub writes: blobs, a snapshot per commit linking to them, refs/main.
+    let model = common::tiny::tiny_encoder_dir(&dir.path().join("models"), 2);
+    let hub = dir.path().join("hf/hub");
+    let repo = hub.join("models--acme--tiny-bert");
+    let commit = "0123456789abcdef0123456789abcdef01234567";
+    let snapshot = repo.join("snapshots").join(commit);
+    std::fs::create_dir_all(repo.join("blobs")).unwrap();
+    std::fs::create_dir_all(&snapshot).unwrap();
+    for file in ["config.json", "model.safetensors", "tokenizer.json"] {
+        let blob = repo.join("blobs").join(format!("blob-{file}"));
+        std::fs::copy(model.join(file), &blob).unwrap();
+        std::os::unix::fs::symlink(&blob, snapshot.join(file)).unwrap();
+    }
+    std::fs::create_dir_all(repo.join("refs")).unwrap();
+    std::fs::write(repo.join("refs/main"), commit).unwrap();
+
+    // HF_HUB_CACHE wins over HF_HOME (and over the machine's own settings).
+    let hub_var = hub.to_str().unwrap();
+    let env = [("HF_HUB_CACHE", hub_var), ("HF_HOME", "/nonexistent")];
+    let data = data.to_str().unwrap();
+    let args = |name: &'static str, spec: &str| -> Vec<String> {
+        ["new", name, "--model", spec, "--data", data]
+            .map(String::from)
+            .to_vec()
+    };
+    let run = |a: Vec<String>| {
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        exp_env(&db, &a, &env)
+    };
+    let out = run(args("hub", "acme/tiny-bert"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let (spec, path): (String, String) = conn
+        .query_row(
+            "select json_extract(payload, '$.model.spec'), json_extract(payload, '$.model.path') from events where experiment = 'hub' and kind = 'ExperimentCreated'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(spec, "acme/tiny-bert");
+    assert!(path.ends_with(&format!("snapshots/{commit}")), "{path}");
+    // Later commands use the recorded snapshot (through its links), not the environment.
+    let out = exp(&db, &["train", "hub", "--stages", "train", "--quiet"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // A revision by commit works too; a repository that is not cached is named, nothing recorded.
+    let out = run(args("hub-at", &format!("acme/tiny-bert@{commit}")));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let before = event_count(&db);
+    let out = run(args("missing", "acme/other"));
+    assert_fails_with(
+        &out,
+        &[
+            "model 'acme/other' is not in the Hugging Face cache",
+            "models--acme--other",
+            "never downloads",
+        ],
+    );
+    assert_eq!(event_count(&db), before);
+}

@@ -16,7 +16,9 @@ use exp::store::Store;
 pub struct NewArgs {
     /// Experiment name (letters, digits, '.', '_', '-').
     pub name: String,
-    /// Model: an alias (minilm-l6, minilm-l3-onnx), a Hugging Face model directory, or an .onnx file.
+    /// Model: an alias (minilm-l6, minilm-l3-onnx), a Hugging Face model directory, an .onnx file,
+    /// or ORG/NAME[@REVISION] of a model already in the Hugging Face hub cache ($HF_HUB_CACHE,
+    /// $HF_HOME/hub or ~/.cache/huggingface/hub; never downloaded).
     #[arg(long, default_value = "minilm-l6")]
     pub model: String,
     /// Tokenizer (tokenizer.json) to use with the model; default: the one beside it.
