@@ -1,5 +1,10 @@
 //! An index over a `GraphProto`: who produces and who consumes each value, initialisers by name,
 //! attributes, and the small integer constants (shapes) that Reshape nodes take.
+//!
+//! A weight is an initialiser, or a value that carries one: the output of a `Constant` node
+//! holding a tensor, or of an `Identity` of a weight. Exporters write both: `torch.onnx.export`
+//! keeps one of several equal initialisers (tied weights, the equal zero biases of a fresh model)
+//! and hands it to the others' users through `Identity` nodes named after them.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -10,14 +15,34 @@ use crate::onnx::tensor;
 pub struct GraphIndex<'a> {
     pub graph: &'a GraphProto,
     pub external_dir: Option<&'a Path>,
-    initializers: HashMap<&'a str, &'a TensorProto>,
+    /// Initialisers, then the values that carry one, by name.
+    weights: HashMap<&'a str, &'a TensorProto>,
+    /// The same names in graph order: initialisers, then node outputs.
+    weight_order: Vec<&'a str>,
     producer: HashMap<&'a str, &'a NodeProto>,
     consumers: HashMap<&'a str, Vec<&'a NodeProto>>,
 }
 
 impl<'a> GraphIndex<'a> {
     pub fn new(graph: &'a GraphProto, external_dir: Option<&'a Path>) -> GraphIndex<'a> {
-        let initializers = graph.initializer.iter().map(|t| (t.name(), t)).collect();
+        let mut weights: HashMap<&str, &TensorProto> =
+            graph.initializer.iter().map(|t| (t.name(), t)).collect();
+        let mut weight_order: Vec<&str> = graph.initializer.iter().map(|t| t.name()).collect();
+        // Nodes are in topological order (the ONNX rule), so one pass follows every chain.
+        for node in &graph.node {
+            let carried = match node.op_type() {
+                "Identity" => node
+                    .input
+                    .first()
+                    .and_then(|i| weights.get(i.as_str()).copied()),
+                "Constant" => attr(node, "value").and_then(|a| a.t.as_ref()),
+                _ => None,
+            };
+            if let (Some(t), Some(out)) = (carried, node.output.first()) {
+                weights.insert(out.as_str(), t);
+                weight_order.push(out.as_str());
+            }
+        }
         let mut producer = HashMap::new();
         let mut consumers: HashMap<&str, Vec<&NodeProto>> = HashMap::new();
         for node in &graph.node {
@@ -35,14 +60,29 @@ impl<'a> GraphIndex<'a> {
         GraphIndex {
             graph,
             external_dir,
-            initializers,
+            weights,
+            weight_order,
             producer,
             consumers,
         }
     }
 
+    /// The tensor `name` holds when it is a weight (see the module comment).
     pub fn initializer(&self, name: &str) -> Option<&'a TensorProto> {
-        self.initializers.get(name).copied()
+        self.weights.get(name).copied()
+    }
+
+    /// Every weight by the name its users read it under, in graph order, less those only passed
+    /// on through `Identity` nodes (their aliases carry their uses).
+    pub fn weights(&self) -> Vec<(&'a str, &'a TensorProto)> {
+        self.weight_order
+            .iter()
+            .filter(|name| {
+                let users = self.consumers(name);
+                users.is_empty() || users.iter().any(|n| n.op_type() != "Identity")
+            })
+            .map(|name| (*name, self.weights[name]))
+            .collect()
     }
 
     pub fn producer(&self, value: &str) -> Option<&'a NodeProto> {

@@ -66,6 +66,32 @@ pub fn import_bert(path: &Path) -> Result<ImportedModel, OnnxError> {
     import_bert_bytes(&bytes, path.parent()).map_err(|e| e.in_file(path))
 }
 
+/// The external data files (relative to the model's directory) that the model's initialisers
+/// name, each once, in order; an absolute location or one with `..` is an error, as in reading.
+pub fn external_data_files(bytes: &[u8]) -> Result<Vec<String>, OnnxError> {
+    let model = ModelProto::decode(bytes).map_err(OnnxError::Decode)?;
+    let mut files: Vec<String> = Vec::new();
+    let Some(graph) = model.graph.as_ref() else {
+        return Ok(files);
+    };
+    for t in &graph.initializer {
+        let Some(location) = t.external_data.iter().find(|e| e.key() == "location") else {
+            continue;
+        };
+        let location = location.value();
+        if Path::new(location).is_absolute() || location.split(['/', '\\']).any(|p| p == "..") {
+            return Err(OnnxError::Unmapped {
+                name: t.name().to_string(),
+                reason: format!("external data location '{location}' leaves the model directory"),
+            });
+        }
+        if !files.iter().any(|f| f == location) {
+            files.push(location.to_string());
+        }
+    }
+    Ok(files)
+}
+
 /// Reads a BERT from ONNX bytes; external tensor data is looked up in `external_dir`.
 pub fn import_bert_bytes(
     bytes: &[u8],

@@ -19,7 +19,7 @@ mod tests;
 
 pub use error::OnnxError;
 pub use export::{save, save_bert_onnx, write_bert_encoder_onnx, write_bert_onnx};
-pub use import::{import_bert, import_bert_bytes, ImportedModel, OnnxInfo};
+pub use import::{external_data_files, import_bert, import_bert_bytes, ImportedModel, OnnxInfo};
 pub use summary::{summarise, LogitsOutput, OnnxSummary};
 
 /// Model metadata key under which the writer stores the full `BertConfig` as JSON.

@@ -43,13 +43,12 @@ struct LinearUse<'a> {
 
 pub fn map_initializers(ix: &GraphIndex) -> Result<Mapped, OnnxError> {
     let mut mapped = Mapped::default();
-    for init in &ix.graph.initializer {
-        // Integer initialisers are shape constants and index buffers (position_ids); one-element
+    for (name, init) in ix.weights() {
+        // Integer weights are shape constants and index buffers (position_ids); one-element
         // floats are constants of the decomposed ops (eps, sqrt(d), GELU's 0.5).
         if init.data_type() != data_type::FLOAT || tensor::numel(init)? <= 1 {
             continue;
         }
-        let name = init.name();
         let uses = linear_uses(ix, name)?;
         let canonical = match canonical_name(name) {
             Some(c) if c.ends_with(".weight") && is_linear(&c) => {

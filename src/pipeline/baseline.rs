@@ -81,6 +81,16 @@ pub fn capture_baseline(
     } else {
         onnx::write_bert_onnx(&model.config, &model.weights)?
     };
+    if as_is {
+        // The file as the user has it, with the external data files it names beside it.
+        let from = model.source.path.parent().unwrap_or(Path::new("."));
+        for file in onnx::external_data_files(&bytes)? {
+            let (src, dst) = (from.join(&file), onnx_path.with_file_name(&file));
+            let data = std::fs::read(&src)
+                .map_err(io_error(format!("reading external data {}", src.display())))?;
+            write_atomic(&dst, &data)?;
+        }
+    }
     write_atomic(&onnx_path, &bytes)?;
     measure_baseline(
         BaselineOrigin::Model,
