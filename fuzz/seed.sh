@@ -6,12 +6,21 @@ cd "$(dirname "$0")"
 root=..
 mkdir -p corpus/dataset corpus/analysis_json corpus/onnx_import
 
-# dataset: the first byte picks the format (0xC0 set: JSON Lines; else even: FinancialPhraseBank,
-# odd: CSV) and CSV options.
+# dataset: the first byte picks the format (0xC0 set: JSON Lines; 0x80 alone: Parquet; else even:
+# FinancialPhraseBank, odd: CSV) and CSV options.
 printf '\x00Sales rose 5 %% .@positive\r\nSales fell .@negative\nThe meeting is today .@neutral\r' > corpus/dataset/fpb
 printf '\x01text,label\n"Sales rose, a lot",positive\nSales fell,negative\nMeeting today,neutral\n' > corpus/dataset/csv-header
 printf '\x05neutral,"Quoted ""text"", with comma"\npositive,Sales rose\n' > corpus/dataset/csv-no-header
 printf '\xc0{"text": "Sales rose", "label": 2}\n\n{"text": "Sales fell", "label": 0}\r\n{"sentence": "x", "label": "neutral"}\n' > corpus/dataset/jsonl
+# Parquet as pyarrow writes it (snappy), when pyarrow is importable (.ci/run puts it on PYTHONPATH).
+if python3 -c "import pyarrow" 2>/dev/null; then
+    python3 - <<'PY'
+import io, pyarrow as pa, pyarrow.parquet as pq
+buf = io.BytesIO()
+pq.write_table(pa.table({"sentence": ["Sales rose", "Sales fell", "Meeting today"], "label": [2, 0, 1]}), buf)
+open("corpus/dataset/parquet", "wb").write(b"\x80" + buf.getvalue())
+PY
+fi
 { printf '\x00'; head -c 2000 "$root/../shared/data/FinancialPhraseBank/Sentences_AllAgree.txt"; } > corpus/dataset/fpb-real
 { printf '\x01'; head -c 2000 "$root/../shared/data/FinancialPhraseBank/all-data.csv"; } > corpus/dataset/csv-real
 

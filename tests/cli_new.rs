@@ -461,16 +461,6 @@ fn json_lines_give_the_same_samples_and_split_as_the_original_file() {
     std::fs::write(&jsonl, format!("{}\n{{\"sentence\": \"cut", lines[0])).unwrap();
     let out = exp(&db, &new_args("broken", "minilm-l6".as_ref(), &jsonl, &[]));
     assert_fails_with(&out, &["fpb.jsonl, line 2: not JSON"]);
-    // Parquet says it is not read yet, rather than reading bytes as text.
-    let parquet = write(dir.path(), "fpb.parquet", b"PAR1\x15\x04PAR1");
-    let out = exp(
-        &db,
-        &new_args("parquet", "minilm-l6".as_ref(), &parquet, &[]),
-    );
-    assert_fails_with(
-        &out,
-        &["fpb.parquet: Parquet files are not read yet; convert it to JSON Lines"],
-    );
     assert_eq!(event_count(&db), before);
 }
 
@@ -536,5 +526,81 @@ fn a_model_in_the_hugging_face_hub_cache_resolves_by_its_repository_id() {
             "never downloads",
         ],
     );
+    assert_eq!(event_count(&db), before);
+}
+
+/// Writes the (sentence, label code) pairs as a Parquet file with pyarrow (snappy, its default).
+const WRITE_PARQUET: &str = r#"
+import json, sys
+import pyarrow as pa, pyarrow.parquet as pq
+rows = json.load(open(sys.argv[1]))
+table = pa.table({"idx": list(range(len(rows))), "sentence": [r[0] for r in rows], "label": pa.array([r[1] for r in rows], pa.int64())})
+pq.write_table(table, sys.argv[2])
+"#;
+
+#[test]
+fn parquet_written_by_pyarrow_gives_the_same_samples_and_split_as_the_original_file() {
+    let Some((python, path)) = python_with(&["pyarrow"]) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("exp.db");
+    let out = exp(
+        &db,
+        &new_args(
+            "names",
+            "minilm-l6".as_ref(),
+            &fpb("Sentences_50Agree.txt"),
+            &[],
+        ),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let pairs: Vec<(String, usize)> = fpb_pairs()
+        .into_iter()
+        .map(|(s, l)| (s, class_label(&l)))
+        .collect();
+    let json = dir.path().join("rows.json");
+    std::fs::write(&json, serde_json::to_string(&pairs).unwrap()).unwrap();
+    let parquet = dir.path().join("fpb.parquet");
+    let mut cmd = std::process::Command::new(python);
+    cmd.args(["-c", WRITE_PARQUET]).arg(&json).arg(&parquet);
+    if let Some(p) = path {
+        cmd.env("PYTHONPATH", p);
+    }
+    let written = cmd.output().unwrap();
+    assert!(written.status.success(), "{}", stderr(&written));
+
+    let out = exp(
+        &db,
+        &new_args("parquet", "minilm-l6".as_ref(), &parquet, &[]),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("4846 rows read"), "{text}");
+    assert!(
+        text.contains("codes    0 = negative, 1 = neutral, 2 = positive"),
+        "{text}"
+    );
+    assert_eq!(split_digest(&db, "parquet"), split_digest(&db, "names"));
+
+    // A column that is not there is named with the file's columns; nothing is recorded.
+    let before = event_count(&db);
+    let out = exp(
+        &db,
+        &new_args(
+            "bad",
+            "minilm-l6".as_ref(),
+            &parquet,
+            &["--text-column", "body"],
+        ),
+    );
+    assert_fails_with(
+        &out,
+        &["fpb.parquet: no text column 'body' (columns: idx, sentence, label)"],
+    );
+    // Bytes that are not Parquet say so.
+    let fake = write(dir.path(), "fake.parquet", b"PAR1 not really");
+    let out = exp(&db, &new_args("fake", "minilm-l6".as_ref(), &fake, &[]));
+    assert_fails_with(&out, &["fake.parquet: cannot read as Parquet"]);
     assert_eq!(event_count(&db), before);
 }

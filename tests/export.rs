@@ -317,30 +317,6 @@ fn the_int8_file_runs_in_ort(db: &Path, dir: &Path) {
     );
 }
 
-/// The interpreter with transformers, onnxruntime and numpy (`.ci/run` sets these variables).
-fn python() -> Option<(String, Option<String>)> {
-    let python = std::env::var("EXP_TEST_PYTHON").unwrap_or_else(|_| "python3".to_string());
-    let path = std::env::var("EXP_TEST_PYTHONPATH").ok();
-    let mut cmd = Command::new(&python);
-    cmd.args(["-c", "import transformers, onnxruntime, numpy"]);
-    if let Some(p) = &path {
-        cmd.env("PYTHONPATH", p);
-    }
-    let ok = cmd.output().map(|o| o.status.success()).unwrap_or(false);
-    if ok {
-        return Some((python, path));
-    }
-    let why = format!(
-        "{python} cannot import transformers, onnxruntime and numpy (set EXP_TEST_PYTHON / EXP_TEST_PYTHONPATH, as .ci/run does)"
-    );
-    // On CI, or when an interpreter was named, a missing module is a failure, not a skip.
-    if std::env::var_os("CI").is_some() || std::env::var_os("EXP_TEST_PYTHON").is_some() {
-        panic!("{why}");
-    }
-    eprintln!("skipping the Python check: {why}");
-    None
-}
-
 const PY: &str = r#"
 import json, sys
 import numpy as np
@@ -358,7 +334,7 @@ print(json.dumps({"labels": [labels[int(i)] for i in logits.argmax(axis=1)], "lo
 "#;
 
 fn python_loads_the_directory(db: &Path, dir: &Path) {
-    let Some((python, path)) = python() else {
+    let Some((python, path)) = python_with(&["transformers", "onnxruntime", "numpy"]) else {
         return;
     };
     let text = std::fs::read(fpb("Sentences_50Agree.txt")).unwrap();

@@ -1,7 +1,8 @@
 //! The dataset readers (FinancialPhraseBank, CSV and JSON Lines, with decoding, label matching,
 //! integer labels, dedupe) and the stratified split, on arbitrary file contents. Any input must
 //! give a dataset or an error, never a panic. The first byte picks the format and the options:
-//! bits 6 and 7 both set is JSON Lines, else bit 0 (even: FinancialPhraseBank, odd: CSV).
+//! bits 6 and 7 both set is JSON Lines, bit 7 alone Parquet, else bit 0 (even:
+//! FinancialPhraseBank, odd: CSV).
 #![no_main]
 
 use std::path::PathBuf;
@@ -33,6 +34,8 @@ fuzz_target!(|input: &[u8]| {
     let mut options = ReadOptions {
         format: if mode & 0xC0 == 0xC0 {
             DataFormat::Jsonl
+        } else if mode & 0xC0 == 0x80 {
+            DataFormat::Parquet
         } else if mode & 1 == 0 {
             DataFormat::Fpb
         } else {

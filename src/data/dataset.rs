@@ -11,9 +11,10 @@ use super::decode::{decode, Encoding};
 use super::error::DataError;
 use super::fpb::{self, RawRow};
 use super::ids::{normalize_text, sample_id};
-use super::jsonl::{self, JsonlLayout};
+use super::jsonl::{self, NamedColumns};
 use super::label_map::{self, LabelMap};
 use super::options::{DataFormat, ReadOptions};
+use super::parquet;
 
 /// One labelled text. `text` is whitespace-normalised (what the id is computed from).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -53,8 +54,8 @@ pub struct Dataset {
     pub format: DataFormat,
     /// Header and columns used, for CSV files.
     pub csv: Option<CsvLayout>,
-    /// Fields used, for JSON Lines files.
-    pub jsonl: Option<JsonlLayout>,
+    /// Fields or columns used, for JSON Lines and Parquet files.
+    pub named: Option<NamedColumns>,
     /// Data rows read (blank lines and a header not counted).
     pub rows_read: usize,
     /// Deduplicated, conflicts excluded, in order of first occurrence in the file.
@@ -82,15 +83,6 @@ impl Dataset {
 /// are errors naming the file (and line); duplicates and conflicting labels are reported, not errors.
 pub fn load(path: &Path, options: &ReadOptions) -> Result<Dataset, DataError> {
     let known = known_labels(&options.labels)?;
-    let parquet = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
-    if parquet && options.format == DataFormat::Auto {
-        return Err(DataError::Parquet {
-            path: path.to_path_buf(),
-        });
-    }
     let bytes = std::fs::read(path).map_err(|source| match source.kind() {
         std::io::ErrorKind::NotFound => DataError::NotFound {
             path: path.to_path_buf(),
@@ -101,12 +93,19 @@ pub fn load(path: &Path, options: &ReadOptions) -> Result<Dataset, DataError> {
         },
     })?;
     let sha256 = hex::encode(Sha256::digest(&bytes));
-    let decoded = decode(&bytes).map_err(|source| DataError::Encoding {
-        path: path.to_path_buf(),
-        source,
-    })?;
     let format = options.format.resolve(path);
-    let (mut rows, csv, jsonl) = match format {
+    // Parquet is binary, its strings UTF-8; every other format is text to decode.
+    let decoded = match format {
+        DataFormat::Parquet => super::decode::Decoded {
+            text: String::new(),
+            encoding: Encoding::Utf8,
+        },
+        _ => decode(&bytes).map_err(|source| DataError::Encoding {
+            path: path.to_path_buf(),
+            source,
+        })?,
+    };
+    let (mut rows, csv, named) = match format {
         DataFormat::Csv => {
             let raw = label_map::raw_values(options.label_map.as_ref(), &options.labels, &known);
             let (rows, layout) = columns::parse(path, &decoded.text, options, &raw)?;
@@ -114,6 +113,10 @@ pub fn load(path: &Path, options: &ReadOptions) -> Result<Dataset, DataError> {
         }
         DataFormat::Jsonl => {
             let (rows, layout) = jsonl::parse(path, &decoded.text, options)?;
+            (rows, None, Some(layout))
+        }
+        DataFormat::Parquet => {
+            let (rows, layout) = parquet::parse(path, options)?;
             (rows, None, Some(layout))
         }
         _ => (fpb::parse(path, &decoded.text)?, None, None),
@@ -173,7 +176,7 @@ pub fn load(path: &Path, options: &ReadOptions) -> Result<Dataset, DataError> {
         encoding: decoded.encoding,
         format,
         csv,
-        jsonl,
+        named,
         rows_read,
         samples,
         labels: known,

@@ -35,8 +35,6 @@ pub enum DataError {
     },
     #[error("{}: {reason}", path.display())]
     Columns { path: PathBuf, reason: String },
-    #[error("{}: Parquet files are not read yet; convert it to JSON Lines (e.g. pandas.read_parquet(file).to_json(out, orient=\"records\", lines=True)) and give that", path.display())]
-    Parquet { path: PathBuf },
     #[error("invalid read options: {0}")]
     Options(String),
     #[error("invalid split spec '{spec}': {reason}")]

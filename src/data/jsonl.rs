@@ -12,9 +12,10 @@ use super::error::DataError;
 use super::fpb::RawRow;
 use super::options::{ColumnRef, ReadOptions};
 
-/// The fields a JSON Lines file was read from: recorded so a load can be reproduced exactly.
+/// The named fields (JSON Lines) or columns (Parquet) a file was read from: recorded so a load
+/// can be reproduced exactly.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct JsonlLayout {
+pub struct NamedColumns {
     pub text_field: String,
     pub label_field: String,
 }
@@ -55,7 +56,7 @@ pub(crate) fn parse(
     path: &Path,
     text: &str,
     options: &ReadOptions,
-) -> Result<(Vec<RawRow>, JsonlLayout), DataError> {
+) -> Result<(Vec<RawRow>, NamedColumns), DataError> {
     let mut objects: Vec<(usize, Map<String, Value>)> = Vec::new();
     for (line, content) in split_lines(text) {
         if content.trim().is_empty() {
@@ -82,7 +83,7 @@ pub(crate) fn parse(
             path: path.to_path_buf(),
         });
     };
-    let layout = JsonlLayout {
+    let layout = NamedColumns {
         text_field: field_name(path, &options.text_column, first, &TEXT_NAMES, "text")?,
         label_field: field_name(path, &options.label_column, first, &LABEL_NAMES, "label")?,
     };
@@ -136,7 +137,7 @@ fn kind(v: &Value) -> &'static str {
 mod tests {
     use super::*;
 
-    fn read(text: &str, options: &ReadOptions) -> Result<(Vec<RawRow>, JsonlLayout), DataError> {
+    fn read(text: &str, options: &ReadOptions) -> Result<(Vec<RawRow>, NamedColumns), DataError> {
         parse(Path::new("d.jsonl"), text, options)
     }
 

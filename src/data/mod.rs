@@ -14,6 +14,7 @@ mod ids;
 mod jsonl;
 mod label_map;
 mod options;
+mod parquet;
 mod rng;
 mod split;
 
@@ -25,7 +26,7 @@ pub use dataset::{load, Conflict, ConflictRow, Dataset, Sample};
 pub use decode::{decode, split_lines, DecodeError, Decoded, Encoding};
 pub use error::DataError;
 pub use ids::{normalize_text, sample_id};
-pub use jsonl::JsonlLayout;
+pub use jsonl::NamedColumns;
 pub use label_map::LabelMap;
 pub use options::{ColumnRef, DataFormat, ReadOptions, DEFAULT_LABELS};
 pub use split::{stratified_split, Split, SplitCounts, SplitSpec, DEFAULT_SPLIT_SEED};

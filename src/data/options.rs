@@ -11,8 +11,8 @@ pub const DEFAULT_LABELS: [&str; 3] = ["negative", "neutral", "positive"];
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DataFormat {
-    /// `.csv` (any case) is CSV, `.jsonl` and `.ndjson` JSON Lines, anything else
-    /// FinancialPhraseBank.
+    /// `.csv` (any case) is CSV, `.jsonl` and `.ndjson` JSON Lines, `.parquet` Parquet,
+    /// anything else FinancialPhraseBank.
     #[default]
     Auto,
     /// FinancialPhraseBank: one `sentence@label` per line.
@@ -21,6 +21,8 @@ pub enum DataFormat {
     Csv,
     /// JSON Lines: one object per line, text and label in named fields.
     Jsonl,
+    /// Parquet: text and label in named columns.
+    Parquet,
 }
 
 impl DataFormat {
@@ -36,6 +38,7 @@ impl DataFormat {
                 match extension.as_str() {
                     "csv" => DataFormat::Csv,
                     "jsonl" | "ndjson" => DataFormat::Jsonl,
+                    "parquet" => DataFormat::Parquet,
                     _ => DataFormat::Fpb,
                 }
             }
@@ -52,8 +55,9 @@ impl FromStr for DataFormat {
             "fpb" => Ok(DataFormat::Fpb),
             "csv" => Ok(DataFormat::Csv),
             "jsonl" => Ok(DataFormat::Jsonl),
+            "parquet" => Ok(DataFormat::Parquet),
             other => Err(format!(
-                "unknown data format '{other}': expected auto, fpb, csv or jsonl"
+                "unknown data format '{other}': expected auto, fpb, csv, jsonl or parquet"
             )),
         }
     }

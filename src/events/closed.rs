@@ -83,6 +83,7 @@ closed_set! {
         Csv = "csv",
         /// JSON Lines.
         Jsonl = "jsonl",
+        Parquet = "parquet",
     }
 }
 

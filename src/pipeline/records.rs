@@ -40,6 +40,7 @@ impl From<DataFormat> for events::DataFormat {
         match x {
             DataFormat::Csv => events::DataFormat::Csv,
             DataFormat::Jsonl => events::DataFormat::Jsonl,
+            DataFormat::Parquet => events::DataFormat::Parquet,
             DataFormat::Fpb | DataFormat::Auto => events::DataFormat::Fpb,
         }
     }
@@ -50,6 +51,7 @@ impl From<events::DataFormat> for DataFormat {
         match x {
             events::DataFormat::Csv => DataFormat::Csv,
             events::DataFormat::Jsonl => DataFormat::Jsonl,
+            events::DataFormat::Parquet => DataFormat::Parquet,
             events::DataFormat::Fpb => DataFormat::Fpb,
         }
     }

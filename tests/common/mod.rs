@@ -196,3 +196,28 @@ pub fn scratch(suite: &str, name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// A Python interpreter that can import `modules`, and the PYTHONPATH it needs (`.ci/run` sets
+/// `EXP_TEST_PYTHON` and `EXP_TEST_PYTHONPATH`). Elsewhere a missing module skips the check,
+/// saying why; on CI, or when an interpreter was named, it is a failure.
+pub fn python_with(modules: &[&str]) -> Option<(String, Option<String>)> {
+    let python = std::env::var("EXP_TEST_PYTHON").unwrap_or_else(|_| "python3".to_string());
+    let path = std::env::var("EXP_TEST_PYTHONPATH").ok();
+    let mut cmd = Command::new(&python);
+    cmd.args(["-c", &format!("import {}", modules.join(", "))]);
+    if let Some(p) = &path {
+        cmd.env("PYTHONPATH", p);
+    }
+    if cmd.output().map(|o| o.status.success()).unwrap_or(false) {
+        return Some((python, path));
+    }
+    let why = format!(
+        "{python} cannot import {} (set EXP_TEST_PYTHON / EXP_TEST_PYTHONPATH, as .ci/run does)",
+        modules.join(", ")
+    );
+    if std::env::var_os("CI").is_some() || std::env::var_os("EXP_TEST_PYTHON").is_some() {
+        panic!("{why}");
+    }
+    eprintln!("skipping the Python check: {why}");
+    None
+}
