@@ -425,6 +425,23 @@ fn report_projects_the_log_and_is_byte_identical_on_rerun() {
         "pruning plot still empty"
     );
     assert!(html.contains("<td>pruned-int8</td>"));
+    // Numbers are rounded for reading in the page, with the full value as the cell's title;
+    // comparison.csv keeps full precision.
+    let csv = String::from_utf8(read(&dir, "comparison.csv")).unwrap();
+    let latency = csv
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .nth(4)
+        .unwrap()
+        .to_string();
+    let shown = exp::report::html::for_people(&latency);
+    assert!(html.contains("<td title=\""), "no rounded cell: {html}");
+    assert!(
+        html.contains(&format!("<td title=\"{latency}\">{shown}</td>")) || latency == shown,
+        "{latency} as {shown}: {html}"
+    );
     let card = String::from_utf8(read(&dir, "model_card.md")).unwrap();
     assert!(card.contains("| 2 | 0.20 | 800000 |"), "{card}");
     assert!(card.contains("Exported the pruned model"));

@@ -14,9 +14,33 @@ pub fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// A table cell as people read it: a number with a fractional part keeps three significant
+/// digits below 1, two decimals below 100, one below 1000 and none above; integers and text stay
+/// as they are.
+pub fn for_people(cell: &str) -> String {
+    let Ok(v) = cell.trim().parse::<f64>() else {
+        return cell.to_string();
+    };
+    if !v.is_finite() || !cell.contains('.') {
+        return cell.to_string();
+    }
+    let a = v.abs();
+    let decimals = if a == 0.0 || a >= 1000.0 {
+        0
+    } else if a >= 100.0 {
+        1
+    } else if a >= 1.0 {
+        2
+    } else {
+        // 0.0123 -> 4 decimals: three significant digits, at most 6 decimals.
+        ((2.0 - a.log10().floor()) as usize).min(6)
+    };
+    format!("{v:.decimals$}")
+}
+
 const STYLE: &str = "body{font-family:DejaVu Sans,Liberation Sans,Arial,sans-serif;margin:2em auto;max-width:1280px;color:#222}\
 pre{background:#f6f6f6;padding:1em;overflow-x:auto}\
-table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}\
+.scroll{overflow-x:auto}table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}\
 th{background:#eee}figure{margin:2em 0}img{max-width:100%;border:1px solid #ddd}\
 .nodata{color:#a33}";
 
@@ -51,7 +75,7 @@ pub fn page(p: &Projection, plots: &[PlotInfo], csv_rows: &[Vec<String>]) -> Str
     if csv_rows.is_empty() {
         out.push_str("<p class=\"nodata\">No BenchmarkMeasured events in the log yet: comparison.csv has its header only.</p>\n");
     } else {
-        out.push_str("<table>\n<tr>");
+        out.push_str("<div class=\"scroll\"><table>\n<tr>");
         for c in COLUMNS {
             let _ = write!(out, "<th>{}</th>", escape(c));
         }
@@ -59,11 +83,22 @@ pub fn page(p: &Projection, plots: &[PlotInfo], csv_rows: &[Vec<String>]) -> Str
         for row in csv_rows {
             out.push_str("<tr>");
             for cell in row {
-                let _ = write!(out, "<td>{}</td>", escape(cell));
+                let shown = for_people(cell);
+                if shown == *cell {
+                    let _ = write!(out, "<td>{}</td>", escape(cell));
+                } else {
+                    // The full value stays one hover away (and in comparison.csv).
+                    let _ = write!(
+                        out,
+                        "<td title=\"{}\">{}</td>",
+                        escape(cell),
+                        escape(&shown)
+                    );
+                }
             }
             out.push_str("</tr>\n");
         }
-        out.push_str("</table>\n");
+        out.push_str("</table></div>\n");
     }
     out.push_str("<h2>Plots</h2>\n");
     for plot in plots {
@@ -81,4 +116,28 @@ pub fn page(p: &Projection, plots: &[PlotInfo], csv_rows: &[Vec<String>]) -> Str
     }
     out.push_str("</body>\n</html>\n");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::for_people;
+
+    #[test]
+    fn numbers_are_rounded_for_reading_and_the_rest_left_alone() {
+        for (cell, shown) in [
+            ("9.770813500000003", "9.77"),
+            ("106.80000000000001", "106.8"),
+            ("4021.5", "4022"),
+            ("0.8154269972451791", "0.815"),
+            ("0.012345", "0.0123"),
+            ("0.0", "0"),
+            ("-1.23456", "-1.23"),
+            ("32", "32"),
+            ("onnx-int8", "onnx-int8"),
+            ("", ""),
+            ("NaN", "NaN"),
+        ] {
+            assert_eq!(for_people(cell), shown, "{cell}");
+        }
+    }
 }
