@@ -304,3 +304,31 @@ SELECT
     json_array_length(e.payload, '$.files')        AS files
 FROM events e
 WHERE e.kind = 'ReportGenerated';
+
+-- `exp tag`: each experiment's tags as they stand (the latest TagSet of each key; a removed key
+-- is not listed), with the event that set them.
+DROP VIEW IF EXISTS v_tags;
+CREATE VIEW v_tags AS
+SELECT
+    e.experiment                                   AS experiment,
+    json_extract(e.payload, '$.key')               AS key,
+    json_extract(e.payload, '$.value')             AS value,
+    e.seq                                          AS seq,
+    e.ts                                           AS ts
+FROM events e
+WHERE e.kind = 'TagSet'
+  AND e.seq = (SELECT max(x.seq) FROM events x
+               WHERE x.experiment = e.experiment AND x.kind = 'TagSet'
+                 AND json_extract(x.payload, '$.key') = json_extract(e.payload, '$.key'))
+  AND json_extract(e.payload, '$.value') IS NOT NULL;
+
+-- `exp note`: every note, in order.
+DROP VIEW IF EXISTS v_notes;
+CREATE VIEW v_notes AS
+SELECT
+    e.experiment                                   AS experiment,
+    e.seq                                          AS seq,
+    e.ts                                           AS ts,
+    json_extract(e.payload, '$.text')              AS text
+FROM events e
+WHERE e.kind = 'NoteAdded';

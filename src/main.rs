@@ -42,7 +42,7 @@ fn error_text(err: &anyhow::Error) -> String {
 fn reads_only(command: &cli::Command) -> bool {
     matches!(
         command,
-        cli::Command::Ls
+        cli::Command::Ls(_)
             | cli::Command::Show { .. }
             | cli::Command::Events { .. }
             | cli::Command::Verify { .. }

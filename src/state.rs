@@ -139,6 +139,10 @@ pub struct Experiment {
     /// order they were measured; `v_benchmarks` in SQL has every one.
     pub benchmarks: Vec<BenchmarkMeasured>,
     pub reports: Vec<ReportGenerated>,
+    /// `exp tag`: each key's latest value.
+    pub tags: std::collections::BTreeMap<String, String>,
+    /// `exp note`: (when, text), in order.
+    pub notes: Vec<(String, String)>,
     pub failures: Vec<RunFailed>,
     pub events: usize,
     pub last_seq: Option<i64>,
@@ -362,6 +366,15 @@ impl Experiment {
                 self.benchmarks.push(e);
             }
             Event::ReportGenerated(e) => self.reports.push(e),
+            Event::TagSet(e) => match e.value {
+                Some(v) => {
+                    self.tags.insert(e.key, v);
+                }
+                None => {
+                    self.tags.remove(&e.key);
+                }
+            },
+            Event::NoteAdded(e) => self.notes.push((ts.to_string(), e.text)),
         }
     }
 

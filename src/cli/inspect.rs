@@ -72,7 +72,18 @@ fn load(db: &Path, name: &str) -> anyhow::Result<(Store, Experiment)> {
     Ok((store, state))
 }
 
-pub fn ls(db: &Path, json: bool) -> anyhow::Result<ExitCode> {
+#[derive(Debug, clap::Args)]
+pub struct LsArgs {
+    /// Only experiments with this tag (KEY=VALUE; repeat for several, all must hold).
+    #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = exp::pipeline::annotate::parse_tag)]
+    pub tags: Vec<exp::events::TagSet>,
+    /// Only experiments whose v_experiments row meets this SQL condition, e.g.
+    /// "test_accuracy > 0.8" (the database is opened read-only).
+    #[arg(long = "where", value_name = "SQL")]
+    pub condition: Option<String>,
+}
+
+pub fn ls(db: &Path, args: &LsArgs, json: bool) -> anyhow::Result<ExitCode> {
     let Some(store) = open_existing(db)? else {
         if json {
             print_json(&Vec::<Experiment>::new())?;
@@ -81,8 +92,14 @@ pub fn ls(db: &Path, json: bool) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     };
+    let names = match &args.condition {
+        Some(sql) => store
+            .experiments_where(sql)
+            .map_err(|e| anyhow::anyhow!("--where {sql:?}: {e}"))?,
+        None => store.experiments()?,
+    };
     let mut summaries = Vec::new();
-    for name in store.experiments()? {
+    for name in names {
         summaries.push(match Experiment::load(&store, &name, None) {
             Ok(state) => summary(&state),
             Err(e) => match newer_writer(&store, &name, &e) {
@@ -95,8 +112,17 @@ pub fn ls(db: &Path, json: bool) -> anyhow::Result<ExitCode> {
             },
         });
     }
+    summaries.retain(|s| {
+        args.tags
+            .iter()
+            .all(|t| s.tags.get(&t.key) == t.value.as_ref())
+    });
     if json {
         print_json(&summaries)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if summaries.is_empty() && (args.condition.is_some() || !args.tags.is_empty()) {
+        println!("no experiments in {} match", db.display());
         return Ok(ExitCode::SUCCESS);
     }
     if summaries.is_empty() {
@@ -117,13 +143,18 @@ pub fn ls(db: &Path, json: bool) -> anyhow::Result<ExitCode> {
                 sum.samples.map_or("-".into(), |n| n.to_string()),
                 sum.events.to_string(),
                 sum.created_at,
+                sum.tags
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(" "),
             ]
         })
         .collect();
     print!(
         "{}",
         table(
-            &["NAME", "STATUS", "MODEL", "SAMPLES", "EVENTS", "CREATED"],
+            &["NAME", "STATUS", "MODEL", "SAMPLES", "EVENTS", "CREATED", "TAGS"],
             &rows
         )
     );
@@ -141,6 +172,7 @@ struct Summary {
     samples: Option<usize>,
     events: usize,
     created_at: String,
+    tags: std::collections::BTreeMap<String, String>,
     /// Why the log could not be folded (events from a newer exp); absent when it could.
     #[serde(skip_serializing_if = "Option::is_none")]
     unreadable: Option<String>,
@@ -162,6 +194,7 @@ fn unreadable(store: &Store, name: &str, why: String) -> anyhow::Result<Summary>
         samples: None,
         events: events.len(),
         created_at: created.map(|e| e.ts.clone()).unwrap_or_default(),
+        tags: Default::default(),
         unreadable: Some(why),
     })
 }
@@ -177,6 +210,7 @@ fn summary(state: &Experiment) -> Summary {
         samples: state.dataset.as_ref().map(|d| d.samples),
         events: state.events,
         created_at: state.created_at.clone().unwrap_or_default(),
+        tags: state.tags.clone(),
         unreadable: None,
     }
 }
@@ -199,6 +233,13 @@ pub fn show(db: &Path, name: &str, json: bool) -> anyhow::Result<ExitCode> {
     }
     println!("experiment  {}", state.name);
     println!("status      {}", state.status());
+    if !state.tags.is_empty() {
+        let tags: Vec<String> = state.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        println!("tags        {}", tags.join(" "));
+    }
+    for (ts, text) in &state.notes {
+        println!("note        {ts}: {text}");
+    }
     if let Some(created) = &state.created {
         println!("created     {}", state.created_at.as_deref().unwrap_or("?"));
         println!(

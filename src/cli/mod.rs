@@ -1,5 +1,6 @@
 //! Command-line interface: argument definitions, dispatch and printing. No pipeline logic here.
 
+mod annotate;
 mod benchmark;
 mod export;
 mod fetch;
@@ -41,13 +42,17 @@ pub struct Cli {
 pub enum Command {
     /// Open an experiment: load and check the dataset, split it, record the model.
     New(Box<new::NewArgs>),
-    /// List experiments.
-    Ls,
+    /// List experiments, with their tags.
+    Ls(inspect::LsArgs),
     /// Show an experiment's state, folded from its events.
     Show {
         /// Experiment name.
         name: String,
     },
+    /// Tag an experiment (KEY=VALUE; recorded as TagSet events, shown by ls and show, and in v_tags).
+    Tag(annotate::TagArgs),
+    /// Add a note to an experiment (a NoteAdded event, shown by show, and in v_notes).
+    Note(annotate::NoteArgs),
     /// Print an experiment's events.
     Events {
         /// Experiment name.
@@ -112,7 +117,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let json = cli.json;
     match cli.command {
         Command::New(args) => new::run(&cli.db, *args, json),
-        Command::Ls => inspect::ls(&cli.db, json),
+        Command::Ls(args) => inspect::ls(&cli.db, &args, json),
+        Command::Tag(args) => annotate::tag(&cli.db, args, json),
+        Command::Note(args) => annotate::note(&cli.db, args, json),
         Command::Show { name } => inspect::show(&cli.db, &name, json),
         Command::Events { name, kind } => inspect::events(&cli.db, &name, kind.as_deref(), json),
         Command::Verify { name, files } => inspect::verify(&cli.db, name.as_deref(), files, json),

@@ -51,6 +51,8 @@ pub enum Event {
     ExportValidated(ExportValidated),
     BenchmarkMeasured(BenchmarkMeasured),
     ReportGenerated(ReportGenerated),
+    TagSet(TagSet),
+    NoteAdded(NoteAdded),
 }
 
 impl Event {
@@ -82,11 +84,13 @@ impl Event {
             Event::ExportValidated(_) => "ExportValidated",
             Event::BenchmarkMeasured(_) => "BenchmarkMeasured",
             Event::ReportGenerated(_) => "ReportGenerated",
+            Event::TagSet(_) => "TagSet",
+            Event::NoteAdded(_) => "NoteAdded",
         }
     }
 
     /// Every kind this version of `exp` writes, for `exp events --kind` validation.
-    pub const KINDS: [&'static str; 25] = [
+    pub const KINDS: [&'static str; 27] = [
         "ExperimentCreated",
         "DatasetLoaded",
         "SplitMade",
@@ -112,6 +116,8 @@ impl Event {
         "ExportValidated",
         "BenchmarkMeasured",
         "ReportGenerated",
+        "TagSet",
+        "NoteAdded",
     ];
 
     /// Calls `f` on every field of the event that names a file or directory on disk, so that
@@ -172,7 +178,9 @@ impl Event {
             | Event::PhaseRestarted(_)
             | Event::LrReduced(_)
             | Event::EarlyStopped(_)
-            | Event::ExportValidated(_) => {}
+            | Event::ExportValidated(_)
+            | Event::TagSet(_)
+            | Event::NoteAdded(_) => {}
         }
     }
 
@@ -478,6 +486,21 @@ pub struct BudgetRevised {
     /// The revised pruning: cumulative fractions (empty: left out) and recovery epochs per step.
     pub pruning_steps: Vec<f64>,
     pub recovery_epochs: usize,
+}
+
+/// `exp tag`: a key set to a value on the experiment (a later one of the same key replaces it),
+/// or removed (`value` absent).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TagSet {
+    pub key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
+/// `exp note`: a free-text note on the experiment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NoteAdded {
+    pub text: String,
 }
 
 /// A training phase began (or resumed from a checkpoint).

@@ -2,6 +2,7 @@
 //! in its own module; this file decides what runs and records what happened.
 
 pub mod analyze;
+pub mod annotate;
 pub mod augment;
 mod average;
 pub mod baseline;

@@ -264,7 +264,10 @@ impl Store {
         // many appends in between (the indexes' pages) is copied into the database once.
         conn.pragma_update(None, "wal_autocheckpoint", 10_000)
             .map_err(open_err)?;
-        conn.execute_batch(SCHEMA).map_err(open_err)?;
+        // One transaction, so that two processes opening the database at once do not
+        // interleave the views' DROP and CREATE ("view already exists").
+        conn.execute_batch(&format!("BEGIN IMMEDIATE;\n{SCHEMA}\nCOMMIT;"))
+            .map_err(open_err)?;
         if owner != owner::Owner::Exp {
             conn.pragma_update(None, "application_id", owner::APPLICATION_ID)
                 .map_err(open_err)?;
@@ -435,6 +438,18 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare("SELECT experiment FROM events GROUP BY experiment ORDER BY min(seq)")?;
+        let names = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<Vec<String>, _>>()?;
+        Ok(names)
+    }
+
+    /// The experiments whose `v_experiments` row meets `condition` (an SQL expression over its
+    /// columns, from the user: the connection of `exp ls` is read-only).
+    pub fn experiments_where(&self, condition: &str) -> Result<Vec<String>, StoreError> {
+        let sql =
+            format!("SELECT experiment FROM v_experiments WHERE ({condition}) ORDER BY experiment");
+        let mut stmt = self.conn.prepare(&sql)?;
         let names = stmt
             .query_map([], |r| r.get(0))?
             .collect::<Result<Vec<String>, _>>()?;
