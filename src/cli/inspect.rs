@@ -353,15 +353,7 @@ pub fn show(db: &Path, name: &str, json: bool) -> anyhow::Result<ExitCode> {
                 }
             );
             for r in &state.budget_revisions {
-                println!(
-                    "revised     {} from {} to {} at {:.0} s (phases at {:.1} samples/s, the probe {:.1})",
-                    r.item,
-                    r.allocated,
-                    r.revised,
-                    r.elapsed_s,
-                    r.measured_train_samples_per_s,
-                    r.probe_train_samples_per_s
-                );
+                println!("revised     {} {}", r.item, r.describe());
             }
         }
     }

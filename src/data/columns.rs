@@ -168,11 +168,17 @@ fn holds_known_label(record: &Record, known: &[String]) -> bool {
 }
 
 fn find_name(header: &Record, candidates: &[&str]) -> Option<usize> {
+    let names: Vec<&str> = header.fields.iter().map(String::as_str).collect();
+    first_named(&names, candidates)
+}
+
+/// The position in `names` (a header, a JSON object's keys, a Parquet schema) of the first of
+/// `candidates` it has, matched case-insensitively, ignoring surrounding blanks.
+pub(crate) fn first_named(names: &[&str], candidates: &[&str]) -> Option<usize> {
     candidates.iter().find_map(|candidate| {
-        header
-            .fields
+        names
             .iter()
-            .position(|f| f.trim().eq_ignore_ascii_case(candidate))
+            .position(|n| n.trim().eq_ignore_ascii_case(candidate))
     })
 }
 

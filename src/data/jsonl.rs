@@ -6,7 +6,7 @@ use std::path::Path;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::columns::{LABEL_NAMES, TEXT_NAMES};
+use super::columns::{first_named, LABEL_NAMES, TEXT_NAMES};
 use super::decode::split_lines;
 use super::error::DataError;
 use super::fpb::RawRow;
@@ -38,17 +38,18 @@ fn field_name(
         Some(ColumnRef::Index(i)) => Err(columns_err(format!(
             "JSON Lines fields are named, not numbered: give the {what} field by name, not {i}"
         ))),
-        None => names
-            .iter()
-            .find_map(|n| first.keys().find(|k| k.eq_ignore_ascii_case(n)).cloned())
-            .ok_or_else(|| {
-                let keys: Vec<&str> = first.keys().map(String::as_str).collect();
-                columns_err(format!(
+        None => {
+            let keys: Vec<&str> = first.keys().map(String::as_str).collect();
+            first_named(&keys, names)
+                .map(|i| keys[i].to_string())
+                .ok_or_else(|| {
+                    columns_err(format!(
                     "cannot tell which field holds the {what}: the first object has {} and none is one of {}; set --{what}-column",
                     keys.join(", "),
                     names.join(", ")
                 ))
-            }),
+                })
+        }
     }
 }
 

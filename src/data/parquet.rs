@@ -7,7 +7,7 @@ use std::path::Path;
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use parquet::record::Field;
 
-use super::columns::{LABEL_NAMES, TEXT_NAMES};
+use super::columns::{first_named, LABEL_NAMES, TEXT_NAMES};
 use super::error::DataError;
 use super::fpb::RawRow;
 use super::jsonl::NamedColumns;
@@ -44,16 +44,16 @@ fn column_name(
                 columns.join(", ")
             ))
         }),
-        None => names
-            .iter()
-            .find_map(|n| columns.iter().find(|c| c.eq_ignore_ascii_case(n)).cloned())
-            .ok_or_else(|| {
+        None => {
+            let all: Vec<&str> = columns.iter().map(String::as_str).collect();
+            first_named(&all, names).map(|i| columns[i].clone()).ok_or_else(|| {
                 columns_err(format!(
                     "cannot tell which column holds the {what}: the columns are {} and none is one of {}; set --{what}-column",
                     columns.join(", "),
                     names.join(", ")
                 ))
-            }),
+            })
+        }
     }
 }
 

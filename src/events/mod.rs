@@ -503,6 +503,20 @@ pub struct NoteAdded {
     pub text: String,
 }
 
+impl BudgetRevised {
+    /// "from ALLOCATED to REVISED at N s: ..." (`exp show` and the report put the item before it).
+    pub fn describe(&self) -> String {
+        format!(
+            "from {} to {} at {:.0} s: the phases trained at {:.1} samples/s, the probe measured {:.1}",
+            self.allocated,
+            self.revised,
+            self.elapsed_s,
+            self.measured_train_samples_per_s,
+            self.probe_train_samples_per_s
+        )
+    }
+}
+
 /// A training phase began (or resumed from a checkpoint).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PhaseStarted {

@@ -5,7 +5,6 @@ use std::path::Path;
 
 use crate::events::{Event, NoteAdded, TagSet};
 use crate::recorder::{LastSeq, Recorder};
-use crate::store::Store;
 
 use super::PipelineError;
 
@@ -45,18 +44,7 @@ pub fn parse_tag(text: &str) -> Result<TagSet, String> {
 
 /// Appends the events to experiment `name`'s log; returns the seq of the last one.
 fn record(db: &Path, name: &str, command: &str, events: Vec<Event>) -> Result<i64, PipelineError> {
-    let missing = || PipelineError::NoExperiment {
-        name: name.to_string(),
-        db: db.to_path_buf(),
-    };
-    if !db.exists() {
-        return Err(missing());
-    }
-    let mut store = Store::open(db)?;
-    if !store.exists(name)? {
-        return Err(missing());
-    }
-    let lock = store.lock(name, command)?;
+    let (store, lock) = super::lock_experiment(db, name, command)?;
     let mut log = Recorder::with_lock(store, lock, LastSeq::default());
     log.record_all(events)?;
     Ok(log.state().0.unwrap_or(0))

@@ -375,6 +375,28 @@ fn per_split_label_counts(
     out
 }
 
+/// The database holding experiment `name`, with the experiment's writer lock taken for
+/// `command`; `NoExperiment` when the database or the experiment is not there.
+pub fn lock_experiment(
+    db: &Path,
+    name: &str,
+    command: &str,
+) -> Result<(Store, crate::store::WriterLock), PipelineError> {
+    let missing = || PipelineError::NoExperiment {
+        name: name.to_string(),
+        db: db.to_path_buf(),
+    };
+    if !db.exists() {
+        return Err(missing());
+    }
+    let mut store = Store::open(db)?;
+    if !store.exists(name)? {
+        return Err(missing());
+    }
+    let lock = store.lock(name, command)?;
+    Ok((store, lock))
+}
+
 /// An experiment opened for writing: its recorder (store, lock, folded state), its data and
 /// artifacts, and the sink its progress goes to.
 pub struct Writing {
@@ -399,18 +421,7 @@ impl Writing {
         data: Option<&Path>,
         progress: Box<dyn Progress>,
     ) -> Result<Writing, PipelineError> {
-        let missing = || PipelineError::NoExperiment {
-            name: name.to_string(),
-            db: db.to_path_buf(),
-        };
-        if !db.exists() {
-            return Err(missing());
-        }
-        let mut store = Store::open(db)?;
-        if !store.exists(name)? {
-            return Err(missing());
-        }
-        let lock = store.lock(name, command)?;
+        let (store, lock) = lock_experiment(db, name, command)?;
         let state = Experiment::load(&store, name, None)?;
         let log = Recorder::with_lock(store, lock, state);
         let data = ExperimentData::load(log.state(), data)?;

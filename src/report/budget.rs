@@ -99,17 +99,7 @@ pub fn table(state: &Experiment) -> Option<BudgetTable> {
         revisions: state
             .budget_revisions
             .iter()
-            .map(|r| {
-                format!(
-                    "{} revised from {} to {} at {:.0} s: the phases trained at {:.1} samples/s, the probe measured {:.1}",
-                    r.item,
-                    r.allocated,
-                    r.revised,
-                    r.elapsed_s,
-                    r.measured_train_samples_per_s,
-                    r.probe_train_samples_per_s
-                )
-            })
+            .map(|r| format!("{} revised {}", r.item, r.describe()))
             .collect(),
     })
 }
