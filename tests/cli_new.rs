@@ -399,6 +399,21 @@ fn integer_and_mapped_labels_give_the_same_samples_and_split_as_names() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(split_digest(&db, "coded"), split_digest(&db, "names"));
 
+    // TSV (text first, as Hugging Face's datasets often export): tabs delimit, commas stay text.
+    let tsv = dir.path().join("fpb.tsv");
+    let mut body = String::from("text\tlabel\r\n");
+    for (sentence, label) in fpb_pairs() {
+        body.push_str(&format!(
+            "\"{}\"\t{label}\r\n",
+            sentence.replace('"', "\"\"")
+        ));
+    }
+    std::fs::write(&tsv, body).unwrap();
+    let out = exp(&db, &new_args("tsv", "minilm-l6".as_ref(), &tsv, &[]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("4836 samples"), "{}", stdout(&out));
+    assert_eq!(split_digest(&db, "tsv"), split_digest(&db, "names"));
+
     // A map onto a label that is not known, or codes without a map, are refused, nothing recorded.
     let before = event_count(&db);
     let bad = ["--label-map", "bear=negative,hold=neutral,bull=bullish"];

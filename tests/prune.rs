@@ -339,3 +339,103 @@ fn a_killed_prune_resumes_after_its_last_recorded_step() {
     assert_eq!(payloads(&db, "PruningCompleted").len(), 1);
     assert!(exp(&db, &["verify", "t"]).status.success());
 }
+
+/// Loads the exported directory with Transformers (PyTorch) and runs its ONNX file in ONNX
+/// Runtime on the same tokens; prints what Transformers reported about the loading.
+const TRANSFORMERS_VS_ORT: &str = r#"
+import json, sys
+import numpy as np, torch, onnxruntime as ort
+from transformers import AutoTokenizer, AutoModelForSequenceClassification
+d, texts = sys.argv[1], json.load(open(sys.argv[2]))
+tok = AutoTokenizer.from_pretrained(d)
+model, info = AutoModelForSequenceClassification.from_pretrained(d, output_loading_info=True)
+model.eval()
+enc = tok(texts, padding=True, truncation=True, max_length=64, return_tensors="np")
+feeds = {k: enc[k].astype(np.int64) for k in ("input_ids", "attention_mask", "token_type_ids")}
+with torch.no_grad():
+    pt = model(**{k: torch.from_numpy(v) for k, v in feeds.items()}).logits.numpy()
+sess = ort.InferenceSession(d + "/onnx/model.onnx")
+onnx_inputs = {i.name for i in sess.get_inputs()}
+ox = sess.run(None, {k: v for k, v in feeds.items() if k in onnx_inputs})[0]
+print(json.dumps({
+    "max_abs_diff": float(np.abs(pt - ox).max()),
+    "rows": int(pt.shape[0]),
+    "heads": model.config.num_attention_heads,
+    "intermediate": model.config.intermediate_size,
+    "labels": [model.config.id2label[i] for i in range(pt.shape[1])],
+    "loading": {k: [str(x) for x in v] for k, v in info.items()},
+}))
+"#;
+
+#[test]
+fn the_pruned_export_loads_in_transformers_with_the_onnx_files_logits() {
+    let (dir, db) = copy_of_trained();
+    let out = exp(&db, &["prune", "t", "--steps", "45", "--tolerance", "100"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = exp(&db, &["export", "t", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["export"]["source"], "pruned");
+    let export = PathBuf::from(report["export"]["dir"].as_str().unwrap());
+
+    // The safetensors are in the unpruned shapes; config.json keeps the pruned counts.
+    let config = exp::model::hf_dir::read_config(&export.join("config.json")).unwrap();
+    let heads = config.layer_num_heads.clone().unwrap();
+    assert!(heads.iter().sum::<usize>() < 2 * config.num_attention_heads);
+    let stored =
+        candle_core::safetensors::load(export.join("model.safetensors"), &candle_core::Device::Cpu)
+            .unwrap();
+    let key = &stored["bert.encoder.layer.0.attention.self.key.bias"];
+    assert_eq!(key.dims(), [config.hidden_size]);
+    let ffn = &stored["bert.encoder.layer.1.output.dense.weight"];
+    assert_eq!(ffn.dims(), [config.hidden_size, config.intermediate_size]);
+    // exp reads its own export back in the pruned shapes.
+    let (back, weights, loaded) = exp::model::load_hf_dir(&export, &config.labels(), 0).unwrap();
+    assert!(loaded.padding_removed);
+    assert_eq!(back.layer_num_heads, Some(heads.clone()));
+    assert_eq!(
+        weights["bert.encoder.layer.0.attention.self.key.bias"].dims(),
+        [heads[0] * config.head_dim()]
+    );
+
+    let Some((python, path)) = python_with_torch(&["transformers", "onnxruntime", "numpy"]) else {
+        return;
+    };
+    let texts = [
+        "Operating profit rose to EUR 13.1 mn from EUR 8.7 mn in the corresponding period in 2007.",
+        "The company cut 40 jobs.",
+        "Net sales were flat.",
+        "Finnish Talentum reports its operating profit fell sharply, to EUR 2.5 mn.",
+    ];
+    let texts_file = dir.path().join("texts.json");
+    std::fs::write(&texts_file, serde_json::to_string(&texts).unwrap()).unwrap();
+    let mut cmd = std::process::Command::new(&python);
+    cmd.args(["-c", TRANSFORMERS_VS_ORT])
+        .arg(&export)
+        .arg(&texts_file);
+    if let Some(p) = &path {
+        cmd.env("PYTHONPATH", p);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "python: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let py: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for (what, keys) in py["loading"].as_object().unwrap() {
+        assert!(
+            keys.as_array().unwrap().is_empty(),
+            "Transformers' loading reported {what}: {keys}"
+        );
+    }
+    assert_eq!(py["rows"], 4);
+    assert_eq!(py["heads"], config.num_attention_heads);
+    assert_eq!(py["intermediate"], config.intermediate_size);
+    assert_eq!(py["labels"], serde_json::json!(config.labels()));
+    let diff = py["max_abs_diff"].as_f64().unwrap();
+    eprintln!(
+        "Transformers vs ONNX Runtime on the pruned export: max |diff| {diff:e}, heads {heads:?}"
+    );
+    assert!(diff <= 1e-4, "Transformers vs ONNX Runtime logits: {diff}");
+}

@@ -24,17 +24,17 @@ pub struct NewArgs {
     /// Tokenizer (tokenizer.json) to use with the model; default: the one beside it.
     #[arg(long)]
     pub tokenizer: Option<PathBuf>,
-    /// Dataset: a FinancialPhraseBank `sentence@label` file, a CSV, JSON Lines or Parquet file.
+    /// Dataset: a FinancialPhraseBank `sentence@label` file, a CSV, TSV, JSON Lines or Parquet file.
     #[arg(long)]
     pub data: PathBuf,
-    /// Dataset format; `auto` picks csv for *.csv, jsonl for *.jsonl and *.ndjson, parquet for
-    /// *.parquet, fpb otherwise.
-    #[arg(long, default_value = "auto", value_parser = ["auto", "fpb", "csv", "jsonl", "parquet"])]
+    /// Dataset format; `auto` picks csv for *.csv, tsv for *.tsv, jsonl for *.jsonl and
+    /// *.ndjson, parquet for *.parquet, fpb otherwise.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "fpb", "csv", "tsv", "jsonl", "parquet"])]
     pub format: String,
-    /// CSV text column: a header name or a 0-based index; JSON Lines and Parquet: the name.
+    /// CSV/TSV text column: a header name or a 0-based index; JSON Lines and Parquet: the name.
     #[arg(long)]
     pub text_column: Option<String>,
-    /// CSV label column: a header name or a 0-based index; JSON Lines and Parquet: the name.
+    /// CSV/TSV label column: a header name or a 0-based index; JSON Lines and Parquet: the name.
     #[arg(long)]
     pub label_column: Option<String>,
     /// The CSV's first row is a header (default: detected).
@@ -89,6 +89,7 @@ pub fn run(db: &Path, args: NewArgs, json: bool) -> anyhow::Result<ExitCode> {
     let format = match args.format.as_str() {
         "fpb" => DataFormat::Fpb,
         "csv" => DataFormat::Csv,
+        "tsv" => DataFormat::Tsv,
         "jsonl" => DataFormat::Jsonl,
         "parquet" => DataFormat::Parquet,
         _ => DataFormat::Auto,

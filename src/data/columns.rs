@@ -45,10 +45,11 @@ pub struct CsvLayout {
 pub(crate) fn parse(
     path: &Path,
     text: &str,
+    delimiter: u8,
     options: &ReadOptions,
     known: &[String],
 ) -> Result<(Vec<RawRow>, CsvLayout), DataError> {
-    let records = parse_records(text).map_err(|e| DataError::Malformed {
+    let records = parse_records(text, delimiter).map_err(|e| DataError::Malformed {
         path: path.to_path_buf(),
         line: e.line,
         reason: e.reason,
@@ -246,7 +247,7 @@ mod tests {
     }
 
     fn read(text: &str, options: &ReadOptions) -> Result<(Vec<RawRow>, CsvLayout), DataError> {
-        parse(Path::new("t.csv"), text, options, &known())
+        parse(Path::new("t.csv"), text, b',', options, &known())
     }
 
     fn pairs(rows: &[RawRow]) -> Vec<(&str, &str, usize)> {

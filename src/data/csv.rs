@@ -1,11 +1,16 @@
-//! A small RFC 4180 CSV parser: comma-separated, fields optionally quoted (quoted fields may hold
-//! commas, line breaks and doubled quotes), records ended by CR, LF or CRLF alike.
+//! CSV and TSV records through the `csv` crate: fields optionally quoted (quoted fields may hold
+//! the delimiter, line breaks and doubled quotes), records ended by CR, LF or CRLF alike (the real
+//! files end records with bare CRs).
 //!
-//! Own parser rather than a crate: the data module needs the original line number of every record
-//! (errors name it), and the real files end records with bare CRs, which not every reader accepts.
+//! Two things the crate leaves to its caller, because errors here name lines: the crate counts
+//! lines by LF only, so a record's line is worked out from its byte offset with every CR, LF and
+//! CRLF counted; and it reads an unclosed quoted field to the end of the file without complaint,
+//! so a sentinel record is read after the file: if the file ends inside quotes, the sentinel
+//! disappears into the last field and that record is reported. A quote inside an unquoted field
+//! is a literal character, and text after a closing quote is appended to the field, as Python's
+//! `csv` module and pandas read them.
 
-use std::iter::Peekable;
-use std::str::Chars;
+use std::io::Read;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Record {
@@ -20,104 +25,81 @@ pub(crate) struct CsvError {
     pub reason: String,
 }
 
-/// Every record of `text`, blank lines dropped. A quote that is not at the start of a field is
-/// kept as a literal character (lenient, like most readers); a quoted field must be closed and be
-/// followed by a comma or the end of the record.
-pub(crate) fn parse_records(text: &str) -> Result<Vec<Record>, CsvError> {
-    let mut chars = text.chars().peekable();
-    let mut records: Vec<Record> = Vec::new();
-    let mut fields: Vec<String> = Vec::new();
-    let mut line: usize = 1;
-    let mut record_line: usize = 1;
-    loop {
-        let field = if chars.peek() == Some(&'"') {
-            chars.next();
-            let field = quoted_field(&mut chars, &mut line)?;
-            match chars.peek() {
-                None | Some(',') | Some('\r') | Some('\n') => {}
-                Some(c) => {
-                    return Err(CsvError {
-                        line,
-                        reason: format!(
-                            "unexpected character '{c}' after the closing quote of a quoted field"
-                        ),
-                    })
-                }
+/// Read after the file; NUL bytes do not occur in decoded text files.
+const SENTINEL: &str = "\0exp-end-of-file\0";
+
+/// Byte offsets at which each line of `text` starts (CR, LF and CRLF each end one line).
+fn line_starts(text: &str) -> Vec<usize> {
+    let bytes = text.as_bytes();
+    let mut starts = vec![0];
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\r' if bytes.get(i + 1) == Some(&b'\n') => {
+                starts.push(i + 2);
+                i += 2;
+                continue;
             }
-            field
-        } else {
-            let mut field = String::new();
-            while let Some(&c) = chars.peek() {
-                if c == ',' || c == '\r' || c == '\n' {
-                    break;
-                }
-                field.push(c);
-                chars.next();
-            }
-            field
-        };
-        fields.push(field);
-        match chars.next() {
-            Some(',') => continue,
-            Some(end) => {
-                if end == '\r' && chars.peek() == Some(&'\n') {
-                    chars.next();
-                }
-                push_record(&mut records, record_line, std::mem::take(&mut fields));
-                line += 1;
-                record_line = line;
-            }
-            None => {
-                push_record(&mut records, record_line, fields);
-                return Ok(records);
-            }
+            b'\r' | b'\n' => starts.push(i + 1),
+            _ => {}
         }
+        i += 1;
     }
+    starts
 }
 
-/// Reads a quoted field after its opening quote, through its closing quote.
-fn quoted_field(chars: &mut Peekable<Chars<'_>>, line: &mut usize) -> Result<String, CsvError> {
-    let start_line = *line;
-    let mut field = String::new();
+/// Every record of `text` (fields split at `delimiter`), blank lines dropped.
+pub(crate) fn parse_records(text: &str, delimiter: u8) -> Result<Vec<Record>, CsvError> {
+    let bytes = text.as_bytes();
+    let starts = line_starts(text);
+    // The crate's position of a record is where it resumed after the previous one, before any
+    // line breaks (blank lines, the LF of a CRLF) it skipped: the record starts after them.
+    let line_of = |byte: u64| {
+        let mut at = byte as usize;
+        while at < bytes.len() && matches!(bytes[at], b'\r' | b'\n') {
+            at += 1;
+        }
+        starts.partition_point(|&s| s <= at)
+    };
+    let tail = format!("\n{SENTINEL}");
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(delimiter)
+        .from_reader(bytes.chain(tail.as_bytes()));
+    let mut records = Vec::new();
+    let mut record = csv::StringRecord::new();
+    let mut pending: Option<Record> = None;
     loop {
-        match chars.next() {
-            None => {
+        match reader.read_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => {
+                let line = e.position().map_or(1, |p| line_of(p.byte()));
                 return Err(CsvError {
-                    line: start_line,
-                    reason: "quoted field is never closed".to_string(),
-                })
+                    line,
+                    reason: e.to_string(),
+                });
             }
-            Some('"') => {
-                if chars.peek() == Some(&'"') {
-                    chars.next();
-                    field.push('"');
-                } else {
-                    return Ok(field);
-                }
-            }
-            Some('\r') => {
-                field.push('\r');
-                if chars.peek() == Some(&'\n') {
-                    chars.next();
-                    field.push('\n');
-                }
-                *line += 1;
-            }
-            Some('\n') => {
-                field.push('\n');
-                *line += 1;
-            }
-            Some(c) => field.push(c),
         }
+        records.extend(pending.take());
+        if record.len() == 1 && record[0].is_empty() {
+            continue;
+        }
+        pending = Some(Record {
+            line: line_of(record.position().map_or(0, |p| p.byte())),
+            fields: record.iter().map(str::to_string).collect(),
+        });
     }
-}
-
-/// A line with nothing on it parses as one empty unquoted field: that is a blank line, not a record.
-fn push_record(records: &mut Vec<Record>, line: usize, fields: Vec<String>) {
-    if fields.len() == 1 && fields[0].is_empty() {
-        return;
+    // The last record read is the sentinel, unless the file ended inside an open quoted field,
+    // which then swallowed it.
+    match pending {
+        Some(last) if last.fields == [SENTINEL] => Ok(records),
+        last => Err(CsvError {
+            line: last.map_or(1, |r| r.line),
+            reason: "quoted field is never closed".to_string(),
+        }),
     }
-    records.push(Record { line, fields });
 }
 
 #[cfg(test)]
@@ -136,7 +118,7 @@ mod tests {
         let text =
             "label,text\r\nneutral,\"a, b\"\rpositive,\"say \"\"hi\"\"\"\nnegative,plain\r\n";
         assert_eq!(
-            parse_records(text).unwrap(),
+            parse_records(text, b',').unwrap(),
             vec![
                 rec(1, &["label", "text"]),
                 rec(2, &["neutral", "a, b"]),
@@ -150,32 +132,42 @@ mod tests {
     fn line_breaks_inside_quotes_advance_line_numbers() {
         let text = "a,\"x\r\ny\rz\"\n\nb,c";
         assert_eq!(
-            parse_records(text).unwrap(),
+            parse_records(text, b',').unwrap(),
             vec![rec(1, &["a", "x\r\ny\rz"]), rec(5, &["b", "c"])]
         );
     }
 
     #[test]
-    fn empty_fields_and_stray_quotes() {
+    fn empty_fields_stray_quotes_and_text_after_a_closing_quote() {
         assert_eq!(
-            parse_records(",x,\"\"\nit's 5\" long,\"\"").unwrap(),
+            parse_records(",x,\"\"\nit's 5\" long,\"\"", b',').unwrap(),
             vec![rec(1, &["", "x", ""]), rec(2, &["it's 5\" long", ""])]
         );
-        assert_eq!(parse_records("").unwrap(), vec![]);
-        assert_eq!(parse_records("\r\n\r\n").unwrap(), vec![]);
+        assert_eq!(
+            parse_records("a,b\r\"q\"x,y", b',').unwrap(),
+            vec![rec(1, &["a", "b"]), rec(2, &["qx", "y"])]
+        );
+        assert_eq!(parse_records("", b',').unwrap(), vec![]);
+        assert_eq!(parse_records("\r\n\r\n", b',').unwrap(), vec![]);
     }
 
     #[test]
-    fn malformed_quotes_name_the_line() {
-        let e = parse_records("a,b\nc,\"never closed\nd,e").unwrap_err();
+    fn an_unclosed_quote_names_its_record_line() {
+        let e = parse_records("a,b\nc,\"never closed\nd,e", b',').unwrap_err();
         assert_eq!(e.line, 2);
         assert_eq!(e.reason, "quoted field is never closed");
-        let e = parse_records("a,b\r\"q\"x,y").unwrap_err();
-        assert_eq!(e.line, 2);
-        assert!(
-            e.reason.contains("'x' after the closing quote"),
-            "{}",
-            e.reason
+        let e = parse_records("a,b\r\r\"x", b',').unwrap_err();
+        assert_eq!(e.line, 3);
+    }
+
+    #[test]
+    fn tabs_delimit_tsv_and_commas_stay_in_fields() {
+        assert_eq!(
+            parse_records("text\tlabel\rProfit rose, sales fell\tneutral\n", b'\t').unwrap(),
+            vec![
+                rec(1, &["text", "label"]),
+                rec(2, &["Profit rose, sales fell", "neutral"])
+            ]
         );
     }
 }

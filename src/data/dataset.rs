@@ -106,9 +106,14 @@ pub fn load(path: &Path, options: &ReadOptions) -> Result<Dataset, DataError> {
         })?,
     };
     let (mut rows, csv, named) = match format {
-        DataFormat::Csv => {
+        DataFormat::Csv | DataFormat::Tsv => {
             let raw = label_map::raw_values(options.label_map.as_ref(), &options.labels, &known);
-            let (rows, layout) = columns::parse(path, &decoded.text, options, &raw)?;
+            let delimiter = if format == DataFormat::Tsv {
+                b'\t'
+            } else {
+                b','
+            };
+            let (rows, layout) = columns::parse(path, &decoded.text, delimiter, options, &raw)?;
             (rows, Some(layout), None)
         }
         DataFormat::Jsonl => {

@@ -11,7 +11,7 @@ pub const DEFAULT_LABELS: [&str; 3] = ["negative", "neutral", "positive"];
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DataFormat {
-    /// `.csv` (any case) is CSV, `.jsonl` and `.ndjson` JSON Lines, `.parquet` Parquet,
+    /// `.csv` (any case) is CSV, `.tsv` TSV, `.jsonl` and `.ndjson` JSON Lines, `.parquet` Parquet,
     /// anything else FinancialPhraseBank.
     #[default]
     Auto,
@@ -19,6 +19,8 @@ pub enum DataFormat {
     Fpb,
     /// RFC 4180 CSV, with or without a header.
     Csv,
+    /// CSV with tabs for commas (quoting as in CSV), with or without a header.
+    Tsv,
     /// JSON Lines: one object per line, text and label in named fields.
     Jsonl,
     /// Parquet: text and label in named columns.
@@ -37,6 +39,7 @@ impl DataFormat {
                     .to_ascii_lowercase();
                 match extension.as_str() {
                     "csv" => DataFormat::Csv,
+                    "tsv" => DataFormat::Tsv,
                     "jsonl" | "ndjson" => DataFormat::Jsonl,
                     "parquet" => DataFormat::Parquet,
                     _ => DataFormat::Fpb,
@@ -54,10 +57,11 @@ impl FromStr for DataFormat {
             "auto" => Ok(DataFormat::Auto),
             "fpb" => Ok(DataFormat::Fpb),
             "csv" => Ok(DataFormat::Csv),
+            "tsv" => Ok(DataFormat::Tsv),
             "jsonl" => Ok(DataFormat::Jsonl),
             "parquet" => Ok(DataFormat::Parquet),
             other => Err(format!(
-                "unknown data format '{other}': expected auto, fpb, csv, jsonl or parquet"
+                "unknown data format '{other}': expected auto, fpb, csv, tsv, jsonl or parquet"
             )),
         }
     }

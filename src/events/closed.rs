@@ -81,6 +81,8 @@ closed_set! {
         /// FinancialPhraseBank: one `sentence@label` per line.
         Fpb = "fpb",
         Csv = "csv",
+        /// CSV with tabs for commas.
+        Tsv = "tsv",
         /// JSON Lines.
         Jsonl = "jsonl",
         Parquet = "parquet",

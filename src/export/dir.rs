@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::model::{hf_dir::save_hf_dir, BertConfig, Weights};
+use crate::model::hf_dir::{save_hf_dir_as, Layout};
+use crate::model::{BertConfig, Weights};
 
 use super::tokenizer_files::tokenizer_files;
 use super::{io, ExportError};
@@ -114,9 +115,12 @@ pub fn write_model_dir(spec: &ModelDirSpec) -> Result<Vec<ExportedFile>, ExportE
 
 fn fill(tmp: &Path, spec: &ModelDirSpec) -> Result<Vec<ExportedFile>, ExportError> {
     std::fs::create_dir_all(tmp.join("onnx")).map_err(io(format!("creating {}", tmp.display())))?;
-    save_hf_dir(tmp, spec.config, spec.weights).map_err(|e| ExportError::Model {
-        path: tmp.to_path_buf(),
-        reason: e.to_string(),
+    // Uniform shapes: Transformers' BertConfig has one head count and one FFN width for all layers.
+    save_hf_dir_as(tmp, spec.config, spec.weights, Layout::Uniform).map_err(|e| {
+        ExportError::Model {
+            path: tmp.to_path_buf(),
+            reason: e.to_string(),
+        }
     })?;
     std::fs::copy(spec.tokenizer_json, tmp.join("tokenizer.json"))
         .map_err(io(format!("copying {}", spec.tokenizer_json.display())))?;

@@ -13,6 +13,7 @@ use super::shapes::{
     classifier_shapes, encoder_shapes, param_shapes, pooler_shapes, validate_config, ConfigError,
 };
 use super::trainable::{check_weights, ModelError};
+use super::uniform::{cut_padding, is_pruned, pad_to_uniform, uniform_config, UnpadError};
 use super::{BertConfig, Weights};
 
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +59,15 @@ pub enum HfDirError {
         found: Vec<String>,
         requested: Vec<String>,
     },
+    #[error("{path}: tensor `{name}` has the unpruned shape but config.json prunes it ({shapes}): {source}")]
+    Padding {
+        path: PathBuf,
+        name: String,
+        /// `[uniform] in the file, [pruned] in config.json`.
+        shapes: String,
+        #[source]
+        source: Box<UnpadError>,
+    },
     #[error("{path}: cannot save: {source}")]
     Weights {
         path: PathBuf,
@@ -83,6 +93,9 @@ pub struct LoadReport {
     pub had_bert_prefix: bool,
     /// `tokenizer.json` of the directory, when present.
     pub tokenizer: Option<PathBuf>,
+    /// Whether a pruned model's tensors came in the uniform (zero-padded) shapes of an export and
+    /// were cut back to the pruned ones (see [`super::uniform`]).
+    pub padding_removed: bool,
 }
 
 /// Maps a file's tensor name to the `BertForSequenceClassification` name.
@@ -205,6 +218,9 @@ pub fn load_hf_dir(
         weights.insert(name, t);
     }
 
+    if is_pruned(&config) {
+        report.padding_removed = cut_uniform_padding(&config, &mut weights, &st_path)?;
+    }
     for (name, shape) in encoder_shapes(&config) {
         match weights.get(&name) {
             None => {
@@ -257,21 +273,40 @@ pub fn load_hf_dir(
     Ok((config, weights, report))
 }
 
-/// Writes `config.json` (with `id2label`/`label2id`) and `model.safetensors` (full HF names) into `dir`.
-pub fn save_hf_dir(dir: &Path, config: &BertConfig, weights: &Weights) -> Result<(), HfDirError> {
-    check_weights(config, weights).map_err(|source| HfDirError::Weights {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    std::fs::create_dir_all(dir).map_err(|source| HfDirError::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    let config_path = dir.join("config.json");
-    let mut value = serde_json::to_value(config).map_err(|e| HfDirError::ConfigJson {
-        path: config_path.clone(),
-        message: e.to_string(),
-    })?;
+/// Cuts the zero padding off the tensors of a pruned model that a file holds in the uniform
+/// shapes; returns whether any had it. Tensors already in the pruned shapes are left alone.
+fn cut_uniform_padding(
+    config: &BertConfig,
+    weights: &mut Weights,
+    st_path: &Path,
+) -> Result<bool, HfDirError> {
+    let uniform: std::collections::BTreeMap<String, Vec<usize>> =
+        encoder_shapes(&uniform_config(config))
+            .into_iter()
+            .collect();
+    let mut any = false;
+    for (name, pruned) in encoder_shapes(config) {
+        let Some(t) = weights.get(&name) else {
+            continue;
+        };
+        if t.dims() == pruned.as_slice() || Some(&t.dims().to_vec()) != uniform.get(&name) {
+            continue;
+        }
+        let cut = cut_padding(t, &pruned).map_err(|source| HfDirError::Padding {
+            path: st_path.to_path_buf(),
+            name: name.clone(),
+            shapes: format!("{:?} in the file, {pruned:?} in config.json", t.dims()),
+            source: Box::new(source),
+        })?;
+        weights.insert(name, cut);
+        any = true;
+    }
+    Ok(any)
+}
+
+/// `config.json` as exp writes it: the config plus the keys Transformers' auto classes read.
+pub fn config_json(config: &BertConfig) -> serde_json::Result<serde_json::Value> {
+    let mut value = serde_json::to_value(config)?;
     if let serde_json::Value::Object(map) = &mut value {
         map.insert(
             "architectures".into(),
@@ -283,6 +318,46 @@ pub fn save_hf_dir(dir: &Path, config: &BertConfig, weights: &Weights) -> Result
             serde_json::json!("absolute"),
         );
     }
+    Ok(value)
+}
+
+/// How a pruned model's tensors are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// In their pruned shapes, as exp's own files keep them (`layer_num_heads` and
+    /// `layer_intermediate_sizes` in `config.json` say how many of each layer are left).
+    Pruned,
+    /// Zero-padded to the unpruned shapes, so Transformers' `BertConfig` describes them; the
+    /// per-layer counts stay in `config.json` for exp to cut the padding off again.
+    Uniform,
+}
+
+/// Writes `config.json` (with `id2label`/`label2id`) and `model.safetensors` (full HF names) into
+/// `dir`, a pruned model's tensors in their pruned shapes.
+pub fn save_hf_dir(dir: &Path, config: &BertConfig, weights: &Weights) -> Result<(), HfDirError> {
+    save_hf_dir_as(dir, config, weights, Layout::Pruned)
+}
+
+/// [`save_hf_dir`] with the layout of a pruned model's tensors chosen.
+pub fn save_hf_dir_as(
+    dir: &Path,
+    config: &BertConfig,
+    weights: &Weights,
+    layout: Layout,
+) -> Result<(), HfDirError> {
+    check_weights(config, weights).map_err(|source| HfDirError::Weights {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    std::fs::create_dir_all(dir).map_err(|source| HfDirError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let config_path = dir.join("config.json");
+    let value = config_json(config).map_err(|e| HfDirError::ConfigJson {
+        path: config_path.clone(),
+        message: e.to_string(),
+    })?;
     let text = serde_json::to_string_pretty(&value).map_err(|e| HfDirError::ConfigJson {
         path: config_path.clone(),
         message: e.to_string(),
@@ -297,6 +372,15 @@ pub fn save_hf_dir(dir: &Path, config: &BertConfig, weights: &Weights) -> Result
         })
         .collect();
     let st_path = dir.join("model.safetensors");
+    let model_weights = match layout {
+        Layout::Uniform if is_pruned(config) => {
+            pad_to_uniform(config, &model_weights).map_err(|source| HfDirError::Candle {
+                path: st_path.clone(),
+                source,
+            })?
+        }
+        _ => model_weights,
+    };
     write_renamed(&st_path, |tmp| write_safetensors(tmp, &model_weights))
 }
 
@@ -342,6 +426,43 @@ mod tests {
             .unwrap()
             .to_scalar::<f32>()
             .unwrap()
+    }
+
+    #[test]
+    fn a_uniform_save_of_a_pruned_model_loads_back_pruned_and_nonzero_padding_is_refused() {
+        let (mut config, mut weights) = tiny_random_bert(4, 3);
+        config.set_labels(&labels3());
+        config.layer_num_heads = Some(vec![3, 1]);
+        config.layer_intermediate_sizes = Some(vec![20, 37]);
+        for (name, shape) in param_shapes(&config) {
+            let mut t = weights[&name].clone();
+            for (dim, &n) in shape.iter().enumerate() {
+                t = t.narrow(dim, 0, n).unwrap();
+            }
+            weights.insert(name, t.contiguous().unwrap());
+        }
+        let dir = tempfile::tempdir().unwrap();
+        save_hf_dir_as(dir.path(), &config, &weights, Layout::Uniform).unwrap();
+        let (back, loaded, report) = load_hf_dir(dir.path(), &labels3(), 0).unwrap();
+        assert!(report.padding_removed);
+        assert_eq!(back.layer_num_heads, config.layer_num_heads);
+        for (name, t) in &weights {
+            assert_eq!(max_abs_diff(t, &loaded[name]), 0.0, "{name}");
+        }
+        // The padding of layer 0's FFN output made non-zero: no longer the pruned model.
+        let name = "bert.encoder.layer.0.output.dense.weight";
+        let mut padded = super::super::uniform::pad_to_uniform(&config, &weights).unwrap();
+        let changed = (padded[name].clone() + 1e-3).unwrap();
+        padded.insert(name.to_string(), changed);
+        write_safetensors(&dir.path().join("model.safetensors"), &padded).unwrap();
+        let err = load_hf_dir(dir.path(), &labels3(), 0)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(name) && err.contains("[32, 37] in the file, [32, 20] in config.json"),
+            "{err}"
+        );
+        assert!(err.contains("not all zero"), "{err}");
     }
 
     #[test]

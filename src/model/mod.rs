@@ -24,6 +24,7 @@ pub mod safetensors_out;
 pub mod shapes;
 pub mod tokenizer;
 pub mod trainable;
+pub mod uniform;
 
 #[cfg(test)]
 mod tests;

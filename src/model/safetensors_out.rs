@@ -1,53 +1,58 @@
-//! Writes [`Weights`] as a safetensors file (f32, little-endian) with the `{"format": "pt"}`
-//! metadata that Hugging Face Transformers expects.
+//! Writes [`Weights`] as a safetensors file (f32) with the `{"format": "pt"}` metadata that
+//! Hugging Face Transformers expects, through the `safetensors` crate (the reference format's own
+//! writer, which candle reads with).
 
-use std::io::Write;
+use std::collections::HashMap;
 use std::path::Path;
 
 use candle_core::DType;
 
 use super::Weights;
 
-fn candle_io(e: candle_core::Error) -> std::io::Error {
+fn io_error(e: impl std::fmt::Display) -> std::io::Error {
     std::io::Error::other(e.to_string())
 }
 
-/// Writes every tensor as F32 under its name (names sorted, as safetensors orders them anyway).
+/// Writes every tensor as F32 under its name.
 pub fn write_safetensors(path: &Path, weights: &Weights) -> std::io::Result<()> {
-    let mut header = serde_json::Map::new();
-    header.insert("__metadata__".into(), serde_json::json!({ "format": "pt" }));
-    let mut blobs: Vec<Vec<f32>> = Vec::with_capacity(weights.len());
-    let mut offset = 0usize;
-    for (name, tensor) in weights {
-        let values: Vec<f32> = tensor
-            .to_dtype(DType::F32)
-            .and_then(|t| t.flatten_all())
-            .and_then(|t| t.to_vec1::<f32>())
-            .map_err(candle_io)?;
-        let bytes = values.len() * 4;
-        header.insert(
-            name.clone(),
-            serde_json::json!({
-                "dtype": "F32",
-                "shape": tensor.dims(),
-                "data_offsets": [offset, offset + bytes],
-            }),
+    // F32 and contiguous first: the crate's view of a candle tensor copies its bytes and cannot
+    // report a failure there.
+    let tensors = weights
+        .iter()
+        .map(|(name, t)| Ok((name.as_str(), t.to_dtype(DType::F32)?.contiguous()?)))
+        .collect::<candle_core::Result<Vec<_>>>()
+        .map_err(io_error)?;
+    let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
+    safetensors::serialize_to_file(tensors, Some(metadata), path).map_err(io_error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::init::tiny_random_bert;
+
+    #[test]
+    fn written_tensors_read_back_bit_for_bit_with_pt_metadata() {
+        let (_, weights) = tiny_random_bert(7, 3);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.safetensors");
+        write_safetensors(&path, &weights).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+        assert_eq!(
+            meta.metadata().as_ref().and_then(|m| m.get("format")),
+            Some(&"pt".to_string())
         );
-        offset += bytes;
-        blobs.push(values);
-    }
-    let mut header_bytes = serde_json::to_vec(&serde_json::Value::Object(header))?;
-    // Pad the header with spaces so the data starts 8-byte aligned, like the reference writer.
-    while header_bytes.len() % 8 != 0 {
-        header_bytes.push(b' ');
-    }
-    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
-    out.write_all(&(header_bytes.len() as u64).to_le_bytes())?;
-    out.write_all(&header_bytes)?;
-    for values in blobs {
-        for v in values {
-            out.write_all(&v.to_le_bytes())?;
+        let back = candle_core::safetensors::load(&path, &candle_core::Device::Cpu).unwrap();
+        assert_eq!(back.len(), weights.len());
+        for (name, t) in &weights {
+            let a: Vec<f32> = t.flatten_all().unwrap().to_vec1().unwrap();
+            let b: Vec<f32> = back[name].flatten_all().unwrap().to_vec1().unwrap();
+            assert_eq!(back[name].dims(), t.dims(), "{name}");
+            assert!(
+                a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()),
+                "{name}"
+            );
         }
     }
-    out.flush()
 }

@@ -285,22 +285,11 @@ impl PhaseObserver for RecoveryObserver<'_> {
 
 /// `config.json` as `save_hf_dir` writes it.
 fn config_json(config: &BertConfig) -> Result<Vec<u8>, PipelineError> {
-    let mut value = serde_json::to_value(config).map_err(|e| {
+    let value = crate::model::hf_dir::config_json(config).map_err(|e| {
         PipelineError::Compress(Box::new(CompressError::Invalid(format!(
             "config as JSON: {e}"
         ))))
     })?;
-    if let serde_json::Value::Object(map) = &mut value {
-        map.insert(
-            "architectures".into(),
-            serde_json::json!(["BertForSequenceClassification"]),
-        );
-        map.insert("model_type".into(), serde_json::json!("bert"));
-        map.insert(
-            "position_embedding_type".into(),
-            serde_json::json!("absolute"),
-        );
-    }
     let text = serde_json::to_string_pretty(&value).unwrap_or_default();
     Ok((text + "\n").into_bytes())
 }

@@ -39,6 +39,7 @@ impl From<DataFormat> for events::DataFormat {
     fn from(x: DataFormat) -> Self {
         match x {
             DataFormat::Csv => events::DataFormat::Csv,
+            DataFormat::Tsv => events::DataFormat::Tsv,
             DataFormat::Jsonl => events::DataFormat::Jsonl,
             DataFormat::Parquet => events::DataFormat::Parquet,
             DataFormat::Fpb | DataFormat::Auto => events::DataFormat::Fpb,
@@ -50,6 +51,7 @@ impl From<events::DataFormat> for DataFormat {
     fn from(x: events::DataFormat) -> Self {
         match x {
             events::DataFormat::Csv => DataFormat::Csv,
+            events::DataFormat::Tsv => DataFormat::Tsv,
             events::DataFormat::Jsonl => DataFormat::Jsonl,
             events::DataFormat::Parquet => DataFormat::Parquet,
             events::DataFormat::Fpb => DataFormat::Fpb,

@@ -221,3 +221,15 @@ pub fn python_with(modules: &[&str]) -> Option<(String, Option<String>)> {
     eprintln!("skipping the Python check: {why}");
     None
 }
+
+/// [`python_with`] for checks that need PyTorch: where `.ci/run` could not install it, it sets
+/// `EXP_TEST_NO_TORCH` to the reason, and the check is skipped saying so.
+pub fn python_with_torch(modules: &[&str]) -> Option<(String, Option<String>)> {
+    if let Ok(why) = std::env::var("EXP_TEST_NO_TORCH") {
+        eprintln!("skipping the PyTorch check: {why}");
+        return None;
+    }
+    let mut all = vec!["torch"];
+    all.extend(modules);
+    python_with(&all)
+}
