@@ -7,10 +7,11 @@ root=..
 mkdir -p corpus/dataset corpus/analysis_json corpus/onnx_import
 
 # dataset: the first byte picks the format (0xC0 set: JSON Lines; 0x80 alone: Parquet; else even:
-# FinancialPhraseBank, odd: CSV) and CSV options.
+# FinancialPhraseBank, odd: CSV, or TSV with 0x40) and CSV/TSV options.
 printf '\x00Sales rose 5 %% .@positive\r\nSales fell .@negative\nThe meeting is today .@neutral\r' > corpus/dataset/fpb
 printf '\x01text,label\n"Sales rose, a lot",positive\nSales fell,negative\nMeeting today,neutral\n' > corpus/dataset/csv-header
 printf '\x05neutral,"Quoted ""text"", with comma"\npositive,Sales rose\n' > corpus/dataset/csv-no-header
+printf '\x41text\tlabel\r"Sales rose, a lot"\tpositive\rSales fell\tnegative\r\n' > corpus/dataset/tsv-header
 printf '\xc0{"text": "Sales rose", "label": 2}\n\n{"text": "Sales fell", "label": 0}\r\n{"sentence": "x", "label": "neutral"}\n' > corpus/dataset/jsonl
 # Parquet as pyarrow writes it (snappy), when pyarrow is importable (.ci/run puts it on PYTHONPATH).
 if python3 -c "import pyarrow" 2>/dev/null; then

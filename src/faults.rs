@@ -9,7 +9,8 @@
 //! analysis JSON and its summary), `train-step` (a training step of a phase), `checkpoint-write`
 //! (inside a checkpoint save: the model file written, the optimiser and state files not yet),
 //! `checkpoint-saved` (a checkpoint on disk, its events not yet recorded) and `record:KIND`
-//! (just before an event of that kind is appended by `Writing::record`, and `record:EarlyStopped`).
+//! (just before an event of that kind is appended by `Writing::record`, and `record:EarlyStopped`),
+//! `mlflow-sent` (after a `log-batch` request of `exp mlflow push`).
 //!
 //! One more hook stops nothing: `budget-clock+SECONDS` makes a time budget's clock read that
 //! many seconds later when pruning is fitted again to the time left (`tests/budget.rs`), as if

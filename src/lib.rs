@@ -10,6 +10,7 @@ pub mod events;
 pub mod export;
 pub mod faults;
 pub mod hub_cache;
+pub mod mlflow;
 pub mod model;
 pub mod onnx;
 pub mod pipeline;

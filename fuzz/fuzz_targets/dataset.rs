@@ -1,8 +1,8 @@
-//! The dataset readers (FinancialPhraseBank, CSV and JSON Lines, with decoding, label matching,
-//! integer labels, dedupe) and the stratified split, on arbitrary file contents. Any input must
-//! give a dataset or an error, never a panic. The first byte picks the format and the options:
-//! bits 6 and 7 both set is JSON Lines, bit 7 alone Parquet, else bit 0 (even:
-//! FinancialPhraseBank, odd: CSV).
+//! The dataset readers (FinancialPhraseBank, CSV, TSV, JSON Lines and Parquet, with decoding,
+//! label matching, integer labels, dedupe) and the stratified split, on arbitrary file contents.
+//! Any input must give a dataset or an error, never a panic. The first byte picks the format and
+//! the options: bits 6 and 7 both set is JSON Lines, bit 7 alone Parquet, else bit 0 (even:
+//! FinancialPhraseBank, odd: CSV, or TSV where bit 6 is set).
 #![no_main]
 
 use std::path::PathBuf;
@@ -38,12 +38,14 @@ fuzz_target!(|input: &[u8]| {
             DataFormat::Parquet
         } else if mode & 1 == 0 {
             DataFormat::Fpb
+        } else if mode & 0x40 != 0 {
+            DataFormat::Tsv
         } else {
             DataFormat::Csv
         },
         ..ReadOptions::default()
     };
-    if options.format == DataFormat::Csv {
+    if matches!(options.format, DataFormat::Csv | DataFormat::Tsv) {
         options.header = match (mode >> 1) & 3 {
             0 => None,
             1 => Some(true),

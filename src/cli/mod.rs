@@ -5,6 +5,7 @@ mod benchmark;
 mod export;
 mod fetch;
 mod inspect;
+mod mlflow;
 mod new;
 mod output;
 mod predict;
@@ -98,6 +99,8 @@ pub enum Command {
     Export(export::ExportArgs),
     /// Benchmark every model file of an experiment side by side in ONNX Runtime (latency, memory, accuracy).
     Benchmark(benchmark::BenchmarkArgs),
+    /// Push an experiment's log to an MLflow tracking server (`exp mlflow push NAME --tracking-uri URI`).
+    Mlflow(mlflow::MlflowArgs),
     /// One model's resident memory in a process of its own (used by `exp benchmark`).
     #[command(hide = true)]
     MemoryProbe(probe::MemoryProbeArgs),
@@ -134,6 +137,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Quickstart(args) => quickstart::run(&cli.db, args, json),
         Command::Export(args) => export::export(&cli.db, args, json),
         Command::Benchmark(args) => benchmark::run(&cli.db, args, json),
+        Command::Mlflow(args) => mlflow::run(&cli.db, args, json),
         Command::MemoryProbe(args) => probe::run(args),
     }
 }

@@ -147,16 +147,15 @@ pub fn is_root() -> bool {
 /// Runs `exp train t --stages STAGES` with `EXP_FAULT=point`, waits until it announces the
 /// point, and SIGKILLs it (the crash tests' way to kill a run at a named place).
 pub fn kill_at_stages(db: &Path, point: &str, stages: &str) {
+    kill_at(db, &["train", "t", "--quiet", "--stages", stages], point);
+}
+
+/// Runs `exp --db DB ARGS...` with `EXP_FAULT=point`, waits until it announces the point, and
+/// SIGKILLs it.
+pub fn kill_at(db: &Path, args: &[&str], point: &str) {
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_exp"))
-        .args([
-            "--db",
-            db.to_str().unwrap(),
-            "train",
-            "t",
-            "--quiet",
-            "--stages",
-            stages,
-        ])
+        .args(["--db", db.to_str().unwrap()])
+        .args(args)
         .env("EXP_FAULT", point)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
@@ -181,7 +180,8 @@ pub fn kill_at_stages(db: &Path, point: &str, stages: &str) {
     }
     let status = child.wait().unwrap();
     panic!(
-        "{point} was never reached; exp train ended with {status:?}:\n{}",
+        "{point} was never reached; exp {} ended with {status:?}:\n{}",
+        args.join(" "),
         seen.join("\n")
     );
 }
@@ -201,8 +201,20 @@ pub fn scratch(suite: &str, name: &str) -> PathBuf {
 /// `EXP_TEST_PYTHON` and `EXP_TEST_PYTHONPATH`). Elsewhere a missing module skips the check,
 /// saying why; on CI, or when an interpreter was named, it is a failure.
 pub fn python_with(modules: &[&str]) -> Option<(String, Option<String>)> {
+    python_on(modules, std::env::var("EXP_TEST_PYTHONPATH").ok())
+}
+
+/// [`python_with`] for MLflow, which `.ci/run` installs in a directory of its own (its
+/// dependencies pin versions the other checks' packages do not share): `EXP_TEST_MLFLOW_PYTHONPATH`.
+pub fn python_with_mlflow() -> Option<(String, Option<String>)> {
+    let path = std::env::var("EXP_TEST_MLFLOW_PYTHONPATH")
+        .or_else(|_| std::env::var("EXP_TEST_PYTHONPATH"))
+        .ok();
+    python_on(&["mlflow"], path)
+}
+
+fn python_on(modules: &[&str], path: Option<String>) -> Option<(String, Option<String>)> {
     let python = std::env::var("EXP_TEST_PYTHON").unwrap_or_else(|_| "python3".to_string());
-    let path = std::env::var("EXP_TEST_PYTHONPATH").ok();
     let mut cmd = Command::new(&python);
     cmd.args(["-c", &format!("import {}", modules.join(", "))]);
     if let Some(p) = &path {
