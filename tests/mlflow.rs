@@ -234,6 +234,31 @@ fn a_pushed_log_reads_back_from_mlflow_as_recorded_and_pushes_again_incrementall
             .unwrap(),
         lr_low
     );
+    // Every scalar of the recorded plan is a param with its value.
+    let plan: Value = conn
+        .query_row(
+            "select json_extract(payload, '$.plan') from events where experiment = 't' and kind = 'PlanDerived'",
+            [],
+            |r| r.get::<_, String>(0),
+        )
+        .map(|t| serde_json::from_str(&t).unwrap())
+        .unwrap();
+    fn scalars(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) {
+        match v {
+            Value::Object(m) => m
+                .iter()
+                .for_each(|(k, x)| scalars(&format!("{prefix}.{k}"), x, out)),
+            Value::String(t) => out.push((prefix.to_string(), t.clone())),
+            Value::Number(_) | Value::Bool(_) => out.push((prefix.to_string(), v.to_string())),
+            _ => {}
+        }
+    }
+    let mut expected_params = Vec::new();
+    scalars("plan", &plan, &mut expected_params);
+    assert!(expected_params.len() > 10, "{expected_params:?}");
+    for (key, value) in &expected_params {
+        assert_eq!(params[key.as_str()], value.as_str(), "param {key}");
+    }
     assert_eq!(parent["tags"]["exp.split_digest"], digest);
     assert_eq!(parent["tags"]["exp.pushed_seq"], last_seq.to_string());
     assert_eq!(parent["tags"]["exp.pushed_hash"], last_hash);
