@@ -2,6 +2,7 @@
 
 mod annotate;
 mod benchmark;
+mod compare;
 mod export;
 mod fetch;
 mod inspect;
@@ -99,6 +100,10 @@ pub enum Command {
     Export(export::ExportArgs),
     /// Benchmark every model file of an experiment side by side in ONNX Runtime (latency, memory, accuracy).
     Benchmark(benchmark::BenchmarkArgs),
+    /// Compare experiments side by side: the settings that differ, sealed-test accuracy and
+    /// macro-F1 with 95% intervals, McNemar between members on the same split, benchmarks and
+    /// learning curves; written to reports/compare-NAME/.
+    Compare(compare::CompareArgs),
     /// Push an experiment's log to an MLflow tracking server (`exp mlflow push NAME --tracking-uri URI`).
     Mlflow(mlflow::MlflowArgs),
     /// One model's resident memory in a process of its own (used by `exp benchmark`).
@@ -137,6 +142,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Quickstart(args) => quickstart::run(&cli.db, args, json),
         Command::Export(args) => export::export(&cli.db, args, json),
         Command::Benchmark(args) => benchmark::run(&cli.db, args, json),
+        Command::Compare(args) => compare::run(&cli.db, args, json),
         Command::Mlflow(args) => mlflow::run(&cli.db, args, json),
         Command::MemoryProbe(args) => probe::run(args),
     }

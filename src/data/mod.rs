@@ -16,6 +16,7 @@ mod label_map;
 mod options;
 mod parquet;
 mod rng;
+pub(crate) use rng::SplitMix64;
 mod split;
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use super::project::Projection;
 use super::{card, comparison, html, io_err, out_dir, plots, summary, ReportError};
 
 /// Writes `bytes` to `dir/name` and returns the file's record (hashed from memory).
-fn write(dir: &Path, name: &str, bytes: &[u8]) -> Result<ArtifactFile, ReportError> {
+pub(crate) fn write(dir: &Path, name: &str, bytes: &[u8]) -> Result<ArtifactFile, ReportError> {
     let path = dir.join(name);
     std::fs::write(&path, bytes).map_err(io_err(format!("writing {}", path.display())))?;
     Ok(ArtifactFile {
@@ -45,7 +45,7 @@ impl<W: Write> Write for Hashing<W> {
 
 /// Pretty JSON and a final newline, streamed to `dir/name` (a long log's summary is a large
 /// file: no copy of it is held in memory or read back to hash it).
-fn write_json(
+pub(crate) fn write_json(
     dir: &Path,
     name: &str,
     value: &impl serde::Serialize,

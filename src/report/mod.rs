@@ -6,6 +6,7 @@
 
 pub mod budget;
 pub mod card;
+pub mod compare;
 pub mod comparison;
 pub mod files;
 pub mod html;
@@ -62,6 +63,8 @@ pub enum ReportError {
     BadFont { path: String, problem: String },
     #[error("cannot write the report into {}: {reason}; nothing was written there (choose another directory with --out)", .dir.display())]
     OutDir { dir: PathBuf, reason: String },
+    #[error("exp compare: {0}")]
+    Members(String),
     #[error("internal error: {0}")]
     Internal(String),
     /// A font problem found earlier in this process, as it was first reported.

@@ -28,10 +28,15 @@ const FILES: [&str; 5] = [
     "index.html",
 ];
 
-/// Whether `name` is a file that `exp report` writes.
+/// What `exp compare` writes besides `index.html`, and the stem of its plot.
+const COMPARE_FILES: [&str; 2] = ["compare.json", "compare.csv"];
+const COMPARE_STEM: &str = "compare_learning_curves";
+
+/// Whether `name` is a file that `exp report` or `exp compare` writes.
 fn is_report_file(name: &str) -> bool {
     FILES.contains(&name)
-        || plots::STEMS.iter().any(|stem| {
+        || COMPARE_FILES.contains(&name)
+        || plots::STEMS.iter().chain([&COMPARE_STEM]).any(|stem| {
             name.strip_prefix(stem)
                 .is_some_and(|ext| ext == ".png" || ext == ".svg")
         })

@@ -57,7 +57,7 @@ pub struct Projection {
 const KNOWN: [&str; 4] = ["baseline", "fine-tuned", "pruned", "int8"];
 
 /// The fold over every event but the reports' own, streamed from the store.
-fn replay_without_reports(store: &Store, name: &str) -> Result<Experiment, ReportError> {
+pub(crate) fn replay_without_reports(store: &Store, name: &str) -> Result<Experiment, ReportError> {
     Ok(Experiment::load(store, name, Some("ReportGenerated"))?)
 }
 
@@ -76,7 +76,7 @@ pub fn evaluated_models(state: &Experiment) -> Vec<TestResult> {
 }
 
 /// The model a spec names among `models`: exact name, or `int8` / `pruned` as families.
-fn find_model<'a>(models: &'a [TestResult], spec: &str) -> Option<&'a TestResult> {
+pub(crate) fn find_model<'a>(models: &'a [TestResult], spec: &str) -> Option<&'a TestResult> {
     let spec = spec.to_ascii_lowercase();
     if let Some(m) = models.iter().find(|m| m.model.to_ascii_lowercase() == spec) {
         return Some(m);
