@@ -88,6 +88,8 @@ fn record_all(c: &mut Criterion<Clock>) {
             refuse_conflicts: false,
             analysis: None,
             recipe: Default::default(),
+            overrides: Default::default(),
+            split_seed: None,
         },
     )
     .expect("create the experiment");

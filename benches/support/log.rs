@@ -141,6 +141,8 @@ pub fn head() -> Vec<Event> {
             split: [70, 15, 15],
             exp_version: env!("CARGO_PKG_VERSION").to_string(),
             recipe: Default::default(),
+            overrides: Default::default(),
+            split_seed: None,
         }),
         Event::DatasetLoaded(DatasetLoaded {
             path: data_path,

@@ -307,7 +307,10 @@ fn drop_order(plan: &Plan) -> Vec<usize> {
 
 /// One pruning step takes the plan's largest recommended fraction at once.
 fn step_fraction(p: &PruningPlan) -> f64 {
-    p.max_percent.max(p.min_percent).max(1) as f64 / 100.0
+    p.target_percent
+        .unwrap_or(p.max_percent.max(p.min_percent))
+        .max(1) as f64
+        / 100.0
 }
 
 #[cfg(test)]
@@ -357,6 +360,7 @@ mod tests {
                 level: PruningLevel::Moderate,
                 min_percent: 20,
                 max_percent: 30,
+                target_percent: None,
             },
             priority_fraction: 0.17,
             weight_scale: 1.0,

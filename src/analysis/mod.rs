@@ -12,6 +12,7 @@
 pub mod analysis_json;
 pub mod budget;
 pub mod metrics;
+pub mod overrides;
 pub mod plan;
 pub mod read;
 pub mod recommend;

@@ -181,6 +181,9 @@ pub struct PruningPlan {
     pub level: PruningLevel,
     pub min_percent: u32,
     pub max_percent: u32,
+    /// `--set pruning_target`: the one step pruning takes, in place of the recommended range.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_percent: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -337,6 +340,47 @@ pub struct PriorityCounts {
     pub distinct: usize,
 }
 
+/// The analysis recipe's phases of `kinds`: FOCUS at the band's top, WEIGHTED mid-band, FULL
+/// at its bottom, each rate times `lr_scale`; `prio` priority samples, `rest` the others.
+pub fn build_phases(
+    kinds: &[PhaseKind],
+    epochs: usize,
+    lr_band: LrBand,
+    lr_scale: f64,
+    prio: usize,
+    rest: usize,
+) -> Vec<Phase> {
+    kinds
+        .iter()
+        .map(|&kind| match kind {
+            PhaseKind::Focus => Phase {
+                kind,
+                learning_rate: lr_band.high * lr_scale,
+                epochs,
+                weighted: false,
+                priority_samples: prio,
+                other_samples: prio.min(rest),
+            },
+            PhaseKind::Weighted => Phase {
+                kind,
+                learning_rate: lr_band.mid() * lr_scale,
+                epochs,
+                weighted: true,
+                priority_samples: prio,
+                other_samples: rest,
+            },
+            PhaseKind::Full | PhaseKind::Plain => Phase {
+                kind,
+                learning_rate: lr_band.low * lr_scale,
+                epochs,
+                weighted: false,
+                priority_samples: prio,
+                other_samples: rest,
+            },
+        })
+        .collect()
+}
+
 /// As [`derive_plan`], with the priority sets measured elsewhere (the baseline's predictions on
 /// the training split, which is what training weights) instead of the analysis file's indices.
 pub fn derive_plan_with_priorities(
@@ -374,36 +418,7 @@ pub fn derive_plan_with_priorities(
     let rest = train_size - prio;
     let batch = batch_size(inputs.priority_count);
     let lr_scale = batch_lr_scale(batch);
-    let phases = health
-        .phases()
-        .iter()
-        .map(|&kind| match kind {
-            PhaseKind::Focus => Phase {
-                kind,
-                learning_rate: lr_band.high * lr_scale,
-                epochs,
-                weighted: false,
-                priority_samples: prio,
-                other_samples: prio.min(rest),
-            },
-            PhaseKind::Weighted => Phase {
-                kind,
-                learning_rate: lr_band.mid() * lr_scale,
-                epochs,
-                weighted: true,
-                priority_samples: prio,
-                other_samples: rest,
-            },
-            PhaseKind::Full | PhaseKind::Plain => Phase {
-                kind,
-                learning_rate: lr_band.low * lr_scale,
-                epochs,
-                weighted: false,
-                priority_samples: prio,
-                other_samples: rest,
-            },
-        })
-        .collect();
+    let phases = build_phases(health.phases(), epochs, lr_band, lr_scale, prio, rest);
     let method = |name: &str, available: bool, note: &str| AugmentationMethod {
         name: name.to_string(),
         available,
@@ -421,6 +436,7 @@ pub fn derive_plan_with_priorities(
             level,
             min_percent,
             max_percent,
+            target_percent: None,
         },
         priority_fraction: inputs.priority_count as f64 / train_size as f64,
         weight_scale: weight_scale(inputs.priority_count, train_size),

@@ -459,3 +459,47 @@ fn malformed_files_name_the_json_path() {
         .to_string()
         .contains("missing.json"));
 }
+
+#[test]
+fn overrides_replace_derived_values_and_keep_what_they_replaced() {
+    use super::overrides::{apply, Setting};
+    let plan = derive_plan(&fixture(), 3392).unwrap();
+    let set = |texts: &[&str]| -> Vec<Setting> {
+        texts.iter().map(|t| Setting::parse(t).unwrap()).collect()
+    };
+    let (changed, applied) = apply(
+        plan.clone(),
+        &set(&["phases=FULL+FOCUS", "pruning_target=35%", "budget=15m"]),
+    )
+    .unwrap();
+    let kinds: Vec<PhaseKind> = changed.phases.iter().map(|p| p.kind).collect();
+    assert_eq!(kinds, [PhaseKind::Full, PhaseKind::Focus]);
+    // Phases keep the rules' rates and sample sets for their kind.
+    let derived_focus = plan.phases.iter().find(|p| p.kind == PhaseKind::Focus);
+    assert_eq!(Some(&changed.phases[1]), derived_focus);
+    assert_eq!(changed.pruning.target_percent, Some(35));
+    let rows: Vec<(&str, &str, &str)> = applied
+        .iter()
+        .map(|a| (a.key.as_str(), a.value.as_str(), a.derived.as_str()))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("phases", "FULL+FOCUS", "FOCUS+WEIGHTED+FULL"),
+            ("pruning_target", "35%", "10-20%"),
+            ("budget", "15m", "none"),
+        ]
+    );
+    // The plain recipe takes one rate and no phases.
+    let plain = plan.clone().into_plain();
+    let (changed, _) = apply(plain.clone(), &set(&["lr_band=2e-5", "epochs=6"])).unwrap();
+    assert_eq!(changed.phases.len(), 1);
+    assert_eq!(changed.phases[0].kind, PhaseKind::Plain);
+    assert_eq!(changed.phases[0].learning_rate, 2e-5);
+    assert_eq!(changed.phases[0].epochs, 6);
+    assert!(apply(plain.clone(), &set(&["lr_band=1e-5..5e-5"]))
+        .unwrap_err()
+        .to_string()
+        .contains("one learning rate"));
+    assert!(apply(plain, &set(&["phases=FULL"])).is_err());
+}

@@ -247,7 +247,18 @@ pub fn show(db: &Path, name: &str, json: bool) -> anyhow::Result<ExitCode> {
             created.model.spec, created.model.format, created.model.path
         );
         println!("data        {}", created.data_path);
-        println!("seed        {}", created.seed);
+        match created.split_seed {
+            Some(split) => println!("seed        {} (split seed {split})", created.seed),
+            None => println!("seed        {}", created.seed),
+        }
+        if !created.overrides.is_empty() {
+            let set: Vec<String> = created
+                .overrides
+                .iter()
+                .map(|o| format!("{}={}", o.key, o.value))
+                .collect();
+            println!("--set       {}", set.join(", "));
+        }
     }
     if let Some(data) = &state.dataset {
         println!(
@@ -340,6 +351,14 @@ pub fn show(db: &Path, name: &str, json: bool) -> anyhow::Result<ExitCode> {
             phases.join(" -> "),
             state.name
         );
+        if !p.overrides.is_empty() {
+            let set: Vec<String> = p
+                .overrides
+                .iter()
+                .map(|o| format!("{}={} (derived {})", o.key, o.value, o.derived))
+                .collect();
+            println!("set by hand {}", set.join(", "));
+        }
         if let Some(b) = &p.budget {
             println!(
                 "budget      {:.0} s: estimate {:.0} s; {} left out{}",

@@ -80,6 +80,8 @@ pub enum Command {
         name: String,
         #[command(flatten)]
         data: DataArg,
+        #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_setting, help = SET_HELP)]
+        set: Vec<exp::analysis::overrides::Setting>,
     },
     /// Train: baseline -> analysis -> plan -> phases -> fine-tuned model -> sealed test. Resumes a killed run.
     Train(train::TrainArgs),
@@ -111,6 +113,20 @@ pub enum Command {
     MemoryProbe(probe::MemoryProbeArgs),
 }
 
+/// `--set KEY=VALUE`, checked as it is parsed.
+pub fn parse_setting(
+    text: &str,
+) -> Result<exp::analysis::overrides::Setting, exp::analysis::overrides::OverrideError> {
+    exp::analysis::overrides::Setting::parse(text)
+}
+
+/// What `--set` takes, for `--help`.
+pub const SET_HELP: &str = "Plan values in place of what the analysis derives, recorded in \
+PlanDerived beside the derived ones (repeat for several): epochs=N (every phase's maximum, 1-100), \
+lr_band=LOW..HIGH or RATE, batch_size=N (the rates' batch scale follows), \
+phases=FOCUS+WEIGHTED+FULL (any of them, in order), pruning_target=30% (one pruning step), \
+budget=15m or none, recipe=analysis or plain";
+
 /// Where the experiment's dataset is now, for the commands that read it.
 #[derive(Debug, clap::Args)]
 pub struct DataArg {
@@ -133,7 +149,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Verify { name, files } => inspect::verify(&cli.db, name.as_deref(), files, json),
         Command::Fetch(args) => fetch::run(args, json),
         Command::Analyze(args) => stages::analyze(&cli.db, args, json),
-        Command::Plan { name, data } => stages::plan(&cli.db, &name, &data, json),
+        Command::Plan { name, data, set } => stages::plan(&cli.db, &name, &data, set, json),
         Command::Train(args) => train::run(&cli.db, args, json),
         Command::Prune(args) => prune::run(&cli.db, *args, json),
         Command::Predict(args) => predict::predict(*args, json),

@@ -61,9 +61,17 @@ pub struct NewArgs {
     /// A notebook-produced comprehensive_analysis.json to import.
     #[arg(long)]
     pub analysis: Option<PathBuf>,
-    /// Seed for the split and everything random after it.
+    /// Seed for the split and everything random after it (training order, dropout, head
+    /// initialisation, augmentation).
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Seed for the split alone, when it is to differ from --seed: experiments with the same
+    /// data and split seed share a split (and are paired on the sealed test) whatever their
+    /// training seeds.
+    #[arg(long)]
+    pub split_seed: Option<u64>,
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = super::parse_setting, help = super::SET_HELP)]
+    pub set: Vec<exp::analysis::overrides::Setting>,
     /// Train/validation/test percentages.
     #[arg(long, default_value = "70/15/15")]
     pub split: String,
@@ -72,8 +80,9 @@ pub struct NewArgs {
     /// batch 32, AdamW with weight decay 0.01, 10% warm-up, clipping 1.0, 64 tokens). Compare
     /// the two with `exp report A --compare B`: experiments with the same data and --seed share
     /// a split and are paired sample by sample on the sealed test.
-    #[arg(long, default_value = "analysis")]
-    pub recipe: exp::events::Recipe,
+    /// [default: analysis]
+    #[arg(long)]
+    pub recipe: Option<exp::events::Recipe>,
 }
 
 fn column(spec: &Option<String>) -> Option<ColumnRef> {
@@ -81,6 +90,24 @@ fn column(spec: &Option<String>) -> Option<ColumnRef> {
         Ok(i) => ColumnRef::Index(i),
         Err(_) => ColumnRef::Name(s.clone()),
     })
+}
+
+/// `--recipe`, else `--set recipe=`, else analysis; the two disagreeing is refused.
+fn recipe(
+    asked: Option<exp::events::Recipe>,
+    set: &[exp::analysis::overrides::Setting],
+) -> anyhow::Result<exp::events::Recipe> {
+    let from_set = set.iter().rev().find(|s| s.key == "recipe");
+    match (asked, from_set) {
+        (Some(r), Some(s)) if r.as_str() != s.value => anyhow::bail!(
+            "--recipe {} and --set recipe={} disagree; nothing was recorded",
+            r.as_str(),
+            s.value
+        ),
+        (Some(r), _) => Ok(r),
+        (None, Some(s)) if s.value == "plain" => Ok(exp::events::Recipe::Plain),
+        _ => Ok(exp::events::Recipe::Analysis),
+    }
 }
 
 pub fn run(db: &Path, args: NewArgs, json: bool) -> anyhow::Result<ExitCode> {
@@ -116,7 +143,9 @@ pub fn run(db: &Path, args: NewArgs, json: bool) -> anyhow::Result<ExitCode> {
         split,
         refuse_conflicts: args.on_conflict == "error",
         analysis: args.analysis.clone(),
-        recipe: args.recipe,
+        recipe: recipe(args.recipe, &args.set)?,
+        overrides: args.set.clone(),
+        split_seed: args.split_seed,
     };
     pipeline::create_experiment(Store::open(db)?, &request)?;
     if let Some(file) = &args.analysis {

@@ -83,17 +83,25 @@ pub fn analyze(db: &Path, args: AnalyzeArgs, json: bool) -> anyhow::Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn plan(db: &Path, name: &str, data: &super::DataArg, json: bool) -> anyhow::Result<ExitCode> {
+pub fn plan(
+    db: &Path,
+    name: &str,
+    data: &super::DataArg,
+    set: Vec<exp::analysis::overrides::Setting>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     let mut writing = open_writing(db, name, "exp plan", data, false, json)?;
+    exp::analysis::overrides::check_distinct(&set)?;
+    let request = exp::pipeline::PlanRequest {
+        overrides: set,
+        ..Default::default()
+    };
+    // Refused before anything runs: nothing is recorded.
+    writing.check_plan_request(&request)?;
     // An imported analysis is enough for a plan; without one the analysis stage captures the
     // baseline as it is.
-    let chain: [&dyn stages::Stage; 2] = [
-        &stages::Analysis { again: false },
-        &stages::Plan {
-            recipe: None,
-            budget: None,
-        },
-    ];
+    let chain: [&dyn stages::Stage; 2] =
+        [&stages::Analysis { again: false }, &stages::Plan(request)];
     stages::run(&mut writing, "exp plan", &chain)?;
     let derived = writing.state().recorded_plan()?.clone();
     if json {
@@ -104,6 +112,14 @@ pub fn plan(db: &Path, name: &str, data: &super::DataArg, json: bool) -> anyhow:
         "{}",
         exp::analysis::plan::Plan::from(&derived.plan).render_table()
     );
+    for o in &derived.overrides {
+        outln!(
+            "set by hand: {}={} (derived: {})",
+            o.key,
+            o.value,
+            o.derived
+        );
+    }
     if !derived.priorities_from_training_split {
         outln!(
             "\npriority counts come from the analysis file; training recomputes them from the baseline on the training split"

@@ -9,6 +9,7 @@ use exp::pipeline::benchmark::BenchmarkOptions;
 use exp::pipeline::prune::PruneOptions;
 use exp::pipeline::stages;
 use exp::pipeline::train::BaselineFit;
+use exp::pipeline::PlanRequest;
 
 use super::progress::open_writing;
 
@@ -38,6 +39,10 @@ pub struct TrainArgs {
     /// are recorded in PlanDerived and printed. Default: no budget (the plan's full epochs).
     #[arg(long, value_parser = humantime::parse_duration)]
     pub budget: Option<std::time::Duration>,
+    /// Plan values in place of what the analysis derives, for a plan not recorded yet; over
+    /// those `exp new --set` recorded, key by key. See `exp new --help` for the keys.
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = super::parse_setting)]
+    pub set: Vec<exp::analysis::overrides::Setting>,
     /// Epochs of the plain baseline fitted when the model has no trained head.
     #[arg(long, default_value_t = 1)]
     pub baseline_epochs: usize,
@@ -69,19 +74,48 @@ pub enum Stage {
 /// Batch sizes `exp train` benchmarks every model file at.
 const BENCHMARK_BATCH_SIZES: [usize; 3] = [1, 8, 32];
 
+/// The plan asked for; `--recipe`/`--budget` and a `--set` of the same disagreeing is refused.
+fn plan_request(args: &TrainArgs) -> anyhow::Result<PlanRequest> {
+    exp::analysis::overrides::check_distinct(&args.set)?;
+    let set = |key: &str| args.set.iter().find(|s| s.key == key).map(|s| &s.value);
+    if let (Some(r), Some(v)) = (args.recipe, set("recipe")) {
+        if r.as_str() != v {
+            anyhow::bail!("--recipe {r} and --set recipe={v} disagree; nothing was recorded");
+        }
+    }
+    if let (Some(b), Some(v)) = (args.budget, set("budget")) {
+        let given = exp::analysis::overrides::Setting::parse(&format!(
+            "budget={}",
+            humantime::format_duration(b)
+        ))?;
+        if &given.value != v {
+            anyhow::bail!(
+                "--budget {} and --set budget={v} disagree; nothing was recorded",
+                given.value
+            );
+        }
+    }
+    Ok(PlanRequest {
+        recipe: args.recipe,
+        budget: args.budget,
+        overrides: args.set.clone(),
+    })
+}
+
 pub fn run(db: &Path, args: TrainArgs, json: bool) -> anyhow::Result<ExitCode> {
     let mut writing = open_writing(db, &args.name, "exp train", &args.data, args.quiet, json)?;
     let fit = BaselineFit {
         epochs: args.baseline_epochs,
         ..BaselineFit::default()
     };
+    let plan = plan_request(&args)?;
     // Refused before anything runs: nothing is recorded.
-    writing.check_budget(args.recipe, args.budget)?;
+    writing.check_plan_request(&plan)?;
     if args.restart_phase {
         // Refused before anything runs: nothing is recorded, not even a RunFailed.
         writing.restart_phase()?;
     }
-    let chain = stages::training_chain(&fit, args.recipe, args.budget);
+    let chain = stages::training_chain(&fit, &plan);
     let pruning = stages::Pruning(PruneOptions::default());
     let export = stages::Export {
         quantize: None,

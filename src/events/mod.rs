@@ -16,8 +16,8 @@ pub use closed::{
     ModelFormat, ModelType, Provider, PruningMethod, Recipe,
 };
 pub use records::{
-    AugmentationResult, EarlyStop, EpochReport, Flips, LatencyStats, Metrics, PhaseKind,
-    PhaseStart, Plan,
+    AppliedOverride, AugmentationResult, EarlyStop, EpochReport, Flips, LatencyStats, Metrics,
+    PhaseKind, PhaseStart, Plan, Setting,
 };
 pub use version::SchemaVersion;
 
@@ -301,6 +301,20 @@ pub struct ExperimentCreated {
     /// `exp new --recipe`; absent (as in every log before recipes) for analysis.
     #[serde(default, skip_serializing_if = "Recipe::is_analysis")]
     pub recipe: Recipe,
+    /// `exp new --set`: plan values given in place of what the analysis derives (absent when
+    /// none, as in every log before overrides).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overrides: Vec<records::Setting>,
+    /// `exp new --split-seed`: the seed of the split when it is not `seed` (absent: `seed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split_seed: Option<u64>,
+}
+
+impl ExperimentCreated {
+    /// The seed the split was drawn with.
+    pub fn split_seed(&self) -> u64 {
+        self.split_seed.unwrap_or(self.seed)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -464,6 +478,10 @@ pub struct PlanDerived {
     /// already the allocated ones).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget: Option<records::BudgetAllocation>,
+    /// `--set` values (of `exp new` and `exp train`) applied in place of the derived ones, each
+    /// with the value it replaced.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overrides: Vec<records::AppliedOverride>,
 }
 
 /// A time budget's allocation changed during the run, before `item` started: the work so far

@@ -201,6 +201,9 @@ pub struct PruningPlan {
     pub level: PruningLevel,
     pub min_percent: u32,
     pub max_percent: u32,
+    /// `--set pruning_target`: the one step pruning takes, in place of the recommended range.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_percent: Option<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -231,6 +234,21 @@ pub struct Plan {
     /// Which recipe the phases follow; absent (as in every log before recipes) for analysis.
     #[serde(default, skip_serializing_if = "Recipe::is_analysis")]
     pub recipe: Recipe,
+}
+
+/// A `--set key=value` given to `exp new` (the value in canonical form).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Setting {
+    pub key: String,
+    pub value: String,
+}
+
+/// A `--set` as the plan applied it: the value given and the value the analysis derived.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppliedOverride {
+    pub key: String,
+    pub value: String,
+    pub derived: String,
 }
 
 fn unit_scale() -> f64 {

@@ -279,6 +279,12 @@ impl Mapper {
                         flatten(key, v, &mut flat);
                     }
                 }
+                // `--set` values, beside the plan values they produced.
+                for o in p["overrides"].as_array().into_iter().flatten() {
+                    if let (Some(k), Some(v)) = (o["key"].as_str(), o["value"].as_str()) {
+                        flat.push((format!("set.{k}"), v.to_string()));
+                    }
+                }
                 for (k, v) in flat {
                     self.param(parent.clone(), &k, Some(v));
                 }

@@ -21,6 +21,7 @@ pub mod train;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::analysis::overrides;
 use crate::assets::{self, ModelSpecError};
 use crate::data::{self, DataError, ReadOptions, SplitSpec};
 use crate::events;
@@ -137,6 +138,14 @@ pub enum PipelineError {
     },
     #[error("experiment '{0}' follows the plain recipe, whose work is fixed (one phase of 3 epochs, the control arm): --budget applies to the analysis recipe; nothing was recorded")]
     BudgetWithPlainRecipe(String),
+    #[error("{0}; nothing was recorded")]
+    Override(#[from] crate::analysis::overrides::OverrideError),
+    #[error("--set {asked}: experiment '{name}' has its plan recorded ({recorded}); --set applies to a plan not derived yet, so start another experiment for other values; nothing was recorded")]
+    OverridesAfterPlan {
+        name: String,
+        asked: String,
+        recorded: String,
+    },
     #[error("experiment '{0}' has no training phase in progress (none started without completing), so there is nothing to restart; nothing was recorded")]
     NoPhaseInProgress(String),
     #[error(transparent)]
@@ -183,6 +192,19 @@ pub struct NewExperiment {
     pub analysis: Option<PathBuf>,
     /// How `exp train` trains it (it can still name another before the plan is recorded).
     pub recipe: events::Recipe,
+    /// `--set`: plan values in place of what the analysis derives, applied when the plan is.
+    pub overrides: Vec<crate::analysis::overrides::Setting>,
+    /// The split's seed when it is not `seed` (training seeds and split seeds vary apart).
+    pub split_seed: Option<u64>,
+}
+
+/// What the plan stage is asked for: a recipe (`None`: the one `exp new` recorded), a time
+/// budget, and `--set` overrides (merged over those `exp new` recorded).
+#[derive(Clone, Debug, Default)]
+pub struct PlanRequest {
+    pub recipe: Option<events::Recipe>,
+    pub budget: Option<std::time::Duration>,
+    pub overrides: Vec<crate::analysis::overrides::Setting>,
 }
 
 pub fn validate_name(name: &str) -> Result<(), PipelineError> {
@@ -233,7 +255,10 @@ pub fn create_experiment(
             labels: first.labels.join(" and "),
         });
     }
-    let split = data::stratified_split(&dataset.samples, &request.split, request.seed)?;
+    overrides::check_distinct(&request.overrides)?;
+    overrides::check_for_recipe(&request.overrides, request.recipe.into())?;
+    let split_seed = request.split_seed.unwrap_or(request.seed);
+    let split = data::stratified_split(&dataset.samples, &request.split, split_seed)?;
     if let Some(file) = &request.analysis {
         crate::analysis::read_analysis(file)?
             .check_labels(&dataset.labels)
@@ -265,6 +290,15 @@ pub fn create_experiment(
         split: percentages,
         exp_version: env!("CARGO_PKG_VERSION").to_string(),
         recipe: request.recipe,
+        overrides: request
+            .overrides
+            .iter()
+            .map(|o| events::Setting {
+                key: o.key.clone(),
+                value: o.value.clone(),
+            })
+            .collect(),
+        split_seed: request.split_seed.filter(|s| *s != request.seed),
     };
     let loaded = DatasetLoaded {
         path: absolute(&dataset.path),
@@ -298,7 +332,7 @@ pub fn create_experiment(
         },
     };
     let made = SplitMade {
-        seed: request.seed,
+        seed: split_seed,
         percentages,
         counts: SplitCounts {
             train: split.train.len(),
@@ -507,19 +541,16 @@ impl Writing {
         self.record(Event::AnalysisRecorded(recorded))
     }
 
-    /// Before any stage runs: refuses a budget for an experiment whose plan is yet to be
-    /// derived with the plain recipe (`recipe` asked for, else the one `exp new` recorded), and
-    /// says so when a budget is given for a plan already recorded (a resumed run goes on with
-    /// the plan as recorded; quickstart passes its budget every time).
-    pub fn check_budget(
-        &mut self,
-        recipe: Option<events::Recipe>,
-        budget: Option<std::time::Duration>,
-    ) -> Result<(), PipelineError> {
+    /// Before any stage runs: refuses what the plan stage would refuse (a budget for the plain
+    /// recipe, `--set` values the recipe cannot take, `--set` once a plan is recorded with other
+    /// values), and says so when a budget is given for a plan already recorded (a resumed run
+    /// goes on with the plan as recorded; quickstart passes its budget every time).
+    pub fn check_plan_request(&mut self, asked: &PlanRequest) -> Result<(), PipelineError> {
         let state = self.log.state();
         if let Some(recorded) = &state.plan {
+            self.refuse_overrides_after_plan(asked)?;
             let fitted = recorded.budget.as_ref().map(|b| b.budget_s);
-            if let Some(asked) = budget.filter(|b| Some(b.as_secs_f64()) != fitted) {
+            if let Some(asked) = asked.budget.filter(|b| Some(b.as_secs_f64()) != fitted) {
                 let line = format!(
                     "plan: recorded {}; --budget {} applies only to a plan not derived yet, so it is not used",
                     fitted.map_or("without a budget".to_string(), |s| format!("with a budget of {s:.0} s")),
@@ -529,19 +560,75 @@ impl Writing {
             }
             return Ok(());
         }
-        self.refuse_budget_for_plain(self.recipe_to_derive(recipe), budget)
+        let resolved = self.resolve(asked);
+        overrides::check_for_recipe(&resolved.overrides, resolved.recipe.into())?;
+        self.refuse_budget_for_plain(resolved.recipe, resolved.budget)
     }
 
-    /// The recipe a plan not derived yet follows: the one asked for, else the one `exp new`
-    /// recorded.
-    fn recipe_to_derive(&self, asked: Option<events::Recipe>) -> events::Recipe {
-        asked.unwrap_or_else(|| {
-            self.log
-                .state()
-                .created
-                .as_ref()
-                .map_or_else(events::Recipe::default, |c| c.recipe)
-        })
+    /// `--set` values that a recorded plan did not apply are refused: its phases follow it.
+    fn refuse_overrides_after_plan(&self, asked: &PlanRequest) -> Result<(), PipelineError> {
+        let state = self.log.state();
+        let Some(recorded) = &state.plan else {
+            return Ok(());
+        };
+        let applied = |s: &overrides::Setting| {
+            recorded
+                .overrides
+                .iter()
+                .any(|o| o.key == s.key && o.value == s.value)
+        };
+        if let Some(s) = asked.overrides.iter().find(|s| !applied(s)) {
+            let list: Vec<String> = recorded
+                .overrides
+                .iter()
+                .map(|o| format!("{}={}", o.key, o.value))
+                .collect();
+            return Err(PipelineError::OverridesAfterPlan {
+                name: state.name.clone(),
+                asked: format!("{}={}", s.key, s.value),
+                recorded: if list.is_empty() {
+                    "without overrides".to_string()
+                } else {
+                    format!("with {}", list.join(", "))
+                },
+            });
+        }
+        Ok(())
+    }
+
+    /// What a plan not derived yet follows: the recipe asked for, else a `--set recipe`, else
+    /// the one `exp new` recorded; `--budget`, else a `--set budget`; `exp train`'s `--set`
+    /// values over `exp new`'s.
+    fn resolve(&self, asked: &PlanRequest) -> ResolvedPlanRequest {
+        let created = self.log.state().created.as_ref();
+        let recorded: Vec<overrides::Setting> = created
+            .map(|c| {
+                c.overrides
+                    .iter()
+                    .map(|o| overrides::Setting {
+                        key: o.key.clone(),
+                        value: o.value.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let merged = overrides::merge(&recorded, &asked.overrides);
+        let recipe = asked
+            .recipe
+            .or(match overrides::find(&merged, "recipe") {
+                Some(overrides::Value::Recipe(r)) => Some(r.into()),
+                _ => None,
+            })
+            .unwrap_or_else(|| created.map_or_else(events::Recipe::default, |c| c.recipe));
+        let budget = asked.budget.or(match overrides::find(&merged, "budget") {
+            Some(overrides::Value::Budget(b)) => b,
+            _ => None,
+        });
+        ResolvedPlanRequest {
+            recipe,
+            budget,
+            overrides: merged,
+        }
     }
 
     /// The plain recipe's work is fixed: no budget fits it.
@@ -558,31 +645,45 @@ impl Writing {
         }
     }
 
-    /// The plan, for `recipe` (default: the one `exp new` recorded), its work fitted into
-    /// `budget` when one is given. A recipe other than the recorded plan's is refused: the
-    /// phases already follow that plan.
-    pub fn ensure_plan(
-        &mut self,
-        recipe: Option<events::Recipe>,
-        budget: Option<std::time::Duration>,
-    ) -> Result<(), PipelineError> {
+    /// The plan for `asked` (see [`PlanRequest`]): derived, its `--set` values applied, its work
+    /// fitted into the budget when there is one. A recipe or `--set` value other than a
+    /// recorded plan's is refused: the phases already follow that plan.
+    pub fn ensure_plan(&mut self, asked: &PlanRequest) -> Result<(), PipelineError> {
         if let Some(recorded) = &self.log.state().plan {
-            if let Some(asked) = recipe.filter(|r| *r != recorded.plan.recipe) {
+            if let Some(asked) = asked.recipe.filter(|r| *r != recorded.plan.recipe) {
                 return Err(PipelineError::RecipeMismatch {
                     name: self.log.state().name.clone(),
                     recorded: recorded.plan.recipe,
                     asked,
                 });
             }
-            return Ok(());
+            return self.refuse_overrides_after_plan(asked);
         }
-        let recipe = self.recipe_to_derive(recipe);
-        self.refuse_budget_for_plain(recipe, budget)?;
+        let resolved = self.resolve(asked);
+        self.refuse_budget_for_plain(resolved.recipe, resolved.budget)?;
         self.ensure_analysis(false)?;
         let (seq, recorded) = self.log.state().recorded_analysis()?;
-        let mut derived = plan::derive(seq, recorded, &self.data, recipe.into())?;
-        if let Some(budget) = budget {
-            let plan = crate::analysis::plan::Plan::from(&derived.plan);
+        let mut derived = plan::derive(seq, recorded, &self.data, resolved.recipe.into())?;
+        let (plan, applied) = overrides::apply(
+            crate::analysis::plan::Plan::from(&derived.plan),
+            &resolved.overrides,
+        )?;
+        derived.plan = (&plan).into();
+        for a in &applied {
+            self.progress.message(&format!(
+                "plan: --set {}={} in place of the derived {}",
+                a.key, a.value, a.derived
+            ));
+        }
+        derived.overrides = applied
+            .into_iter()
+            .map(|a| events::AppliedOverride {
+                key: a.key,
+                value: a.value,
+                derived: a.derived,
+            })
+            .collect();
+        if let Some(budget) = resolved.budget {
             let (plan, allocation) = self.fit_to_budget(plan, budget)?;
             derived.plan = (&plan).into();
             derived.budget = Some((&allocation).into());
@@ -590,4 +691,11 @@ impl Writing {
         }
         self.record(Event::PlanDerived(derived))
     }
+}
+
+/// A [`PlanRequest`] with what `exp new` recorded filled in.
+struct ResolvedPlanRequest {
+    recipe: events::Recipe,
+    budget: Option<std::time::Duration>,
+    overrides: Vec<overrides::Setting>,
 }

@@ -57,5 +57,6 @@ pub fn derive(
         priorities_from_training_split: from_train,
         plan: (&plan).into(),
         budget: None,
+        overrides: Vec::new(),
     })
 }

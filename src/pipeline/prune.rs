@@ -176,6 +176,12 @@ pub fn pruning_schedule(options: &PruneOptions, plan: Option<&PruningPlan>) -> (
     if !options.steps.is_empty() {
         return (options.steps.clone(), "steps given by the user".to_string());
     }
+    if let Some(target) = plan.and_then(|p| p.target_percent) {
+        return (
+            vec![target as f64 / 100.0],
+            format!("the plan's pruning target (--set pruning_target={target}%): one step"),
+        );
+    }
     let (low, high, note) = match plan {
         Some(p) => (
             p.min_percent.max(1),
@@ -876,6 +882,7 @@ mod tests {
             level,
             min_percent,
             max_percent,
+            target_percent: None,
         }
     }
 

@@ -7,9 +7,7 @@
 //! refusal before any work (a missing prerequisite, a request that does not apply) records
 //! nothing.
 
-use std::time::Duration;
-
-use crate::events::{Event, Recipe, RunFailed};
+use crate::events::{Event, RunFailed};
 use crate::quantize::QuantizeOptions;
 use crate::state::Experiment;
 
@@ -17,7 +15,7 @@ use super::benchmark::BenchmarkOptions;
 use super::progress::Update;
 use super::prune::PruneOptions;
 use super::train::BaselineFit;
-use super::{PipelineError, Writing};
+use super::{PipelineError, PlanRequest, Writing};
 
 /// Every stage, in the order the driver runs them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -118,15 +116,11 @@ pub fn run(w: &mut Writing, command: &str, stages: &[&dyn Stage]) -> Result<(), 
 
 /// The stages `exp train` always runs, with how the baseline is fitted, the recipe asked for
 /// (`None`: the one `exp new` recorded) and the time budget the plan fits its work into.
-pub fn training_chain(
-    fit: &BaselineFit,
-    recipe: Option<Recipe>,
-    budget: Option<Duration>,
-) -> [Box<dyn Stage>; 6] {
+pub fn training_chain(fit: &BaselineFit, plan: &PlanRequest) -> [Box<dyn Stage>; 6] {
     [
         Box::new(Baseline(fit.clone())),
         Box::new(Analysis { again: false }),
-        Box::new(Plan { recipe, budget }),
+        Box::new(Plan(plan.clone())),
         Box::new(Phases),
         Box::new(FineTuned),
         Box::new(SealedTest),
@@ -184,28 +178,29 @@ impl Stage for ImportedAnalysis {
     }
 }
 
-/// The plan: the analysis' rules, or the plain recipe. `recipe`: the one asked for, `None` for
-/// the one `exp new` recorded; one that contradicts a recorded plan is refused. `budget`: the
-/// time the whole run may take; the plan allocates its epochs and pruning steps within it.
-pub struct Plan {
-    pub recipe: Option<Recipe>,
-    pub budget: Option<Duration>,
-}
+/// The plan: the analysis' rules, or the plain recipe, with `--set` values in place of derived
+/// ones and its work fitted into a time budget (see [`PlanRequest`]); a recipe or `--set`
+/// value that contradicts a recorded plan is refused.
+pub struct Plan(pub PlanRequest);
 
 impl Stage for Plan {
     fn id(&self) -> StageId {
         StageId::Plan
     }
-    /// A recorded plan with another recipe than the one asked for is not "recorded": `run`
-    /// refuses it.
+    /// A recorded plan with another recipe or other `--set` values than those asked for is
+    /// not "recorded": `run` refuses it.
     fn recorded(&self, state: &Experiment) -> bool {
-        state
-            .plan
-            .as_ref()
-            .is_some_and(|p| self.recipe.is_none_or(|r| r == p.plan.recipe))
+        state.plan.as_ref().is_some_and(|p| {
+            self.0.recipe.is_none_or(|r| r == p.plan.recipe)
+                && self.0.overrides.iter().all(|s| {
+                    p.overrides
+                        .iter()
+                        .any(|o| o.key == s.key && o.value == s.value)
+                })
+        })
     }
     fn run(&self, w: &mut Writing) -> Result<(), PipelineError> {
-        w.ensure_plan(self.recipe, self.budget)
+        w.ensure_plan(&self.0)
     }
 }
 

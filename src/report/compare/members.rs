@@ -87,6 +87,7 @@ fn settings(state: &Experiment) -> BTreeMap<String, String> {
         );
         out.insert("data".into(), c.data_path.clone());
         out.insert("seed".into(), c.seed.to_string());
+        out.insert("split_seed".into(), c.split_seed().to_string());
         out.insert(
             "split".into(),
             c.split
@@ -117,6 +118,10 @@ fn settings(state: &Experiment) -> BTreeMap<String, String> {
                 m.remove("augmentation");
             }
             flatten("plan", &v, &mut out);
+        }
+        // What was set by hand, beside the plan values it produced.
+        for o in &plan.overrides {
+            out.insert(format!("set.{}", o.key), o.value.clone());
         }
         if let Some(budget) = &plan.budget {
             if let Ok(v) = serde_json::to_value(budget) {
