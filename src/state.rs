@@ -375,6 +375,8 @@ impl Experiment {
                 }
             },
             Event::NoteAdded(e) => self.notes.push((ts.to_string(), e.text)),
+            // A sweep's stream is not an experiment's; `pipeline::sweep` reads it.
+            Event::SweepDefined(_) => {}
         }
     }
 

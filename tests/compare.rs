@@ -64,7 +64,9 @@ fn compare_shows_what_differs_and_pairs_only_members_on_one_split() {
 
     // One experiment is not a comparison; an unknown one is named, and nothing is written.
     let out = exp(&db, &["compare", "targeted"]);
-    assert_fails_with(&out, &["<MEMBERS> <MEMBERS>..."]);
+    assert_fails_with(&out, &["2 values required"]);
+    let out = exp(&db, &["compare"]);
+    assert_fails_with(&out, &["--sweep"]);
     let out = exp(&db, &["compare", "targeted", "nosuch"]);
     assert_fails_with(&out, &["no experiment named 'nosuch'"]);
     let out = exp(&db, &["compare", "targeted", "control", "targeted"]);

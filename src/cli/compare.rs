@@ -12,8 +12,12 @@ use super::output::{outln, print_json};
 #[derive(Debug, Args)]
 pub struct CompareArgs {
     /// Two or more experiments.
-    #[arg(required = true, num_args = 2..)]
+    #[arg(num_args = 2..)]
     pub members: Vec<String>,
+    /// The members of a sweep (`exp sweep`), with mean +- std per group of members that share
+    /// their grid values.
+    #[arg(long, conflicts_with = "members")]
+    pub sweep: Option<String>,
     /// The model compared in each experiment: baseline, fine-tuned, pruned, int8 or a model
     /// name (default: each one's fine-tuned model, else the first model it tested).
     #[arg(long)]
@@ -30,11 +34,40 @@ pub fn run(db: &Path, args: CompareArgs, json: bool) -> anyhow::Result<ExitCode>
     if !db.exists() {
         anyhow::bail!("{}: no such event database", db.display());
     }
+    if args.members.is_empty() && args.sweep.is_none() {
+        anyhow::bail!("exp compare: name two or more experiments, or a sweep with --sweep NAME");
+    }
+    let (members, groups, name) = match &args.sweep {
+        Some(sweep) => {
+            let defined = exp::pipeline::sweep::members(db, sweep)?;
+            let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+            for m in &defined.members {
+                let label: Vec<String> = m
+                    .grid
+                    .iter()
+                    .map(|g| format!("{}={}", g.key, g.value))
+                    .collect();
+                let label = label.join(", ");
+                match groups.iter_mut().find(|g| g.0 == label) {
+                    Some(g) => g.1.push(m.name.clone()),
+                    None => groups.push((label, vec![m.name.clone()])),
+                }
+            }
+            // Without a grid there is one group: "all" says it.
+            if groups.len() < 2 {
+                groups.clear();
+            }
+            let names = defined.members.iter().map(|m| m.name.clone()).collect();
+            (names, groups, args.name.or(Some(sweep.clone())))
+        }
+        None => (args.members, Vec::new(), args.name),
+    };
     let options = CompareOptions {
-        members: args.members,
+        members,
         model: args.model,
         out: args.out,
-        name: args.name,
+        name,
+        groups,
     };
     let comparison = compare::compare(db, &options)?;
     let written = compare::write_dir(db, &comparison, options.out.as_deref())?;

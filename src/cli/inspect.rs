@@ -68,6 +68,9 @@ fn holding(db: &Path, name: &str) -> anyhow::Result<Store> {
 
 fn load(db: &Path, name: &str) -> anyhow::Result<(Store, Experiment)> {
     let store = holding(db, name)?;
+    if store.is_sweep(name)? {
+        bail!("'{name}' is a sweep, not an experiment: its members are its experiments (`exp compare --sweep {name}` compares them; `exp events {name}` shows its definition)");
+    }
     let state = fold(&store, name)?;
     Ok((store, state))
 }

@@ -16,9 +16,10 @@ mod prune;
 mod quickstart;
 mod report;
 mod stages;
+mod sweep;
 mod train;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -106,11 +107,26 @@ pub enum Command {
     /// macro-F1 with 95% intervals, McNemar between members on the same split, benchmarks and
     /// learning curves; written to reports/compare-NAME/.
     Compare(compare::CompareArgs),
+    /// Make and train sibling experiments NAME-1, NAME-2, ... over training seeds, split seeds
+    /// and a grid of plan values; running it again continues a killed sweep.
+    Sweep(sweep::SweepArgs),
     /// Push an experiment's log to an MLflow tracking server (`exp mlflow push NAME --tracking-uri URI`).
     Mlflow(mlflow::MlflowArgs),
     /// One model's resident memory in a process of its own (used by `exp benchmark`).
     #[command(hide = true)]
     MemoryProbe(probe::MemoryProbeArgs),
+}
+
+/// Runs one `exp` command line through the same parser and dispatch as the binary (quickstart's
+/// and sweep's steps).
+pub fn run_line(db: &Path, json: bool, args: &[&str]) -> anyhow::Result<ExitCode> {
+    let mut argv: Vec<String> = vec!["exp".into(), "--db".into(), db.display().to_string()];
+    if json {
+        argv.push("--json".into());
+    }
+    argv.extend(args.iter().map(|a| a.to_string()));
+    let cli = Cli::try_parse_from(&argv)?;
+    run(cli)
 }
 
 /// `--set KEY=VALUE`, checked as it is parsed.
@@ -159,6 +175,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Export(args) => export::export(&cli.db, args, json),
         Command::Benchmark(args) => benchmark::run(&cli.db, args, json),
         Command::Compare(args) => compare::run(&cli.db, args, json),
+        Command::Sweep(args) => sweep::run(&cli.db, args, json),
         Command::Mlflow(args) => mlflow::run(&cli.db, args, json),
         Command::MemoryProbe(args) => probe::run(args),
     }

@@ -5,12 +5,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::bail;
-use clap::{Args, Parser};
+use clap::Args;
 
 use exp::assets::{self, Asset};
 use exp::store::Store;
 
-use super::Cli;
+use super::run_line as exp;
 
 /// Where the README's main job finds the dataset.
 pub const DEFAULT_DATA: &str = "../shared/data/FinancialPhraseBank/Sentences_50Agree.txt";
@@ -56,17 +56,6 @@ fn missing_data(path: &Path) -> anyhow::Error {
          CC BY-NC-SA 3.0 (non-commercial); pass its path with --data FILE",
         path.display()
     )
-}
-
-/// Runs one `exp` command line through the same parser and dispatch as the binary.
-fn exp(db: &Path, json: bool, args: &[&str]) -> anyhow::Result<ExitCode> {
-    let mut argv: Vec<String> = vec!["exp".into(), "--db".into(), db.display().to_string()];
-    if json {
-        argv.push("--json".into());
-    }
-    argv.extend(args.iter().map(|a| a.to_string()));
-    let cli = Cli::try_parse_from(&argv)?;
-    super::run(cli)
 }
 
 pub fn run(db: &Path, args: QuickstartArgs, json: bool) -> anyhow::Result<ExitCode> {

@@ -53,6 +53,7 @@ pub enum Event {
     ReportGenerated(ReportGenerated),
     TagSet(TagSet),
     NoteAdded(NoteAdded),
+    SweepDefined(SweepDefined),
 }
 
 impl Event {
@@ -86,11 +87,12 @@ impl Event {
             Event::ReportGenerated(_) => "ReportGenerated",
             Event::TagSet(_) => "TagSet",
             Event::NoteAdded(_) => "NoteAdded",
+            Event::SweepDefined(_) => "SweepDefined",
         }
     }
 
     /// Every kind this version of `exp` writes, for `exp events --kind` validation.
-    pub const KINDS: [&'static str; 27] = [
+    pub const KINDS: [&'static str; 28] = [
         "ExperimentCreated",
         "DatasetLoaded",
         "SplitMade",
@@ -118,6 +120,7 @@ impl Event {
         "ReportGenerated",
         "TagSet",
         "NoteAdded",
+        "SweepDefined",
     ];
 
     /// Calls `f` on every field of the event that names a file or directory on disk, so that
@@ -180,7 +183,8 @@ impl Event {
             | Event::EarlyStopped(_)
             | Event::ExportValidated(_)
             | Event::TagSet(_)
-            | Event::NoteAdded(_) => {}
+            | Event::NoteAdded(_)
+            | Event::SweepDefined(_) => {}
         }
     }
 
@@ -513,6 +517,33 @@ pub struct TagSet {
     pub key: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
+}
+
+/// `exp sweep`: sibling experiments made from one data file and model and trained one after
+/// another, recorded under the sweep's own name (a stream of its own, not an experiment) before
+/// the first member is made, so that running the command again continues it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SweepDefined {
+    /// The data file and model as `exp new` is given them.
+    pub data_path: String,
+    pub model: String,
+    /// What differs between members: `seed` (training seeds), `split_seed`, and `set.KEY` for
+    /// each `--grid` key with more than one value.
+    pub varies: Vec<String>,
+    /// `--set` values every member has.
+    pub shared: Vec<records::Setting>,
+    /// `exp train --stages` of every member.
+    pub stages: Vec<String>,
+    pub members: Vec<SweepMember>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SweepMember {
+    pub name: String,
+    pub seed: u64,
+    pub split_seed: u64,
+    /// The member's `--grid` values.
+    pub grid: Vec<records::Setting>,
 }
 
 /// `exp note`: a free-text note on the experiment.

@@ -521,8 +521,9 @@ impl Mapper {
                 let all = self.notes.join("\n\n");
                 self.tag(parent.clone(), "mlflow.note.content", all);
             }
-            // Files that stay on this machine (checkpoints) and decisions about them.
-            Event::CheckpointSaved(_) | Event::CheckpointRejected(_) => {}
+            // Files that stay on this machine (checkpoints) and decisions about them; a sweep's
+            // definition is in a stream of its own, never an experiment's.
+            Event::CheckpointSaved(_) | Event::CheckpointRejected(_) | Event::SweepDefined(_) => {}
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod prune;
 mod records;
 mod sealed_test;
 pub mod stages;
+pub mod sweep;
 pub mod train;
 
 use std::collections::BTreeMap;
@@ -138,6 +139,10 @@ pub enum PipelineError {
     },
     #[error("experiment '{0}' follows the plain recipe, whose work is fixed (one phase of 3 epochs, the control arm): --budget applies to the analysis recipe; nothing was recorded")]
     BudgetWithPlainRecipe(String),
+    #[error(transparent)]
+    Sweep(Box<sweep::SweepError>),
+    #[error("'{0}' is a sweep, not an experiment: its members are its experiments (`exp compare --sweep {0}` compares them)")]
+    IsASweep(String),
     #[error("{0}; nothing was recorded")]
     Override(#[from] crate::analysis::overrides::OverrideError),
     #[error("--set {asked}: experiment '{name}' has its plan recorded ({recorded}); --set applies to a plan not derived yet, so start another experiment for other values; nothing was recorded")]
@@ -426,6 +431,9 @@ pub fn lock_experiment(
     let mut store = Store::open(db)?;
     if !store.exists(name)? {
         return Err(missing());
+    }
+    if store.is_sweep(name)? {
+        return Err(PipelineError::IsASweep(name.to_string()));
     }
     let lock = store.lock(name, command)?;
     Ok((store, lock))

@@ -433,11 +433,25 @@ impl Store {
             .is_some())
     }
 
-    /// Experiment names in order of creation.
-    pub fn experiments(&self) -> Result<Vec<String>, StoreError> {
-        let mut stmt = self
+    /// Whether `name` is a sweep's stream (`exp sweep`), not an experiment.
+    pub fn is_sweep(&self, name: &str) -> Result<bool, StoreError> {
+        Ok(self
             .conn
-            .prepare("SELECT experiment FROM events GROUP BY experiment ORDER BY min(seq)")?;
+            .query_row(
+                "SELECT 1 FROM events WHERE experiment = ?1 AND kind = 'SweepDefined' LIMIT 1",
+                params![name],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    /// Experiment names in order of creation (a sweep's stream is not one).
+    pub fn experiments(&self) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT experiment FROM events GROUP BY experiment
+             HAVING max(kind = 'SweepDefined') = 0 ORDER BY min(seq)",
+        )?;
         let names = stmt
             .query_map([], |r| r.get(0))?
             .collect::<Result<Vec<String>, _>>()?;

@@ -65,10 +65,15 @@ pub fn page(c: &Comparison, plot: &PlotInfo) -> String {
             escape(m.note.as_deref().unwrap_or(""))
         );
     }
-    if let Some(g) = &c.group {
+    let labelled = c
+        .groups
+        .iter()
+        .filter_map(|g| g.stats.as_ref().map(|s| (format!("{}: ", g.label), s)));
+    for (label, g) in c.group.iter().map(|g| (String::new(), g)).chain(labelled) {
         let _ = writeln!(
             out,
-            "<tr><td class=\"k\">mean +- std ({} members)</td><td></td><td></td><td>{} +- {}</td><td></td><td>{} +- {}</td><td></td><td></td></tr>",
+            "<tr><td class=\"k\">{}mean +- std ({} members)</td><td></td><td></td><td>{} +- {}</td><td></td><td>{} +- {}</td><td></td><td></td></tr>",
+            escape(&label),
             g.members,
             num(Some(g.accuracy_mean)),
             num(Some(g.accuracy_std)),

@@ -34,6 +34,9 @@ pub struct CompareOptions {
     pub out: Option<PathBuf>,
     /// Default: the members' names joined by `-`.
     pub name: Option<String>,
+    /// Groups of members to summarise apart (a sweep's members with the same grid values),
+    /// each with its label.
+    pub groups: Vec<(String, Vec<String>)>,
 }
 
 /// One member's row.
@@ -71,6 +74,15 @@ pub struct GroupStats {
     pub macro_f1_std: f64,
 }
 
+/// A group's label (its grid values) and statistics.
+#[derive(Clone, Debug, Serialize)]
+pub struct NamedGroup {
+    pub label: String,
+    pub names: Vec<String>,
+    #[serde(flatten)]
+    pub stats: Option<GroupStats>,
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct PairRow {
     pub a: String,
@@ -101,6 +113,8 @@ pub struct Comparison {
     pub differing: Vec<SettingRow>,
     pub shared_settings: usize,
     pub group: Option<GroupStats>,
+    /// Per group, when groups were given.
+    pub groups: Vec<NamedGroup>,
     pub pairs: Vec<PairRow>,
     pub benchmarks: Vec<BenchRow>,
     pub curves: BTreeMap<String, Vec<CurvePoint>>,
@@ -142,6 +156,32 @@ fn mean_std(values: &[f64]) -> (f64, f64) {
         0.0
     };
     (mean, var.sqrt())
+}
+
+/// Mean and standard deviation over the rows with a result (at least two).
+fn stats<'a>(rows: impl Iterator<Item = &'a MemberRow>) -> Option<GroupStats> {
+    let with_results: Vec<&MemberRow> = rows.filter(|r| r.accuracy.is_some()).collect();
+    (with_results.len() >= 2).then(|| {
+        let (accuracy_mean, accuracy_std) = mean_std(
+            &with_results
+                .iter()
+                .filter_map(|r| r.accuracy)
+                .collect::<Vec<_>>(),
+        );
+        let (macro_f1_mean, macro_f1_std) = mean_std(
+            &with_results
+                .iter()
+                .filter_map(|r| r.macro_f1)
+                .collect::<Vec<_>>(),
+        );
+        GroupStats {
+            members: with_results.len(),
+            accuracy_mean,
+            accuracy_std,
+            macro_f1_mean,
+            macro_f1_std,
+        }
+    })
 }
 
 fn row(m: &Member) -> MemberRow {
@@ -192,28 +232,16 @@ pub fn compare(db: &Path, options: &CompareOptions) -> Result<Comparison, Report
         })
         .collect();
     let rows: Vec<MemberRow> = members.iter().map(row).collect();
-    let with_results: Vec<&MemberRow> = rows.iter().filter(|r| r.accuracy.is_some()).collect();
-    let group = (with_results.len() >= 2).then(|| {
-        let (accuracy_mean, accuracy_std) = mean_std(
-            &with_results
-                .iter()
-                .filter_map(|r| r.accuracy)
-                .collect::<Vec<_>>(),
-        );
-        let (macro_f1_mean, macro_f1_std) = mean_std(
-            &with_results
-                .iter()
-                .filter_map(|r| r.macro_f1)
-                .collect::<Vec<_>>(),
-        );
-        GroupStats {
-            members: with_results.len(),
-            accuracy_mean,
-            accuracy_std,
-            macro_f1_mean,
-            macro_f1_std,
-        }
-    });
+    let group = stats(rows.iter());
+    let groups = options
+        .groups
+        .iter()
+        .map(|(label, names)| NamedGroup {
+            label: label.clone(),
+            names: names.clone(),
+            stats: stats(rows.iter().filter(|r| names.contains(&r.name))),
+        })
+        .collect();
     let mut pairs = Vec::new();
     for (i, a) in members.iter().enumerate() {
         for b in &members[i + 1..] {
@@ -256,6 +284,7 @@ pub fn compare(db: &Path, options: &CompareOptions) -> Result<Comparison, Report
         differing,
         shared_settings,
         group,
+        groups,
         pairs,
         benchmarks,
         curves,
@@ -415,15 +444,20 @@ pub fn render(c: &Comparison) -> String {
             )),
         }
     }
-    if let Some(g) = &c.group {
+    let labelled = c
+        .groups
+        .iter()
+        .filter_map(|g| g.stats.as_ref().map(|s| (g.label.as_str(), s)));
+    let label_w = c.groups.iter().map(|g| g.label.len()).max().unwrap_or(0);
+    for (label, g) in c.group.iter().map(|g| ("all", g)).chain(labelled) {
         out.push_str(&format!(
-            "  {:<name_w$}  accuracy {:.4} +- {:.4}, macro-F1 {:.4} +- {:.4} (mean +- sample std over {} members)\n",
-            "all",
+            "  {label:<w$}  accuracy {:.4} +- {:.4}, macro-F1 {:.4} +- {:.4} (mean +- sample std over {} members)\n",
             g.accuracy_mean,
             g.accuracy_std,
             g.macro_f1_mean,
             g.macro_f1_std,
-            g.members
+            g.members,
+            w = name_w.max(label_w)
         ));
     }
     if !c.pairs.is_empty() {
