@@ -332,3 +332,27 @@ SELECT
     json_extract(e.payload, '$.text')              AS text
 FROM events e
 WHERE e.kind = 'NoteAdded';
+
+-- Where each run ran: exp new's environment (in ExperimentCreated) and each later run's
+-- (RunStarted, the first event of every run that records anything).
+DROP VIEW IF EXISTS v_runs;
+CREATE VIEW v_runs AS
+SELECT
+    e.experiment                                                    AS experiment,
+    e.seq                                                           AS seq,
+    e.ts                                                            AS ts,
+    CASE e.kind WHEN 'ExperimentCreated' THEN 'exp new'
+        ELSE json_extract(e.payload, '$.command') END               AS command,
+    json_extract(e.payload, '$.environment.exp_version')            AS exp_version,
+    json_extract(e.payload, '$.environment.git_commit')             AS git_commit,
+    json_extract(e.payload, '$.environment.rustc')                  AS rustc,
+    json_extract(e.payload, '$.environment.candle')                 AS candle,
+    json_extract(e.payload, '$.environment.onnxruntime.version')    AS onnxruntime,
+    json_extract(e.payload, '$.environment.onnxruntime.sha256')     AS onnxruntime_sha256,
+    json_extract(e.payload, '$.environment.cpu')                    AS cpu,
+    json_extract(e.payload, '$.environment.gemm_kernels')           AS gemm_kernels,
+    json_extract(e.payload, '$.environment.threads')                AS threads,
+    json_extract(e.payload, '$.environment.os')                     AS os
+FROM events e
+WHERE e.kind = 'RunStarted'
+   OR (e.kind = 'ExperimentCreated' AND json_extract(e.payload, '$.environment') IS NOT NULL);

@@ -6,6 +6,7 @@ pub mod augment;
 pub mod compress;
 pub mod data;
 pub mod engine;
+pub mod environment;
 pub mod events;
 pub mod export;
 pub mod faults;

@@ -33,6 +33,8 @@ pub struct Recorder<F: Fold = Experiment> {
     store: Store,
     lock: WriterLock,
     state: F,
+    /// The command of a run whose `RunStarted` goes before its first recorded event.
+    run: Option<String>,
 }
 
 impl<F: Fold> Recorder<F> {
@@ -40,7 +42,19 @@ impl<F: Fold> Recorder<F> {
     /// experiment's events, or be a fold that needs none). `exp new`, every command that runs
     /// stages (through `pipeline::Writing`) and `exp report` make one.
     pub fn with_lock(store: Store, lock: WriterLock, state: F) -> Recorder<F> {
-        Recorder { store, lock, state }
+        Recorder {
+            store,
+            lock,
+            state,
+            run: None,
+        }
+    }
+
+    /// Starts a run of `command`: the first events it records are preceded, in the same
+    /// transaction, by `RunStarted` with this process's environment. A run that records nothing
+    /// (refused, or nothing left to do) leaves no trace.
+    pub fn start_run(&mut self, command: &str) {
+        self.run = Some(command.to_string());
     }
 
     pub fn state(&self) -> &F {
@@ -59,8 +73,30 @@ impl<F: Fold> Recorder<F> {
     /// Appends events in one transaction (all or none), then folds them as stored. Each event
     /// first passes the fault hook (`EXP_FAULT=record:KIND`).
     pub fn record_all(&mut self, events: Vec<Event>) -> Result<Vec<Appended>, StoreError> {
+        let run = self.run.take();
+        let result = self.append_and_fold(run.as_deref(), events);
+        if result.is_err() {
+            self.run = run;
+        }
+        result
+    }
+
+    fn append_and_fold(
+        &mut self,
+        run: Option<&str>,
+        events: Vec<Event>,
+    ) -> Result<Vec<Appended>, StoreError> {
         let base = self.store.base_dir().to_path_buf();
         let mut events = events;
+        if let Some(command) = run {
+            events.insert(
+                0,
+                Event::RunStarted(crate::events::RunStarted {
+                    command: command.to_string(),
+                    environment: crate::environment::capture(),
+                }),
+            );
+        }
         for event in &mut events {
             crate::faults::before_record(event.kind());
             event.for_each_path(|p| paths::store_relative(&base, p));

@@ -143,6 +143,8 @@ pub struct Experiment {
     pub tags: std::collections::BTreeMap<String, String>,
     /// `exp note`: (when, text), in order.
     pub notes: Vec<(String, String)>,
+    /// Each run that recorded something: (when, command and environment), in order.
+    pub runs: Vec<(String, crate::events::RunStarted)>,
     pub failures: Vec<RunFailed>,
     pub events: usize,
     pub last_seq: Option<i64>,
@@ -377,6 +379,7 @@ impl Experiment {
             Event::NoteAdded(e) => self.notes.push((ts.to_string(), e.text)),
             // A sweep's stream is not an experiment's; `pipeline::sweep` reads it.
             Event::SweepDefined(_) => {}
+            Event::RunStarted(e) => self.runs.push((ts.to_string(), e)),
         }
     }
 

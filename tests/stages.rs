@@ -87,12 +87,13 @@ fn the_fixture_alone_yields_the_notebooks_plan() {
             "DatasetLoaded",
             "SplitMade",
             "AnalysisRecorded",
+            "RunStarted",
             "PlanDerived"
         ]
     );
     // A second `exp plan` re-uses the recorded plan.
     assert!(exp(&db, &["plan", "fpb"]).status.success());
-    assert_eq!(event_count(&db), 5);
+    assert_eq!(event_count(&db), 6);
 }
 
 #[test]

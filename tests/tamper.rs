@@ -191,6 +191,10 @@ fn a_model_file_changed_after_it_was_recorded_is_not_evaluated() {
         tested, 0,
         "a test result for a file the log does not describe"
     );
-    assert_eq!(event_count(&db), before + 1, "only the RunFailed is added");
+    assert_eq!(
+        event_count(&db),
+        before + 2,
+        "only the run's start and its RunFailed are added"
+    );
     assert!(exp(&db, &["verify", "t"]).status.success());
 }

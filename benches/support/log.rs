@@ -143,6 +143,7 @@ pub fn head() -> Vec<Event> {
             recipe: Default::default(),
             overrides: Default::default(),
             split_seed: None,
+            environment: None,
         }),
         Event::DatasetLoaded(DatasetLoaded {
             path: data_path,

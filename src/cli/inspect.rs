@@ -228,6 +228,37 @@ pub fn print_state_json(state: &Experiment) -> anyhow::Result<()> {
     print_json(&value)
 }
 
+/// Two lines: the build and libraries, then the machine.
+fn print_environment(run: &str, e: &exp::events::Environment) {
+    let ort = e
+        .onnxruntime
+        .as_ref()
+        .map_or("not loaded".to_string(), |o| {
+            format!(
+                "{} (sha256 {})",
+                o.version,
+                o.sha256.chars().take(12).collect::<String>()
+            )
+        });
+    println!(
+        "environment {run}: exp {} (commit {}), {}, candle {}, ort {}, tokenizers {}, ONNX Runtime {ort}",
+        e.exp_version,
+        e.git_commit.chars().take(12).collect::<String>(),
+        e.rustc,
+        e.candle,
+        e.ort_crate,
+        e.tokenizers
+    );
+    println!(
+        "            {}; {} (matrix kernels {}), {} threads; {}",
+        e.cpu,
+        e.cpu_features.join(" "),
+        e.gemm_kernels,
+        e.threads,
+        e.os
+    );
+}
+
 pub fn show(db: &Path, name: &str, json: bool) -> anyhow::Result<ExitCode> {
     let (_, state) = load(db, name)?;
     if json {
@@ -236,6 +267,12 @@ pub fn show(db: &Path, name: &str, json: bool) -> anyhow::Result<ExitCode> {
     }
     println!("experiment  {}", state.name);
     println!("status      {}", state.status());
+    if let Some((ts, run)) = state.runs.last() {
+        print_environment(
+            &format!("{} at {ts} (latest run)", run.command),
+            &run.environment,
+        );
+    }
     if !state.tags.is_empty() {
         let tags: Vec<String> = state.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
         println!("tags        {}", tags.join(" "));
@@ -245,6 +282,9 @@ pub fn show(db: &Path, name: &str, json: bool) -> anyhow::Result<ExitCode> {
     }
     if let Some(created) = &state.created {
         println!("created     {}", state.created_at.as_deref().unwrap_or("?"));
+        if let Some(e) = &created.environment {
+            print_environment("exp new", e);
+        }
         println!(
             "model       {} ({}, {})",
             created.model.spec, created.model.format, created.model.path

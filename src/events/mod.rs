@@ -16,8 +16,8 @@ pub use closed::{
     ModelFormat, ModelType, Provider, PruningMethod, Recipe,
 };
 pub use records::{
-    AppliedOverride, AugmentationResult, EarlyStop, EpochReport, Flips, LatencyStats, Metrics,
-    PhaseKind, PhaseStart, Plan, Setting,
+    AppliedOverride, AugmentationResult, EarlyStop, Environment, EpochReport, Flips, LatencyStats,
+    Metrics, OrtLibrary, PhaseKind, PhaseStart, Plan, Setting,
 };
 pub use version::SchemaVersion;
 
@@ -54,6 +54,7 @@ pub enum Event {
     TagSet(TagSet),
     NoteAdded(NoteAdded),
     SweepDefined(SweepDefined),
+    RunStarted(RunStarted),
 }
 
 impl Event {
@@ -88,11 +89,12 @@ impl Event {
             Event::TagSet(_) => "TagSet",
             Event::NoteAdded(_) => "NoteAdded",
             Event::SweepDefined(_) => "SweepDefined",
+            Event::RunStarted(_) => "RunStarted",
         }
     }
 
     /// Every kind this version of `exp` writes, for `exp events --kind` validation.
-    pub const KINDS: [&'static str; 28] = [
+    pub const KINDS: [&'static str; 29] = [
         "ExperimentCreated",
         "DatasetLoaded",
         "SplitMade",
@@ -121,6 +123,7 @@ impl Event {
         "TagSet",
         "NoteAdded",
         "SweepDefined",
+        "RunStarted",
     ];
 
     /// Calls `f` on every field of the event that names a file or directory on disk, so that
@@ -184,7 +187,8 @@ impl Event {
             | Event::ExportValidated(_)
             | Event::TagSet(_)
             | Event::NoteAdded(_)
-            | Event::SweepDefined(_) => {}
+            | Event::SweepDefined(_)
+            | Event::RunStarted(_) => {}
         }
     }
 
@@ -312,6 +316,9 @@ pub struct ExperimentCreated {
     /// `exp new --split-seed`: the seed of the split when it is not `seed` (absent: `seed`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub split_seed: Option<u64>,
+    /// Where `exp new` ran (absent in logs before environments were recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<records::Environment>,
 }
 
 impl ExperimentCreated {
@@ -544,6 +551,14 @@ pub struct SweepMember {
     pub split_seed: u64,
     /// The member's `--grid` values.
     pub grid: Vec<records::Setting>,
+}
+
+/// The first event of each `exp train`, `prune`, `export` or `benchmark` run that records
+/// anything (recorded in one transaction with it): the command and where it ran.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunStarted {
+    pub command: String,
+    pub environment: records::Environment,
 }
 
 /// `exp note`: a free-text note on the experiment.

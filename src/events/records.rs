@@ -236,6 +236,38 @@ pub struct Plan {
     pub recipe: Recipe,
 }
 
+/// Where a run ran: what built exp, what computes its numbers, and the machine. Recorded in
+/// `ExperimentCreated` and in `RunStarted` (the first event of each run that records anything).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Environment {
+    pub exp_version: String,
+    /// The commit exp was built from (`unknown` when built outside a git checkout).
+    pub git_commit: String,
+    pub rustc: String,
+    pub candle: String,
+    pub ort_crate: String,
+    pub tokenizers: String,
+    /// The ONNX Runtime library: its version (from its build info), path and sha256; absent
+    /// where it was not available (`exp new` before any fetch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub onnxruntime: Option<OrtLibrary>,
+    pub cpu: String,
+    /// SIMD extensions the CPU has, of those the kernels choose between.
+    pub cpu_features: Vec<String>,
+    /// The f32 matrix-product kernels training runs on (the `gemm` crate's choice on this CPU).
+    pub gemm_kernels: String,
+    /// Threads candle computes with.
+    pub threads: usize,
+    pub os: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrtLibrary {
+    pub version: String,
+    pub path: String,
+    pub sha256: String,
+}
+
 /// A `--set key=value` given to `exp new` (the value in canonical form).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Setting {

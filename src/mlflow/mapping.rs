@@ -516,6 +516,12 @@ impl Mapper {
                 Some(v) => self.tag(parent.clone(), &t.key, v.clone()),
                 None => self.push(parent.clone(), Action::DeleteTag(t.key.clone())),
             },
+            // Where the latest run ran, as one tag (JSON) on the parent.
+            Event::RunStarted(r) => {
+                if let Ok(text) = serde_json::to_string(&r.environment) {
+                    self.tag(parent.clone(), "exp.environment", text);
+                }
+            }
             Event::NoteAdded(n) => {
                 self.notes.push(format!("{}: {}", e.ts, n.text));
                 let all = self.notes.join("\n\n");

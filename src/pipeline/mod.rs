@@ -304,6 +304,7 @@ pub fn create_experiment(
             })
             .collect(),
         split_seed: request.split_seed.filter(|s| *s != request.seed),
+        environment: Some(crate::environment::capture()),
     };
     let loaded = DatasetLoaded {
         path: absolute(&dataset.path),
@@ -465,7 +466,11 @@ impl Writing {
     ) -> Result<Writing, PipelineError> {
         let (store, lock) = lock_experiment(db, name, command)?;
         let state = Experiment::load(&store, name, None)?;
-        let log = Recorder::with_lock(store, lock, state);
+        let mut log = Recorder::with_lock(store, lock, state);
+        // `exp new` records its environment in ExperimentCreated.
+        if command != "exp new" {
+            log.start_run(command);
+        }
         let data = ExperimentData::load(log.state(), data)?;
         Ok(Writing {
             artifacts: artifacts_dir(db, name),

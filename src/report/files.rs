@@ -83,23 +83,7 @@ pub(crate) fn write_json(
 /// missing, empty, or a directory an earlier report wrote ([`out_dir`] says what is refused);
 /// the files are written into a temporary directory first, so a failure leaves `dir` as it was.
 pub fn write_all(p: &Projection, dir: &Path) -> Result<Vec<ArtifactFile>, ReportError> {
-    let target = out_dir::Destination::inspect(dir)?;
-    target.remove_stale_temporaries();
-    let tmp = target.temporary();
-    std::fs::create_dir_all(&tmp).map_err(io_err(format!("creating {}", tmp.display())))?;
-    let result = write_into(p, &tmp).and_then(|files| {
-        out_dir::check_names(&files)?;
-        Ok(files)
-    });
-    let files = match result {
-        Ok(files) => files,
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&tmp);
-            return Err(e);
-        }
-    };
-    target.publish(&tmp, &files)?;
-    Ok(files)
+    out_dir::Destination::write_whole(dir, |tmp| write_into(p, tmp))
 }
 
 fn write_into(p: &Projection, dir: &Path) -> Result<Vec<ArtifactFile>, ReportError> {

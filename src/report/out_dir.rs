@@ -100,6 +100,31 @@ fn normalise(path: &Path) -> Result<PathBuf, ReportError> {
 }
 
 impl Destination {
+    /// Inspects `dir`, has `write` fill a temporary directory beside it, and publishes what it
+    /// wrote; on an error the temporary directory is removed and `dir` is as it was.
+    pub fn write_whole(
+        dir: &Path,
+        write: impl FnOnce(&Path) -> Result<Vec<ArtifactFile>, ReportError>,
+    ) -> Result<Vec<ArtifactFile>, ReportError> {
+        let target = Destination::inspect(dir)?;
+        target.remove_stale_temporaries();
+        let tmp = target.temporary();
+        std::fs::create_dir_all(&tmp).map_err(io_err(format!("creating {}", tmp.display())))?;
+        let result = write(&tmp).and_then(|files| {
+            check_names(&files)?;
+            Ok(files)
+        });
+        let files = match result {
+            Ok(files) => files,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&tmp);
+                return Err(e);
+            }
+        };
+        target.publish(&tmp, &files)?;
+        Ok(files)
+    }
+
     /// Looks at `dir` and decides, or refuses with the reason; writes nothing.
     pub fn inspect(dir: &Path) -> Result<Destination, ReportError> {
         let dir = normalise(dir)?;

@@ -138,6 +138,34 @@ fn settings(state: &Experiment) -> BTreeMap<String, String> {
             }
         }
     }
+    // Where it ran: its latest run's environment, else exp new's.
+    let environment = state
+        .runs
+        .last()
+        .map(|(_, r)| &r.environment)
+        .or_else(|| state.created.as_ref().and_then(|c| c.environment.as_ref()));
+    if let Some(e) = environment {
+        let short = |s: &str| s.chars().take(12).collect::<String>();
+        for (key, value) in [
+            ("env.git_commit", short(&e.git_commit)),
+            ("env.rustc", e.rustc.clone()),
+            ("env.candle", e.candle.clone()),
+            ("env.ort_crate", e.ort_crate.clone()),
+            ("env.tokenizers", e.tokenizers.clone()),
+            (
+                "env.onnxruntime",
+                e.onnxruntime.as_ref().map_or("none".into(), |o| {
+                    format!("{} ({})", o.version, short(&o.sha256))
+                }),
+            ),
+            ("env.cpu", e.cpu.clone()),
+            ("env.gemm_kernels", e.gemm_kernels.clone()),
+            ("env.threads", e.threads.to_string()),
+            ("env.os", e.os.clone()),
+        ] {
+            out.insert(key.to_string(), value);
+        }
+    }
     for (k, v) in &state.tags {
         out.insert(format!("tag.{k}"), v.clone());
     }

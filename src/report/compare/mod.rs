@@ -112,6 +112,8 @@ pub struct Comparison {
     pub members: Vec<MemberRow>,
     pub differing: Vec<SettingRow>,
     pub shared_settings: usize,
+    /// The environment fields (`env.*` settings) that differ between members.
+    pub environment_differs: Vec<String>,
     pub group: Option<GroupStats>,
     /// Per group, when groups were given.
     pub groups: Vec<NamedGroup>,
@@ -221,6 +223,11 @@ pub fn compare(db: &Path, options: &CompareOptions) -> Result<Comparison, Report
         .collect::<Result<_, _>>()?;
     drop(store);
     let (keys, shared_settings) = differing(&members);
+    let environment_differs = keys
+        .iter()
+        .filter(|k| k.starts_with("env."))
+        .cloned()
+        .collect();
     let differing = keys
         .into_iter()
         .map(|key| SettingRow {
@@ -283,6 +290,7 @@ pub fn compare(db: &Path, options: &CompareOptions) -> Result<Comparison, Report
         members: rows,
         differing,
         shared_settings,
+        environment_differs,
         group,
         groups,
         pairs,
@@ -335,37 +343,24 @@ pub fn write_dir(
         || reports_dir(db, &format!("compare-{}", c.name)),
         Path::to_path_buf,
     );
-    let target = out_dir::Destination::inspect(&dir)?;
-    target.remove_stale_temporaries();
-    let tmp = target.temporary();
-    std::fs::create_dir_all(&tmp).map_err(io_err(format!("creating {}", tmp.display())))?;
-    let result = (|| {
+    let files = out_dir::Destination::write_whole(&dir, |tmp| {
         plots::ensure_font()?;
-        let info = plots::render(&plot::AllCurves::new(c), &tmp)?;
+        let info = plots::render(&plot::AllCurves::new(c), tmp)?;
         let mut files = vec![
-            write_json(&tmp, "compare.json", c)?,
-            write(&tmp, "compare.csv", csv(c).as_bytes())?,
-            write(&tmp, "index.html", html::page(c, &info).as_bytes())?,
+            write_json(tmp, "compare.json", c)?,
+            write(tmp, "compare.csv", csv(c).as_bytes())?,
+            write(tmp, "index.html", html::page(c, &info).as_bytes())?,
         ];
         for ext in ["png", "svg"] {
             let name = format!("{}.{ext}", info.stem);
             let path = tmp.join(&name);
             let bytes =
                 std::fs::read(&path).map_err(io_err(format!("reading {}", path.display())))?;
-            files.push(write(&tmp, &name, &bytes)?);
+            files.push(write(tmp, &name, &bytes)?);
         }
         files.sort_by(|a, b| a.path.cmp(&b.path));
-        out_dir::check_names(&files)?;
         Ok(files)
-    })();
-    let files = match result {
-        Ok(files) => files,
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&tmp);
-            return Err(e);
-        }
-    };
-    target.publish(&tmp, &files)?;
+    })?;
     Ok(CompareOutput {
         comparison: c.clone(),
         dir,
@@ -419,6 +414,17 @@ pub fn render(c: &Comparison) -> String {
                 .map(|v| cell(v.as_deref().unwrap_or("-")))
                 .collect();
             out.push_str(&line(&r.key, values));
+        }
+        let env: Vec<&str> = c
+            .differing
+            .iter()
+            .filter_map(|r| r.key.strip_prefix("env."))
+            .collect();
+        if !env.is_empty() {
+            out.push_str(&format!(
+                "  note: the members ran in different environments ({}): numbers and timings may differ for that reason too\n",
+                env.join(", ")
+            ));
         }
     }
     out.push_str("\nsealed test (95% intervals: accuracy Wilson, macro-F1 bootstrap):\n");
