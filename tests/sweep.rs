@@ -207,6 +207,17 @@ fn a_killed_sweep_continues_and_training_seeds_pair_while_split_seeds_do_not() {
         let out = exp(&db, args);
         assert_fails_with(&out, &["'seeds' is a sweep, not an experiment"]);
     }
+    let out = exp(
+        &db,
+        &[
+            "mlflow",
+            "push",
+            "seeds",
+            "--tracking-uri",
+            "http://127.0.0.1:9",
+        ],
+    );
+    assert_fails_with(&out, &["'seeds' is a sweep, not an experiment"]);
     let out = exp(&db, &["events", "seeds"]);
     assert!(stdout(&out).contains("SweepDefined"), "{}", stdout(&out));
 

@@ -113,6 +113,11 @@ fn read_log(store: &Store, name: &str) -> Result<(Vec<LoggedEvent>, String, Stri
             store.path().display()
         )));
     };
+    if store.is_sweep(name).map_err(log)? {
+        return Err(MlflowError::Log(format!(
+            "'{name}' is a sweep, not an experiment: push its members (`exp events {name}` lists them)"
+        )));
+    }
     let (origin, last_hash) = (first.hash.clone(), last.hash.clone());
     let mut events = Vec::with_capacity(stored.len());
     for s in &stored {
