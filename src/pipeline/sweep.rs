@@ -4,7 +4,8 @@
 
 use std::path::Path;
 
-use crate::analysis::overrides::Setting;
+use crate::analysis::overrides::{self, Setting};
+use crate::analysis::plan::Recipe;
 use crate::events::{self, Event, SweepDefined, SweepMember};
 use crate::store::Store;
 
@@ -49,6 +50,12 @@ pub enum SweepError {
     GridTwice(String),
     #[error("--grid {0} and --set {0}: a key is either varied or shared")]
     GridAndSet(String),
+    #[error("member {member} ({settings}): {problem}; nothing was recorded")]
+    Member {
+        member: String,
+        settings: String,
+        problem: String,
+    },
 }
 
 /// The members: every combination of split seed, training seed and grid value, named
@@ -87,6 +94,7 @@ pub fn expand(spec: &SweepSpec) -> Result<SweepDefined, PipelineError> {
             for combo in &combos {
                 let name = format!("{}-{}", spec.name, members.len() + 1);
                 validate_name(&name)?;
+                check_settings(&name, &spec.shared, combo)?;
                 members.push(SweepMember {
                     name,
                     seed,
@@ -112,6 +120,40 @@ pub fn expand(spec: &SweepSpec) -> Result<SweepDefined, PipelineError> {
         stages: spec.stages.clone(),
         members,
     })
+}
+
+/// A member's settings are checked before anything runs, as its `exp new` and `exp train`
+/// would check them, so that a sweep does not stop at its third member after training two.
+fn check_settings(name: &str, shared: &[Setting], grid: &[Setting]) -> Result<(), PipelineError> {
+    let all: Vec<Setting> = shared.iter().chain(grid).cloned().collect();
+    let recipe = match overrides::find(&all, "recipe") {
+        Some(overrides::Value::Recipe(r)) => r,
+        _ => Default::default(),
+    };
+    let budget = matches!(
+        overrides::find(&all, "budget"),
+        Some(overrides::Value::Budget(Some(_)))
+    );
+    let problem = match overrides::check_for_recipe(&all, recipe) {
+        Err(e) => Some(e.to_string()),
+        Ok(()) if budget && recipe == Recipe::Plain => Some(
+            "the plain recipe's work is fixed, so a budget does not apply to it (vary the budget and the recipe in separate sweeps)"
+                .to_string(),
+        ),
+        Ok(()) => None,
+    };
+    match problem {
+        Some(problem) => Err(refused(SweepError::Member {
+            member: name.to_string(),
+            settings: all
+                .iter()
+                .map(|s| format!("{}={}", s.key, s.value))
+                .collect::<Vec<_>>()
+                .join(", "),
+            problem,
+        })),
+        None => Ok(()),
+    }
 }
 
 fn record(s: &Setting) -> events::Setting {
@@ -271,6 +313,24 @@ mod tests {
         let d = expand(&spec(&[42], &[1, 2, 3], &[])).unwrap();
         assert_eq!(d.members.len(), 3);
         assert_eq!(d.varies, ["split_seed"]);
+    }
+
+    #[test]
+    fn a_member_whose_settings_its_recipe_cannot_take_is_refused_before_anything_runs() {
+        let mut s = spec(&[1], &[1], &[&["recipe=analysis", "recipe=plain"]]);
+        s.shared = vec![Setting::parse("budget=15m").unwrap()];
+        let message = expand(&s).unwrap_err().to_string();
+        assert!(
+            message.contains("member s-2 (budget=15m, recipe=plain)"),
+            "{message}"
+        );
+        assert!(message.contains("a budget does not apply"), "{message}");
+        s.shared = vec![Setting::parse("phases=FULL").unwrap()];
+        let message = expand(&s).unwrap_err().to_string();
+        assert!(message.contains("plain recipe has one phase"), "{message}");
+        // Without them, a recipe grid is a control arm beside each seed.
+        s.shared = vec![Setting::parse("epochs=1").unwrap()];
+        assert_eq!(expand(&s).unwrap().members.len(), 2);
     }
 
     #[test]
