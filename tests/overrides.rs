@@ -4,22 +4,9 @@
 
 mod common;
 
-use std::path::Path;
-
 use common::tiny::{small_fpb, tiny_encoder_dir};
 use common::*;
 use serde_json::Value;
-
-fn payloads(db: &Path, name: &str, kind: &str) -> Vec<Value> {
-    let conn = rusqlite::Connection::open(db).unwrap();
-    let mut stmt = conn
-        .prepare("select payload from events where experiment = ?1 and kind = ?2 order by seq")
-        .unwrap();
-    stmt.query_map([name, kind], |r| r.get::<_, String>(0))
-        .unwrap()
-        .map(|p| serde_json::from_str(&p.unwrap()).unwrap())
-        .collect()
-}
 
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-12 * b.abs().max(1.0)

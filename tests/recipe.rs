@@ -10,17 +10,6 @@ use common::tiny::{small_fpb, tiny_encoder_dir};
 use common::*;
 use serde_json::Value;
 
-fn payloads(db: &Path, name: &str, kind: &str) -> Vec<Value> {
-    let conn = rusqlite::Connection::open(db).unwrap();
-    let mut stmt = conn
-        .prepare("select payload from events where experiment = ?1 and kind = ?2 order by seq")
-        .unwrap();
-    stmt.query_map([name, kind], |r| r.get::<_, String>(0))
-        .unwrap()
-        .map(|p| serde_json::from_str(&p.unwrap()).unwrap())
-        .collect()
-}
-
 fn train(db: &Path, name: &str) {
     let out = exp(db, &["train", name, "--quiet", "--stages", "train"]);
     assert!(out.status.success(), "{}", stderr(&out));

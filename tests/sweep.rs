@@ -35,22 +35,11 @@ fn keys(comparison: &Value) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn a_killed_sweep_continues_and_training_seeds_pair_while_split_seeds_do_not() {
-    let tmp = tempfile::tempdir().unwrap();
-    let model = tiny_encoder_dir(&tmp.path().join("models"), 4);
-    let data = small_fpb(tmp.path(), 240);
-    let db = tmp.path().join("exp.db");
-    let (model, data) = (model.to_str().unwrap(), data.to_str().unwrap());
-    let args = [
-        "sweep",
-        "seeds",
-        "--data",
-        data,
-        "--model",
-        model,
-        "--seeds",
-        "1,2,3",
+/// `exp sweep NAME` over `axes`, each member one epoch of one phase, training only.
+fn sweep_args<'a>(name: &'a str, data: &'a str, model: &'a str, axes: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["sweep", name, "--data", data, "--model", model];
+    args.extend_from_slice(axes);
+    args.extend([
         "--set",
         "phases=FULL",
         "--set",
@@ -58,7 +47,18 @@ fn a_killed_sweep_continues_and_training_seeds_pair_while_split_seeds_do_not() {
         "--stages",
         "train",
         "--quiet",
-    ];
+    ]);
+    args
+}
+
+#[test]
+fn a_killed_sweep_continues_and_training_seeds_pair_while_split_seeds_do_not() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tiny_encoder_dir(&tmp.path().join("models"), 4);
+    let data = small_fpb(tmp.path(), 240);
+    let db = tmp.path().join("exp.db");
+    let (model, data) = (model.to_str().unwrap(), data.to_str().unwrap());
+    let args = sweep_args("seeds", data, model, &["--seeds", "1,2,3"]);
 
     // Killed as the second member starts its phase (each member trains one phase).
     kill_at(&db, &args, "record:PhaseStarted@2");
@@ -98,7 +98,7 @@ fn a_killed_sweep_continues_and_training_seeds_pair_while_split_seeds_do_not() {
 
     // The same name with other members is refused, recording nothing.
     let before = event_count(&db);
-    let mut other = args.to_vec();
+    let mut other = args.clone();
     other[7] = "1,2";
     let out = exp(&db, &other);
     assert_fails_with(&out, &["sweep 'seeds' is recorded with other members"]);
@@ -130,23 +130,7 @@ fn a_killed_sweep_continues_and_training_seeds_pair_while_split_seeds_do_not() {
     // Split seeds: other splits, never tested as paired.
     let out = exp(
         &db,
-        &[
-            "sweep",
-            "splits",
-            "--data",
-            data,
-            "--model",
-            model,
-            "--split-seeds",
-            "1,2",
-            "--set",
-            "phases=FULL",
-            "--set",
-            "epochs=1",
-            "--stages",
-            "train",
-            "--quiet",
-        ],
+        &sweep_args("splits", data, model, &["--split-seeds", "1,2"]),
     );
     assert!(out.status.success(), "{}", stderr(&out));
     let c = compare_sweep(&db, "splits");
@@ -159,25 +143,12 @@ fn a_killed_sweep_continues_and_training_seeds_pair_while_split_seeds_do_not() {
     // A grid: members per value, and mean +- std per group over the seeds.
     let out = exp(
         &db,
-        &[
-            "sweep",
+        &sweep_args(
             "grid",
-            "--data",
             data,
-            "--model",
             model,
-            "--seeds",
-            "1,2",
-            "--grid",
-            "batch_size=16,32",
-            "--set",
-            "phases=FULL",
-            "--set",
-            "epochs=1",
-            "--stages",
-            "train",
-            "--quiet",
-        ],
+            &["--seeds", "1,2", "--grid", "batch_size=16,32"],
+        ),
     );
     assert!(out.status.success(), "{}", stderr(&out));
     let c = compare_sweep(&db, "grid");

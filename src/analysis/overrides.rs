@@ -62,6 +62,12 @@ pub struct Setting {
     pub value: String,
 }
 
+impl std::fmt::Display for Setting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}={}", self.key, self.value)
+    }
+}
+
 /// A setting's value, typed.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {

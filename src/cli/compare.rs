@@ -40,23 +40,7 @@ pub fn run(db: &Path, args: CompareArgs, json: bool) -> anyhow::Result<ExitCode>
     let (members, groups, name) = match &args.sweep {
         Some(sweep) => {
             let defined = exp::pipeline::sweep::members(db, sweep)?;
-            let mut groups: Vec<(String, Vec<String>)> = Vec::new();
-            for m in &defined.members {
-                let label: Vec<String> = m
-                    .grid
-                    .iter()
-                    .map(|g| format!("{}={}", g.key, g.value))
-                    .collect();
-                let label = label.join(", ");
-                match groups.iter_mut().find(|g| g.0 == label) {
-                    Some(g) => g.1.push(m.name.clone()),
-                    None => groups.push((label, vec![m.name.clone()])),
-                }
-            }
-            // Without a grid there is one group: "all" says it.
-            if groups.len() < 2 {
-                groups.clear();
-            }
+            let groups = exp::pipeline::sweep::grid_groups(&defined);
             let names = defined.members.iter().map(|m| m.name.clone()).collect();
             (names, groups, args.name.or(Some(sweep.clone())))
         }

@@ -295,11 +295,7 @@ pub fn show(db: &Path, name: &str, json: bool) -> anyhow::Result<ExitCode> {
             None => println!("seed        {}", created.seed),
         }
         if !created.overrides.is_empty() {
-            let set: Vec<String> = created
-                .overrides
-                .iter()
-                .map(|o| format!("{}={}", o.key, o.value))
-                .collect();
+            let set: Vec<String> = created.overrides.iter().map(|o| o.to_string()).collect();
             println!("--set       {}", set.join(", "));
         }
     }

@@ -42,11 +42,7 @@ pub struct SweepArgs {
     #[arg(long = "set", value_name = "KEY=VALUE", value_parser = super::parse_setting)]
     pub set: Vec<Setting>,
     /// What `exp train` runs for each member.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "train,prune,export,benchmark"
-    )]
+    #[arg(long, value_delimiter = ',', default_value = super::train::ALL_STAGES)]
     pub stages: Vec<Stage>,
     /// Print nothing but each member's result.
     #[arg(long)]
@@ -68,15 +64,6 @@ fn parse_grid(text: &str) -> Result<GridAxis, overrides::OverrideError> {
         .map(GridAxis)
 }
 
-fn stage_name(stage: Stage) -> &'static str {
-    match stage {
-        Stage::Train => "train",
-        Stage::Prune => "prune",
-        Stage::Export => "export",
-        Stage::Benchmark => "benchmark",
-    }
-}
-
 pub fn run(db: &Path, args: SweepArgs, json: bool) -> anyhow::Result<ExitCode> {
     overrides::check_distinct(&args.set)?;
     let spec = SweepSpec {
@@ -87,11 +74,7 @@ pub fn run(db: &Path, args: SweepArgs, json: bool) -> anyhow::Result<ExitCode> {
         split_seeds: args.split_seeds.clone(),
         grid: args.grid.iter().map(|g| g.0.clone()).collect(),
         shared: args.set.clone(),
-        stages: args
-            .stages
-            .iter()
-            .map(|s| stage_name(*s).to_string())
-            .collect(),
+        stages: args.stages.iter().map(|s| s.name().to_string()).collect(),
     };
     let defined = sweep::expand(&spec)?;
     let total = defined.members.len();
@@ -131,11 +114,7 @@ pub fn run(db: &Path, args: SweepArgs, json: bool) -> anyhow::Result<ExitCode> {
     let mut results = Vec::new();
     for (i, member) in defined.members.iter().enumerate() {
         let exists = Store::open(db)?.exists(&member.name)?;
-        let grid: Vec<String> = member
-            .grid
-            .iter()
-            .map(|g| format!("{}={}", g.key, g.value))
-            .collect();
+        let grid: Vec<String> = member.grid.iter().map(|g| g.to_string()).collect();
         say(format!(
             "sweep {}: member {} of {total}: {} (seed {}, split seed {}{}){}",
             args.name,
@@ -155,7 +134,7 @@ pub fn run(db: &Path, args: SweepArgs, json: bool) -> anyhow::Result<ExitCode> {
             let sets: Vec<String> = args
                 .set
                 .iter()
-                .map(|s| format!("{}={}", s.key, s.value))
+                .map(|s| s.to_string())
                 .chain(grid.iter().cloned())
                 .collect();
             let mut line: Vec<&str> = vec![

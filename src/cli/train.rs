@@ -50,17 +50,16 @@ pub struct TrainArgs {
     /// phases, fine-tuned model, sealed test) is always run first when not yet recorded; leave
     /// out `prune` to export the fine-tuned model as it is. `exp prune`, `exp export` and
     /// `exp benchmark` run one stage with more options.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "train,prune,export,benchmark"
-    )]
+    #[arg(long, value_delimiter = ',', default_value = ALL_STAGES)]
     pub stages: Vec<Stage>,
     /// Train the phase in progress again from its start instead of resuming it from its
     /// checkpoints (recorded as `PhaseRestarted`). Refused when no phase is in progress.
     #[arg(long)]
     pub restart_phase: bool,
 }
+
+/// Every stage, in the order `exp train` runs them (its default, and `exp sweep`'s).
+pub const ALL_STAGES: &str = "train,prune,export,benchmark";
 
 /// The stages of `exp train` after the fine-tuned model.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -69,6 +68,14 @@ pub enum Stage {
     Prune,
     Export,
     Benchmark,
+}
+
+impl Stage {
+    /// The name `--stages` takes.
+    pub fn name(self) -> String {
+        self.to_possible_value()
+            .map_or_else(String::new, |v| v.get_name().to_string())
+    }
 }
 
 /// Batch sizes `exp train` benchmarks every model file at.

@@ -321,6 +321,15 @@ pub struct ExperimentCreated {
     pub environment: Option<records::Environment>,
 }
 
+impl PlanDerived {
+    /// Whether the plan applied `--set key=value`.
+    pub fn applied(&self, key: &str, value: &str) -> bool {
+        self.overrides
+            .iter()
+            .any(|o| o.key == key && o.value == value)
+    }
+}
+
 impl ExperimentCreated {
     /// The seed the split was drawn with.
     pub fn split_seed(&self) -> u64 {

@@ -275,12 +275,24 @@ pub struct Setting {
     pub value: String,
 }
 
+impl std::fmt::Display for Setting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}={}", self.key, self.value)
+    }
+}
+
 /// A `--set` as the plan applied it: the value given and the value the analysis derived.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppliedOverride {
     pub key: String,
     pub value: String,
     pub derived: String,
+}
+
+impl std::fmt::Display for AppliedOverride {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}={}", self.key, self.value)
+    }
 }
 
 fn unit_scale() -> f64 {

@@ -295,14 +295,7 @@ pub fn create_experiment(
         split: percentages,
         exp_version: env!("CARGO_PKG_VERSION").to_string(),
         recipe: request.recipe,
-        overrides: request
-            .overrides
-            .iter()
-            .map(|o| events::Setting {
-                key: o.key.clone(),
-                value: o.value.clone(),
-            })
-            .collect(),
+        overrides: request.overrides.iter().map(Into::into).collect(),
         split_seed: request.split_seed.filter(|s| *s != request.seed),
         environment: Some(crate::environment::capture()),
     };
@@ -584,21 +577,15 @@ impl Writing {
         let Some(recorded) = &state.plan else {
             return Ok(());
         };
-        let applied = |s: &overrides::Setting| {
-            recorded
-                .overrides
-                .iter()
-                .any(|o| o.key == s.key && o.value == s.value)
-        };
-        if let Some(s) = asked.overrides.iter().find(|s| !applied(s)) {
-            let list: Vec<String> = recorded
-                .overrides
-                .iter()
-                .map(|o| format!("{}={}", o.key, o.value))
-                .collect();
+        if let Some(s) = asked
+            .overrides
+            .iter()
+            .find(|s| !recorded.applied(&s.key, &s.value))
+        {
+            let list: Vec<String> = recorded.overrides.iter().map(|o| o.to_string()).collect();
             return Err(PipelineError::OverridesAfterPlan {
                 name: state.name.clone(),
-                asked: format!("{}={}", s.key, s.value),
+                asked: s.to_string(),
                 recorded: if list.is_empty() {
                     "without overrides".to_string()
                 } else {
@@ -615,15 +602,7 @@ impl Writing {
     fn resolve(&self, asked: &PlanRequest) -> ResolvedPlanRequest {
         let created = self.log.state().created.as_ref();
         let recorded: Vec<overrides::Setting> = created
-            .map(|c| {
-                c.overrides
-                    .iter()
-                    .map(|o| overrides::Setting {
-                        key: o.key.clone(),
-                        value: o.value.clone(),
-                    })
-                    .collect()
-            })
+            .map(|c| c.overrides.iter().map(Into::into).collect())
             .unwrap_or_default();
         let merged = overrides::merge(&recorded, &asked.overrides);
         let recipe = asked
@@ -688,14 +667,7 @@ impl Writing {
                 a.key, a.value, a.derived
             ));
         }
-        derived.overrides = applied
-            .into_iter()
-            .map(|a| events::AppliedOverride {
-                key: a.key,
-                value: a.value,
-                derived: a.derived,
-            })
-            .collect();
+        derived.overrides = applied.into_iter().map(Into::into).collect();
         if let Some(budget) = resolved.budget {
             let (plan, allocation) = self.fit_to_budget(plan, budget)?;
             derived.plan = (&plan).into();

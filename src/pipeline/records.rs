@@ -244,6 +244,35 @@ impl From<events::Recipe> for p::Recipe {
     }
 }
 
+impl From<&crate::analysis::overrides::Setting> for r::Setting {
+    fn from(x: &crate::analysis::overrides::Setting) -> Self {
+        r::Setting {
+            key: x.key.clone(),
+            value: x.value.clone(),
+        }
+    }
+}
+
+/// A recorded setting was checked (and written in canonical form) before it was recorded.
+impl From<&r::Setting> for crate::analysis::overrides::Setting {
+    fn from(x: &r::Setting) -> Self {
+        crate::analysis::overrides::Setting {
+            key: x.key.clone(),
+            value: x.value.clone(),
+        }
+    }
+}
+
+impl From<crate::analysis::overrides::Applied> for r::AppliedOverride {
+    fn from(x: crate::analysis::overrides::Applied) -> Self {
+        r::AppliedOverride {
+            key: x.key,
+            value: x.value,
+            derived: x.derived,
+        }
+    }
+}
+
 impl From<&crate::analysis::budget::Allocation> for r::BudgetAllocation {
     fn from(x: &crate::analysis::budget::Allocation) -> Self {
         r::BudgetAllocation {

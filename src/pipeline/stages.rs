@@ -192,11 +192,7 @@ impl Stage for Plan {
     fn recorded(&self, state: &Experiment) -> bool {
         state.plan.as_ref().is_some_and(|p| {
             self.0.recipe.is_none_or(|r| r == p.plan.recipe)
-                && self.0.overrides.iter().all(|s| {
-                    p.overrides
-                        .iter()
-                        .any(|o| o.key == s.key && o.value == s.value)
-                })
+                && self.0.overrides.iter().all(|s| p.applied(&s.key, &s.value))
         })
     }
     fn run(&self, w: &mut Writing) -> Result<(), PipelineError> {

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use crate::analysis::overrides::{self, Setting};
 use crate::analysis::plan::Recipe;
-use crate::events::{self, Event, SweepDefined, SweepMember};
+use crate::events::{Event, SweepDefined, SweepMember};
 use crate::store::Store;
 
 use super::{validate_name, PipelineError};
@@ -99,7 +99,7 @@ pub fn expand(spec: &SweepSpec) -> Result<SweepDefined, PipelineError> {
                     name,
                     seed,
                     split_seed,
-                    grid: combo.iter().map(record).collect(),
+                    grid: combo.iter().map(Into::into).collect(),
                 });
             }
         }
@@ -116,7 +116,7 @@ pub fn expand(spec: &SweepSpec) -> Result<SweepDefined, PipelineError> {
         data_path: spec.data_path.clone(),
         model: spec.model.clone(),
         varies,
-        shared: spec.shared.iter().map(record).collect(),
+        shared: spec.shared.iter().map(Into::into).collect(),
         stages: spec.stages.clone(),
         members,
     })
@@ -147,7 +147,7 @@ fn check_settings(name: &str, shared: &[Setting], grid: &[Setting]) -> Result<()
             member: name.to_string(),
             settings: all
                 .iter()
-                .map(|s| format!("{}={}", s.key, s.value))
+                .map(|s| s.to_string())
                 .collect::<Vec<_>>()
                 .join(", "),
             problem,
@@ -156,29 +156,40 @@ fn check_settings(name: &str, shared: &[Setting], grid: &[Setting]) -> Result<()
     }
 }
 
-fn record(s: &Setting) -> events::Setting {
-    events::Setting {
-        key: s.key.clone(),
-        value: s.value.clone(),
-    }
-}
-
 fn refused(e: SweepError) -> PipelineError {
     PipelineError::Refused(Box::new(PipelineError::Sweep(Box::new(e))))
 }
 
-/// The sweep's recorded definition, if `name` is a sweep.
+/// The sweep's recorded definition, if `name` is a sweep (an experiment's name is refused).
 pub fn recorded(store: &Store, name: &str) -> Result<Option<SweepDefined>, PipelineError> {
-    let events = store.events(name, None)?;
-    if events.is_empty() {
+    if !store.exists(name)? {
         return Ok(None);
     }
-    for stored in &events {
+    // Only the definition is read: an experiment's name is told by its kinds, not its events.
+    for stored in store.events(name, Some("SweepDefined"))? {
         if let Event::SweepDefined(d) = stored.event()? {
             return Ok(Some(d));
         }
     }
     Err(refused(SweepError::NotASweep(name.to_string())))
+}
+
+/// The members of a sweep grouped by their grid values, each group with its label
+/// (`KEY=VALUE, ...`); none without a grid (one group is "all" members).
+pub fn grid_groups(defined: &SweepDefined) -> Vec<(String, Vec<String>)> {
+    let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+    for m in &defined.members {
+        let label: Vec<String> = m.grid.iter().map(|g| g.to_string()).collect();
+        let label = label.join(", ");
+        match groups.iter_mut().find(|g| g.0 == label) {
+            Some(g) => g.1.push(m.name.clone()),
+            None => groups.push((label, vec![m.name.clone()])),
+        }
+    }
+    if groups.len() < 2 {
+        groups.clear();
+    }
+    groups
 }
 
 /// Records `defined` under its name, or checks that it is what was recorded (a sweep run again

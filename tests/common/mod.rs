@@ -90,6 +90,18 @@ pub fn assert_fails_with(out: &Output, fragments: &[&str]) {
 }
 
 /// Number of events in the database (0 when it does not exist).
+/// The payloads of experiment `name`'s events of `kind`, in order.
+pub fn payloads(db: &Path, name: &str, kind: &str) -> Vec<serde_json::Value> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut stmt = conn
+        .prepare("select payload from events where experiment = ?1 and kind = ?2 order by seq")
+        .unwrap();
+    stmt.query_map([name, kind], |r| r.get::<_, String>(0))
+        .unwrap()
+        .map(|p| serde_json::from_str(&p.unwrap()).unwrap())
+        .collect()
+}
+
 pub fn event_count(db: &Path) -> i64 {
     if !db.exists() {
         return 0;
