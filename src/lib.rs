@@ -22,3 +22,4 @@ pub mod runtime;
 pub mod state;
 pub mod store;
 pub mod train;
+pub mod ui;

@@ -18,6 +18,7 @@ mod report;
 mod stages;
 mod sweep;
 mod train;
+mod ui;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -112,6 +113,9 @@ pub enum Command {
     Sweep(sweep::SweepArgs),
     /// Push an experiment's log to an MLflow tracking server (`exp mlflow push NAME --tracking-uri URI`).
     Mlflow(mlflow::MlflowArgs),
+    /// A read-only web UI over the event log: experiments, learning curves that update while
+    /// `exp train` writes, events, comparisons, reports. Binds 127.0.0.1 unless --bind says otherwise.
+    Ui(ui::UiArgs),
     /// One model's resident memory in a process of its own (used by `exp benchmark`).
     #[command(hide = true)]
     MemoryProbe(probe::MemoryProbeArgs),
@@ -177,6 +181,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Compare(args) => compare::run(&cli.db, args, json),
         Command::Sweep(args) => sweep::run(&cli.db, args, json),
         Command::Mlflow(args) => mlflow::run(&cli.db, args, json),
+        Command::Ui(args) => ui::run(&cli.db, args, json),
         Command::MemoryProbe(args) => probe::run(args),
     }
 }

@@ -480,19 +480,35 @@ impl Store {
             "SELECT seq, experiment, run, ts, kind, payload, prev_hash, hash FROM events
              WHERE experiment = ?1 AND (?2 IS NULL OR kind = ?2) ORDER BY seq",
         )?;
-        let rows = stmt.query_map(params![experiment, kind], |r| {
-            let payload: String = r.get(5)?;
-            Ok(StoredEvent {
-                seq: r.get(0)?,
-                experiment: r.get(1)?,
-                run: r.get(2)?,
-                ts: r.get(3)?,
-                kind: r.get(4)?,
-                payload: serde_json::from_str(&payload).unwrap_or(serde_json::Value::Null),
-                prev_hash: r.get(6)?,
-                hash: r.get(7)?,
-            })
-        })?;
+        let rows = stmt.query_map(params![experiment, kind], stored_event)?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// At most `limit` of the experiment's events after seq `after`, in order, optionally of one
+    /// kind: a page of the log, or what a live view has not seen yet.
+    pub fn events_after(
+        &self,
+        experiment: &str,
+        kind: Option<&str>,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT seq, experiment, run, ts, kind, payload, prev_hash, hash FROM events
+             WHERE experiment = ?1 AND (?2 IS NULL OR kind = ?2) AND seq > ?3
+             ORDER BY seq LIMIT ?4",
+        )?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = stmt.query_map(params![experiment, kind, after, limit], stored_event)?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// How many events of each kind the experiment has, by kind.
+    pub fn kind_counts(&self, experiment: &str) -> Result<Vec<(String, i64)>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT kind, count(*) FROM events WHERE experiment = ?1 GROUP BY kind ORDER BY kind",
+        )?;
+        let rows = stmt.query_map(params![experiment], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
@@ -545,6 +561,21 @@ impl Store {
 }
 
 /// A text column borrowed from the row (no copy).
+/// A row of `SELECT seq, experiment, run, ts, kind, payload, prev_hash, hash FROM events`.
+fn stored_event(r: &rusqlite::Row<'_>) -> Result<StoredEvent, rusqlite::Error> {
+    let payload: String = r.get(5)?;
+    Ok(StoredEvent {
+        seq: r.get(0)?,
+        experiment: r.get(1)?,
+        run: r.get(2)?,
+        ts: r.get(3)?,
+        kind: r.get(4)?,
+        payload: serde_json::from_str(&payload).unwrap_or(serde_json::Value::Null),
+        prev_hash: r.get(6)?,
+        hash: r.get(7)?,
+    })
+}
+
 fn text<'a>(row: &'a rusqlite::Row<'_>, index: usize) -> Result<&'a str, rusqlite::Error> {
     row.get_ref(index)?.as_str().map_err(|e| {
         rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(e))

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: run the `exp` binary against a private database.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod tiny;
 
 use std::path::{Path, PathBuf};
@@ -89,7 +90,6 @@ pub fn assert_fails_with(out: &Output, fragments: &[&str]) {
     }
 }
 
-/// Number of events in the database (0 when it does not exist).
 /// The payloads of experiment `name`'s events of `kind`, in order.
 pub fn payloads(db: &Path, name: &str, kind: &str) -> Vec<serde_json::Value> {
     let conn = rusqlite::Connection::open(db).unwrap();
@@ -102,6 +102,7 @@ pub fn payloads(db: &Path, name: &str, kind: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// Number of events in the database (0 when it does not exist).
 pub fn event_count(db: &Path) -> i64 {
     if !db.exists() {
         return 0;

@@ -33,6 +33,25 @@ pub fn page(c: &Comparison, plot: &PlotInfo) -> String {
         out,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>exp compare: {name}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<h1>exp compare: {name}</h1>\n<p>Files: <a href=\"compare.json\">compare.json</a>, <a href=\"compare.csv\">compare.csv</a>.</p>\n"
     );
+    out.push_str(&tables(c));
+    let _ = writeln!(
+        out,
+        "<figure id=\"{stem}\">\n<h2>{title}</h2>\n<img src=\"{stem}.svg\" alt=\"{title}\">\n<figcaption>{caption} <a href=\"{stem}.png\">PNG</a> · <a href=\"{stem}.svg\">SVG</a></figcaption>\n</figure>",
+        stem = plot.stem,
+        title = escape(&plot.title),
+        caption = escape(&plot.caption)
+    );
+    if let Some(reason) = &plot.no_data {
+        let _ = writeln!(out, "<p class=\"nodata\">No data: {}</p>", escape(reason));
+    }
+    out.push_str("</body>\n</html>\n");
+    out
+}
+
+/// The comparison's tables as HTML: the settings that differ, the sealed test, the pairs and the
+/// benchmarks (the page and `exp ui` put the learning curves after them).
+pub fn tables(c: &Comparison) -> String {
+    let mut out = String::new();
     let _ = writeln!(
         out,
         "<h2>Settings that differ</h2>\n<p>{} shared settings are folded away.</p>",
@@ -114,16 +133,5 @@ pub fn page(c: &Comparison, plot: &PlotInfo) -> String {
         }
         out.push_str("</table></div>\n");
     }
-    let _ = writeln!(
-        out,
-        "<figure id=\"{stem}\">\n<h2>{title}</h2>\n<img src=\"{stem}.svg\" alt=\"{title}\">\n<figcaption>{caption} <a href=\"{stem}.png\">PNG</a> · <a href=\"{stem}.svg\">SVG</a></figcaption>\n</figure>",
-        stem = plot.stem,
-        title = escape(&plot.title),
-        caption = escape(&plot.caption)
-    );
-    if let Some(reason) = &plot.no_data {
-        let _ = writeln!(out, "<p class=\"nodata\">No data: {}</p>", escape(reason));
-    }
-    out.push_str("</body>\n</html>\n");
     out
 }

@@ -4,7 +4,7 @@
 //! others labelled unpaired, never tested as if paired), benchmarks side by side, and every
 //! member's learning curve on one plot. Written to `reports/compare-NAME/` and printed.
 
-mod html;
+pub mod html;
 pub mod interval;
 mod members;
 mod plot;
