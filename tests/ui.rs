@@ -202,4 +202,22 @@ fn the_ui_lists_updates_live_escapes_and_refuses_paths() {
     assert!(!text.contains("not in the log"));
     let (status, _) = raw_get(&url, "/x/nobody");
     assert_eq!(status, 404);
+    // Compare needs two experiments, and names the one it cannot find.
+    let (status, text) = raw_get(&url, "/compare?x=t");
+    assert_eq!(status, 400);
+    assert!(text.contains("two or more"), "{text}");
+    let (status, text) = raw_get(&url, "/compare?x=t&x=%3Cb%3Enobody");
+    assert_eq!(status, 400);
+    assert!(text.contains("&lt;b&gt;nobody"), "{text}");
+    // Read-only: nothing but GET and HEAD.
+    let host = url.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(host).unwrap();
+    write!(
+        stream,
+        "POST /x/t HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 405"), "{answer}");
 }
