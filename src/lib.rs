@@ -14,6 +14,7 @@ pub mod hub_cache;
 pub mod mlflow;
 pub mod model;
 pub mod onnx;
+pub mod percent;
 pub mod pipeline;
 pub mod quantize;
 pub mod recorder;

@@ -51,13 +51,14 @@ fn start_ui(db: &Path) -> (Server, String) {
     (Server(child), url)
 }
 
-/// A request sent byte for byte (an HTTP client library would resolve the `..` itself).
-fn raw_get(url: &str, path: &str) -> (u16, String) {
+/// A request sent byte for byte (an HTTP client library would resolve the `..` itself): the
+/// status and the whole response.
+fn raw(url: &str, method: &str, path: &str) -> (u16, String) {
     let host = url.trim_start_matches("http://");
     let mut stream = TcpStream::connect(host).unwrap();
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
     let mut response = Vec::new();
@@ -69,6 +70,10 @@ fn raw_get(url: &str, path: &str) -> (u16, String) {
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("no status in {text:?}"));
     (status, text)
+}
+
+fn raw_get(url: &str, path: &str) -> (u16, String) {
+    raw(url, "GET", path)
 }
 
 /// Appends one more `EpochCompleted` to `name`'s log, as a training would, and returns its seq.
@@ -210,14 +215,9 @@ fn the_ui_lists_updates_live_escapes_and_refuses_paths() {
     assert_eq!(status, 400);
     assert!(text.contains("&lt;b&gt;nobody"), "{text}");
     // Read-only: nothing but GET and HEAD.
-    let host = url.trim_start_matches("http://");
-    let mut stream = TcpStream::connect(host).unwrap();
-    write!(
-        stream,
-        "POST /x/t HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
-    assert!(answer.starts_with("HTTP/1.1 405"), "{answer}");
+    let (status, _) = raw(&url, "POST", "/x/t");
+    assert_eq!(status, 405);
+    let (status, text) = raw(&url, "HEAD", "/x/t/report/index.html");
+    assert_eq!(status, 200);
+    assert!(!text.contains("<h1>"), "a HEAD answer has no body: {text}");
 }

@@ -147,7 +147,10 @@ impl Client {
 
     /// PUT a file's bytes at `path` (below the run's artifact root) through the artifact proxy.
     pub fn put_artifact(&self, root: &str, path: &str, bytes: &[u8]) -> Result<(), MlflowError> {
-        let encoded: Vec<String> = path.split('/').map(encode_segment).collect();
+        let encoded: Vec<String> = path
+            .split('/')
+            .map(crate::percent::percent_encode)
+            .collect();
         let endpoint = format!("mlflow-artifacts/artifacts{root}/{}", encoded.join("/"));
         let url = format!("{}/api/2.0/{endpoint}", self.base);
         let response = self.agent.put(&url).send(bytes);
@@ -169,19 +172,6 @@ fn not_json_answer(base: &str, body: &str) -> String {
     }
 }
 
-/// A path segment percent-encoded (everything but unreserved characters).
-fn encode_segment(segment: &str) -> String {
-    let mut out = String::with_capacity(segment.len());
-    for b in segment.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 /// A string field of a JSON answer, or a `BadAnswer`.
 pub fn field<'a>(v: &'a Value, path: &[&str], endpoint: &str) -> Result<&'a str, MlflowError> {
     let mut at = v;
@@ -200,12 +190,6 @@ pub fn field<'a>(v: &'a Value, path: &[&str], endpoint: &str) -> Result<&'a str,
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn path_segments_are_percent_encoded() {
-        assert_eq!(encode_segment("model.int8.onnx"), "model.int8.onnx");
-        assert_eq!(encode_segment("a b#?%"), "a%20b%23%3F%25");
-    }
 
     #[test]
     fn a_closed_port_is_unreachable_and_names_the_server() {

@@ -2,6 +2,8 @@
 //! empty, `.` or `..`, or that decodes to something holding a `/`, `\` or NUL, refuses the
 //! whole request, so no file path is ever built from a segment that could leave its directory.
 
+pub use crate::percent::{percent_decode, percent_encode};
+
 /// Which of an experiment's directories a file is served from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FileRoot {
@@ -37,38 +39,6 @@ pub enum Route {
     NotFound,
     /// A path that tries to leave its directory or is not one a file can have.
     Refused(String),
-}
-
-/// Percent-decodes `text` (`+` stays `+`: paths, and names that never hold spaces in queries
-/// the UI writes use `%20`). `None` for a bad escape or bytes that are not UTF-8.
-pub fn percent_decode(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = text.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
-/// Percent-encodes everything but unreserved characters, for names put into links.
-pub fn percent_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// One decoded path segment, or why it is refused.
@@ -213,12 +183,5 @@ mod tests {
                 Route::parse(url)
             );
         }
-    }
-
-    #[test]
-    fn encoding_round_trips() {
-        let name = "a b/<c>&é";
-        assert_eq!(percent_decode(&percent_encode(name)).unwrap(), name);
-        assert_eq!(percent_encode("fpb-1_x.y"), "fpb-1_x.y");
     }
 }
