@@ -193,33 +193,17 @@ fn answer(db: &Path, mut stream: TcpStream) {
 }
 
 fn handle(db: &Path, url: &str) -> Reply {
-    let route = Route::parse(url);
-    match route {
-        Route::Script => {
-            return Reply {
-                status: 200,
-                content_type: "text/javascript; charset=utf-8",
-                body: Body::Bytes(SCRIPT.as_bytes().to_vec()),
-            }
-        }
-        Route::Style => {
-            return Reply {
-                status: 200,
-                content_type: "text/css; charset=utf-8",
-                body: Body::Bytes(STYLE.as_bytes().to_vec()),
-            }
-        }
-        Route::NotFound => return Reply::error(404, &format!("no page at {url}")),
-        Route::Refused(why) => return Reply::error(403, &format!("refused: {why}")),
-        _ => {}
-    }
-    let store = match Store::open_read_only(db) {
-        Ok(s) => s,
-        Err(e) => return Reply::error(500, &e.to_string()),
-    };
-    match render(db, &store, route) {
+    match render(db, Route::parse(url), url) {
         Ok(reply) => reply,
         Err(e) => Reply::error(500, &e.to_string()),
+    }
+}
+
+fn asset(content_type: &'static str, text: &str) -> Reply {
+    Reply {
+        status: 200,
+        content_type,
+        body: Body::Bytes(text.as_bytes().to_vec()),
     }
 }
 
@@ -242,9 +226,16 @@ fn model_card(state: &Experiment) -> Option<String> {
     std::fs::read_to_string(path).ok()
 }
 
-fn render(db: &Path, store: &Store, route: Route) -> anyhow::Result<Reply> {
+/// The reply to `route`; the routes that read the log open it, read-only, for this request.
+fn render(db: &Path, route: Route, url: &str) -> anyhow::Result<Reply> {
+    let open = || Store::open_read_only(db);
     Ok(match route {
+        Route::Script => asset("text/javascript; charset=utf-8", SCRIPT),
+        Route::Style => asset("text/css; charset=utf-8", STYLE),
+        Route::NotFound => Reply::error(404, &format!("no page at {url}")),
+        Route::Refused(why) => Reply::error(403, &format!("refused: {why}")),
         Route::Experiments => {
+            let store = &open()?;
             let states: Vec<Result<Experiment, String>> = store
                 .experiments()?
                 .iter()
@@ -255,21 +246,23 @@ fn render(db: &Path, store: &Store, route: Route) -> anyhow::Result<Reply> {
                 .collect();
             Reply::html(200, pages::experiments(&states))
         }
-        Route::Experiment(name) => match experiment(store, &name)? {
-            Ok(state) => {
-                let epochs = live::epochs_after(store, &name, 0)?;
-                Reply::html(
-                    200,
-                    pages::experiment(&state, &epochs, model_card(&state).as_deref()),
-                )
+        Route::Experiment(name) => {
+            let store = open()?;
+            match experiment(&store, &name)? {
+                Ok(state) => {
+                    let epochs = live::epochs_after(&store, &name, 0)?;
+                    let card = model_card(&state);
+                    Reply::html(200, pages::experiment(&state, &epochs, card.as_deref()))
+                }
+                Err(reply) => reply,
             }
-            Err(reply) => reply,
-        },
+        }
         Route::Events {
             experiment: name,
             kind,
             after,
         } => {
+            let store = open()?;
             if !store.exists(&name)? {
                 return Ok(Reply::error(
                     404,
@@ -283,19 +276,22 @@ fn render(db: &Path, store: &Store, route: Route) -> anyhow::Result<Reply> {
         Route::Live {
             experiment: name,
             after,
-        } => match experiment(store, &name)? {
-            Ok(state) => Reply::json(&live::Live {
-                status: state.status().to_string(),
-                last_seq: state.last_seq,
-                epochs: live::epochs_after(store, &name, after)?,
-            }),
-            Err(reply) => reply,
-        },
+        } => {
+            let store = open()?;
+            match experiment(&store, &name)? {
+                Ok(state) => Reply::json(&live::Live {
+                    status: state.status().to_string(),
+                    last_seq: state.last_seq,
+                    epochs: live::epochs_after(&store, &name, after)?,
+                }),
+                Err(reply) => reply,
+            }
+        }
         Route::File {
             experiment: name,
             root,
             path,
-        } => match experiment(store, &name)? {
+        } => match experiment(&open()?, &name)? {
             Ok(state) => match files::resolve(&state, root, &path) {
                 Ok(file) => Reply {
                     status: 200,
@@ -327,9 +323,6 @@ fn render(db: &Path, store: &Store, route: Route) -> anyhow::Result<Reply> {
                 Ok(c) => Reply::html(200, pages::compare(&c)),
                 Err(e) => Reply::error(400, &e.to_string()),
             }
-        }
-        Route::Script | Route::Style | Route::NotFound | Route::Refused(_) => {
-            unreachable!("answered before the store is opened")
         }
     })
 }
