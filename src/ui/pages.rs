@@ -178,6 +178,22 @@ fn plan_section(state: &Experiment, out: &mut String) {
         );
     }
     out.push_str("</table>\n");
+    if let Some(b) = &p.budget {
+        let _ = writeln!(
+            out,
+            "<p>Time budget {} s ({} s spent before the plan; estimate {} s in all).</p>",
+            num(b.budget_s),
+            num(b.spent_s),
+            num(b.estimate_total_s)
+        );
+        if !b.left_out.is_empty() {
+            out.push_str("<p>Left out by the budget:</p>\n<ul>\n");
+            for item in &b.left_out {
+                let _ = writeln!(out, "<li>{}</li>", escape(item));
+            }
+            out.push_str("</ul>\n");
+        }
+    }
     if !p.overrides.is_empty() {
         out.push_str("<p>Overrides (<code>--set</code>):</p>\n<ul>\n");
         for o in &p.overrides {
