@@ -153,6 +153,14 @@ pub struct Experiment {
     pub timing: Timing,
 }
 
+/// Tags as `exp ls`, `exp show` and `exp ui` show them: `key=value` in key order, space-separated.
+pub fn tags_text(tags: &std::collections::BTreeMap<String, String>) -> String {
+    tags.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Timestamps (RFC 3339, as stored) of the events that end each piece of budgeted work.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Timing {

@@ -146,11 +146,7 @@ pub fn ls(db: &Path, args: &LsArgs, json: bool) -> anyhow::Result<ExitCode> {
                 sum.samples.map_or("-".into(), |n| n.to_string()),
                 sum.events.to_string(),
                 sum.created_at,
-                sum.tags
-                    .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect::<Vec<_>>()
-                    .join(" "),
+                exp::state::tags_text(&sum.tags),
             ]
         })
         .collect();
@@ -274,8 +270,7 @@ pub fn show(db: &Path, name: &str, json: bool) -> anyhow::Result<ExitCode> {
         );
     }
     if !state.tags.is_empty() {
-        let tags: Vec<String> = state.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        println!("tags        {}", tags.join(" "));
+        println!("tags        {}", exp::state::tags_text(&state.tags));
     }
     for (ts, text) in &state.notes {
         println!("note        {ts}: {text}");

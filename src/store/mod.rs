@@ -476,12 +476,7 @@ impl Store {
         experiment: &str,
         kind: Option<&str>,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT seq, experiment, run, ts, kind, payload, prev_hash, hash FROM events
-             WHERE experiment = ?1 AND (?2 IS NULL OR kind = ?2) ORDER BY seq",
-        )?;
-        let rows = stmt.query_map(params![experiment, kind], stored_event)?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        self.events_after(experiment, kind, 0, usize::MAX)
     }
 
     /// At most `limit` of the experiment's events after seq `after`, in order, optionally of one
@@ -560,7 +555,6 @@ impl Store {
     }
 }
 
-/// A text column borrowed from the row (no copy).
 /// A row of `SELECT seq, experiment, run, ts, kind, payload, prev_hash, hash FROM events`.
 fn stored_event(r: &rusqlite::Row<'_>) -> Result<StoredEvent, rusqlite::Error> {
     let payload: String = r.get(5)?;
@@ -576,6 +570,7 @@ fn stored_event(r: &rusqlite::Row<'_>) -> Result<StoredEvent, rusqlite::Error> {
     })
 }
 
+/// A text column borrowed from the row (no copy).
 fn text<'a>(row: &'a rusqlite::Row<'_>, index: usize) -> Result<&'a str, rusqlite::Error> {
     row.get_ref(index)?.as_str().map_err(|e| {
         rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(e))

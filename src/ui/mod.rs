@@ -63,6 +63,19 @@ enum Body {
     File(std::fs::File),
 }
 
+impl Body {
+    /// The body's length and its bytes to send.
+    fn into_reader(self) -> (u64, Box<dyn std::io::Read>) {
+        match self {
+            Body::Bytes(bytes) => (bytes.len() as u64, Box::new(std::io::Cursor::new(bytes))),
+            Body::File(file) => (
+                file.metadata().map(|m| m.len()).unwrap_or(0),
+                Box::new(file),
+            ),
+        }
+    }
+}
+
 impl Reply {
     fn html(status: u16, page: String) -> Reply {
         Reply {
@@ -166,30 +179,15 @@ fn answer(db: &Path, mut stream: TcpStream) {
         ("Referrer-Policy", "no-referrer"),
         ("Cache-Control", "no-store"),
     ];
+    let (length, mut body) = reply.body.into_reader();
     // A client that went away is not an error of the server's.
-    let _ = match reply.body {
-        Body::Bytes(bytes) => {
-            let length = bytes.len() as u64;
-            let mut body = bytes.as_slice();
-            http::respond(
-                &mut stream,
-                reply.status,
-                &headers,
-                length,
-                (!head_only).then_some(&mut body as &mut dyn std::io::Read),
-            )
-        }
-        Body::File(mut file) => {
-            let length = file.metadata().map(|m| m.len()).unwrap_or(0);
-            http::respond(
-                &mut stream,
-                reply.status,
-                &headers,
-                length,
-                (!head_only).then_some(&mut file as &mut dyn std::io::Read),
-            )
-        }
-    };
+    let _ = http::respond(
+        &mut stream,
+        reply.status,
+        &headers,
+        length,
+        (!head_only).then_some(&mut *body),
+    );
 }
 
 fn handle(db: &Path, url: &str) -> Reply {

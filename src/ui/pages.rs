@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::report::compare::{html as compare_html, Comparison};
 use crate::report::html::{escape, for_people};
-use crate::state::Experiment;
+use crate::state::{tags_text, Experiment};
 use crate::store::StoredEvent;
 
 use super::files;
@@ -58,15 +58,6 @@ fn link(name: &str) -> String {
     )
 }
 
-fn tags(state: &Experiment) -> String {
-    state
-        .tags
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 /// The experiments page: one row each, a filter box and a form to compare those ticked.
 pub fn experiments(states: &[Result<Experiment, String>]) -> String {
     let mut out = String::from("<h1>Experiments</h1>\n");
@@ -90,7 +81,7 @@ pub fn experiments(states: &[Result<Experiment, String>]) -> String {
                     s.status(),
                     model,
                     data_name,
-                    tags(s)
+                    tags_text(&s.tags)
                 )
                 .to_lowercase();
                 let _ = writeln!(
@@ -104,7 +95,7 @@ pub fn experiments(states: &[Result<Experiment, String>]) -> String {
                     data = escape(data),
                     data_name = escape(&data_name),
                     seed = created.map_or("-".to_string(), |c| c.seed.to_string()),
-                    tags = escape(&tags(s)),
+                    tags = escape(&tags_text(&s.tags)),
                     base = opt(s.test.as_ref().map(|t| t.baseline.accuracy)),
                     tuned = opt(s.test.as_ref().map(|t| t.candidate.accuracy)),
                     events = s.events,
@@ -351,7 +342,7 @@ pub fn experiment(state: &Experiment, epochs: &[EpochRow], card: Option<&str>) -
         definition(&mut out, "split digest", &s.digest);
     }
     if !state.tags.is_empty() {
-        definition(&mut out, "tags", &tags(state));
+        definition(&mut out, "tags", &tags_text(&state.tags));
     }
     for (when, text) in &state.notes {
         definition(&mut out, &format!("note {when}"), text);

@@ -416,9 +416,9 @@ pub fn render(c: &Comparison) -> String {
             out.push_str(&line(&r.key, values));
         }
         let env: Vec<&str> = c
-            .differing
+            .environment_differs
             .iter()
-            .filter_map(|r| r.key.strip_prefix("env."))
+            .map(|k| k.trim_start_matches("env."))
             .collect();
         if !env.is_empty() {
             out.push_str(&format!(
