@@ -4,22 +4,9 @@
 
 mod common;
 
-use std::path::Path;
-
 use common::tiny::{small_fpb, tiny_encoder_dir};
 use common::*;
 use serde_json::Value;
-
-fn payloads(db: &Path, kind: &str) -> Vec<Value> {
-    let conn = rusqlite::Connection::open(db).unwrap();
-    let mut stmt = conn
-        .prepare("select payload from events where kind = ?1 order by seq")
-        .unwrap();
-    stmt.query_map([kind], |r| r.get::<_, String>(0))
-        .unwrap()
-        .map(|p| serde_json::from_str(&p.unwrap()).unwrap())
-        .collect()
-}
 
 #[test]
 fn a_budget_too_small_for_the_plan_runs_what_fits_and_records_what_it_left_out() {
@@ -48,7 +35,7 @@ fn a_budget_too_small_for_the_plan_runs_what_fits_and_records_what_it_left_out()
     let text = stderr(&out) + &stdout(&out);
     assert!(text.contains("left out: pruning"), "{text}");
 
-    let derived = &payloads(&db, "PlanDerived")[0];
+    let derived = &payloads(&db, "t", "PlanDerived")[0];
     let budget = &derived["budget"];
     assert_eq!(budget["budget_s"], 1.0);
     let t = &budget["throughput"];
@@ -91,11 +78,11 @@ fn a_budget_too_small_for_the_plan_runs_what_fits_and_records_what_it_left_out()
     let phases = derived["plan"]["phases"].as_array().unwrap();
     assert_eq!(phases.len(), 1, "{phases:?}");
     assert_eq!(phases[0]["epochs"], 1);
-    assert_eq!(payloads(&db, "PhaseStarted").len(), 1);
-    assert_eq!(payloads(&db, "EpochCompleted").len(), 1);
+    assert_eq!(payloads(&db, "t", "PhaseStarted").len(), 1);
+    assert_eq!(payloads(&db, "t", "EpochCompleted").len(), 1);
     // Pruning was left out, so nothing of it is recorded and the fine-tuned model is exported.
-    assert!(payloads(&db, "PruningStep").is_empty());
-    let exported = &payloads(&db, "ModelExported")[0];
+    assert!(payloads(&db, "t", "PruningStep").is_empty());
+    let exported = &payloads(&db, "t", "ModelExported")[0];
     assert_eq!(exported["source"], "fine-tuned", "{exported}");
 
     // A later run with another budget goes on with the recorded plan, and says so.
@@ -108,7 +95,7 @@ fn a_budget_too_small_for_the_plan_runs_what_fits_and_records_what_it_left_out()
         ),
         "{text}"
     );
-    assert_eq!(payloads(&db, "PlanDerived").len(), 1);
+    assert_eq!(payloads(&db, "t", "PlanDerived").len(), 1);
 
     // Pruning can still be asked for by name.
     let out = exp(
@@ -116,7 +103,7 @@ fn a_budget_too_small_for_the_plan_runs_what_fits_and_records_what_it_left_out()
         &["prune", "t", "--steps", "20", "--recovery-epochs", "0"],
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(payloads(&db, "PruningStep").len(), 1);
+    assert_eq!(payloads(&db, "t", "PruningStep").len(), 1);
 }
 
 #[test]
@@ -139,7 +126,7 @@ fn a_generous_budget_prunes_in_one_step_with_its_recovery_epochs() {
         ],
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    let derived = &payloads(&db, "PlanDerived")[0];
+    let derived = &payloads(&db, "t", "PlanDerived")[0];
     let budget = &derived["budget"];
     assert!(
         budget["left_out"].as_array().unwrap().is_empty(),
@@ -159,11 +146,11 @@ fn a_generous_budget_prunes_in_one_step_with_its_recovery_epochs() {
     for (p, a) in planned.iter().zip(allocated) {
         assert_eq!(&p["epochs"], a);
     }
-    let pruning_steps = payloads(&db, "PruningStep");
+    let pruning_steps = payloads(&db, "t", "PruningStep");
     assert_eq!(pruning_steps.len(), 1, "{pruning_steps:?}");
     assert_eq!(pruning_steps[0]["target_fraction"], steps[0]);
     assert_eq!(pruning_steps[0]["recovery_epochs"], 2);
-    let recovery = payloads(&db, "EpochCompleted")
+    let recovery = payloads(&db, "t", "EpochCompleted")
         .into_iter()
         .filter(|e| e.get("pruning_step").is_some_and(|s| !s.is_null()))
         .count();
@@ -209,9 +196,9 @@ fn pruning_that_no_longer_fits_the_time_left_is_revised_and_recorded() {
         &[("EXP_FAULT", "budget-clock+35990")],
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    let allocated = &payloads(&db, "PlanDerived")[0]["budget"];
+    let allocated = &payloads(&db, "t", "PlanDerived")[0]["budget"];
     assert_eq!(allocated["pruning_steps"].as_array().unwrap().len(), 1);
-    let revised = payloads(&db, "BudgetRevised");
+    let revised = payloads(&db, "t", "BudgetRevised");
     assert_eq!(revised.len(), 1, "{revised:?}");
     let r = &revised[0];
     assert_eq!(r["item"], "pruning");
@@ -225,7 +212,7 @@ fn pruning_that_no_longer_fits_the_time_left_is_revised_and_recorded() {
     );
     assert!(r["pruning_steps"].as_array().unwrap().is_empty());
     assert!(r["elapsed_s"].as_f64().unwrap() >= 35990.0);
-    assert!(payloads(&db, "PruningStep").is_empty());
+    assert!(payloads(&db, "t", "PruningStep").is_empty());
     let text = stderr(&out);
     assert!(text.contains("pruning revised from 1 step(s) to"), "{text}");
     assert!(
@@ -236,8 +223,8 @@ fn pruning_that_no_longer_fits_the_time_left_is_revised_and_recorded() {
     // A second run (the clock is this command's again) follows the recorded revision.
     let out = exp(&db, &["train", "t", "--stages", "train,prune"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(payloads(&db, "BudgetRevised").len(), 1);
-    assert!(payloads(&db, "PruningStep").is_empty());
+    assert_eq!(payloads(&db, "t", "BudgetRevised").len(), 1);
+    assert!(payloads(&db, "t", "PruningStep").is_empty());
 
     let out = exp(&db, &["show", "t"]);
     assert!(

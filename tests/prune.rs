@@ -40,21 +40,6 @@ fn copy_of_trained() -> (tempfile::TempDir, PathBuf) {
     (dir, db)
 }
 
-fn payloads(db: &Path, kind: &str) -> Vec<serde_json::Value> {
-    let conn = rusqlite::Connection::open(db).unwrap();
-    conn.busy_timeout(std::time::Duration::from_secs(5))
-        .unwrap();
-    let mut stmt = conn
-        .prepare("select payload from events where kind = ?1 order by seq")
-        .unwrap();
-    let rows = stmt
-        .query_map([kind], |r| r.get::<_, String>(0))
-        .unwrap()
-        .map(|t| serde_json::from_str(&t.unwrap()).unwrap())
-        .collect();
-    rows
-}
-
 fn usizes(v: &serde_json::Value) -> Vec<usize> {
     v.as_array()
         .unwrap()
@@ -95,7 +80,7 @@ fn structured_steps_shrink_the_model_and_its_onnx_runs_in_ort() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
     let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let steps = payloads(&db, "PruningStep");
+    let steps = payloads(&db, "t", "PruningStep");
     assert_eq!(steps.len(), 2);
     assert_eq!(printed["steps"].as_array().unwrap().len(), 2);
     // Every recovery epoch is an EpochCompleted of its step (2 epochs a step by default).
@@ -169,7 +154,7 @@ fn structured_steps_shrink_the_model_and_its_onnx_runs_in_ort() {
         let acc = s["validation"]["accuracy"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&acc));
     }
-    let done = payloads(&db, "PruningCompleted");
+    let done = payloads(&db, "t", "PruningCompleted");
     assert_eq!(done.len(), 1);
     assert_eq!(done[0]["kept_step"], 2);
     assert_eq!(done[0]["method"], "structured");
@@ -248,13 +233,13 @@ fn a_step_beyond_the_tolerance_is_not_kept_and_ends_the_schedule() {
         ],
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    let steps = payloads(&db, "PruningStep");
+    let steps = payloads(&db, "t", "PruningStep");
     assert_eq!(steps.len(), 1);
     assert_eq!(steps[0]["kept"], false);
     assert_eq!(steps[0]["importance"], "magnitude");
-    let done = payloads(&db, "PruningCompleted");
+    let done = payloads(&db, "t", "PruningCompleted");
     assert!(done[0]["kept_step"].is_null());
-    let training = payloads(&db, "TrainingCompleted");
+    let training = payloads(&db, "t", "TrainingCompleted");
     assert_eq!(done[0]["weights"], training[0]["weights"]);
     assert_eq!(done[0]["shape"], steps[0]["reference_shape"]);
     assert_eq!(
@@ -285,11 +270,11 @@ fn magnitude_pruning_reports_sparsity_and_keeps_shapes() {
         "{}",
         stdout(&out)
     );
-    let steps = payloads(&db, "PruningStep");
+    let steps = payloads(&db, "t", "PruningStep");
     assert_eq!(steps.len(), 1);
     assert_eq!(steps[0]["shape"], steps[0]["reference_shape"]);
     assert_eq!(usizes(&steps[0]["heads_removed"]), vec![0, 0]);
-    let done = payloads(&db, "PruningCompleted");
+    let done = payloads(&db, "t", "PruningCompleted");
     assert_eq!(done[0]["method"], "magnitude");
     let sparsity = done[0]["sparsity"].as_f64().unwrap();
     // 30% of the encoder matrices' weights, still zero after recovery training.
@@ -317,17 +302,17 @@ fn a_killed_prune_resumes_after_its_last_recorded_step() {
         .spawn()
         .unwrap();
     let started = std::time::Instant::now();
-    while payloads(&db, "PruningStep").is_empty() {
+    while payloads(&db, "t", "PruningStep").is_empty() {
         assert!(started.elapsed().as_secs() < 300, "no step recorded");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    let recorded = payloads(&db, "PruningStep").len();
+    let recorded = payloads(&db, "t", "PruningStep").len();
     eprintln!("killed after {recorded} recorded step(s)");
     let out = exp(&db, &args);
     assert!(out.status.success(), "{}", stderr(&out));
-    let steps = payloads(&db, "PruningStep");
+    let steps = payloads(&db, "t", "PruningStep");
     let numbers: Vec<u64> = steps.iter().map(|s| s["step"].as_u64().unwrap()).collect();
     assert_eq!(numbers, vec![1, 2, 3, 4]);
     // Each step starts from the previous one's model: encoder parameters only go down.
@@ -336,7 +321,7 @@ fn a_killed_prune_resumes_after_its_last_recorded_step() {
         .map(|s| s["shape"]["encoder_parameters"].as_u64().unwrap())
         .collect();
     assert!(sizes.windows(2).all(|w| w[1] < w[0]), "{sizes:?}");
-    assert_eq!(payloads(&db, "PruningCompleted").len(), 1);
+    assert_eq!(payloads(&db, "t", "PruningCompleted").len(), 1);
     assert!(exp(&db, &["verify", "t"]).status.success());
 }
 

@@ -90,9 +90,12 @@ pub fn assert_fails_with(out: &Output, fragments: &[&str]) {
     }
 }
 
-/// The payloads of experiment `name`'s events of `kind`, in order.
+/// The payloads of experiment `name`'s events of `kind`, in order (also while a command
+/// writes: the read waits for its transaction).
 pub fn payloads(db: &Path, name: &str, kind: &str) -> Vec<serde_json::Value> {
     let conn = rusqlite::Connection::open(db).unwrap();
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .unwrap();
     let mut stmt = conn
         .prepare("select payload from events where experiment = ?1 and kind = ?2 order by seq")
         .unwrap();
