@@ -12,7 +12,7 @@ pub mod route;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Mutex};
 
 use serde::Serialize;
 
@@ -48,7 +48,7 @@ pub struct Ui {
     listener: TcpListener,
     db: PathBuf,
     addr: SocketAddr,
-    stopped: Arc<AtomicBool>,
+    stopped: AtomicBool,
 }
 
 /// What a request gets back.
@@ -112,7 +112,7 @@ impl Ui {
             listener,
             db: db.to_path_buf(),
             addr,
-            stopped: Arc::new(AtomicBool::new(false)),
+            stopped: AtomicBool::new(false),
         })
     }
 

@@ -89,8 +89,7 @@ impl Browser {
             agent,
             _profile: profile,
         };
-        let created = browser.call(
-            "POST",
+        let created = browser.post(
             "/session",
             json!({"capabilities": {"alwaysMatch": {
                 "browserName": "chrome",
@@ -104,23 +103,22 @@ impl Browser {
         browser
     }
 
-    fn call(&self, method: &str, path: &str, body: Value) -> Value {
+    /// A WebDriver command (all of them are POSTs here): its `value`.
+    fn post(&self, path: &str, body: Value) -> Value {
         let url = format!("{}{path}", self.base);
-        let response = match method {
-            "POST" => self.agent.post(&url).send_json(&body),
-            "DELETE" => self.agent.delete(&url).call(),
-            _ => self.agent.get(&url).call(),
-        };
-        let mut response = response.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let mut response = self
+            .agent
+            .post(&url)
+            .send_json(&body)
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"));
         let status = response.status().as_u16();
         let value: Value = response.body_mut().read_json().unwrap();
-        assert!(status < 300, "{method} {path}: {status} {value}");
+        assert!(status < 300, "POST {path}: {status} {value}");
         value["value"].clone()
     }
 
     pub fn go(&self, url: &str) {
-        self.call(
-            "POST",
+        self.post(
             &format!("/session/{}/url", self.session),
             json!({ "url": url }),
         );
@@ -128,8 +126,7 @@ impl Browser {
 
     /// Runs `script` (a function body; `return` gives the value) in the page.
     pub fn run(&self, script: &str) -> Value {
-        self.call(
-            "POST",
+        self.post(
             &format!("/session/{}/execute/sync", self.session),
             json!({ "script": script, "args": [] }),
         )
