@@ -327,3 +327,99 @@ fn a_coded_file_trains_with_the_codes_recorded_by_new() {
     assert_eq!(labels("codes"), labels("names"));
     assert_eq!(labels("jsonl"), labels("names"));
 }
+
+/// FinancialPhraseBank's 50% file beside its 66% file: the sentences the annotators split on are
+/// recorded as likely label noise and left out of the plan's priorities.
+#[test]
+fn sentences_the_annotators_split_on_are_not_prioritised() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("exp.db");
+    let model = tiny_encoder_dir(dir.path(), 3);
+    let latin1 = |name: &str| -> Vec<String> {
+        let bytes = std::fs::read(fpb(name)).unwrap();
+        let text: String = bytes.iter().map(|&b| b as char).collect();
+        text.split(['\r', '\n'])
+            .filter(|l| !l.trim().is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    let confirmed: std::collections::HashSet<String> =
+        latin1("Sentences_66Agree.txt").into_iter().collect();
+    // Every 16th line of the 50% file: about 300 sentences, of which about 40 are not in the
+    // 66% file.
+    let picked: Vec<String> = latin1("Sentences_50Agree.txt")
+        .into_iter()
+        .step_by(16)
+        .collect();
+    let kept: Vec<&String> = picked.iter().filter(|l| confirmed.contains(*l)).collect();
+    let to_file = |lines: Vec<&String>| -> Vec<u8> {
+        let joined: Vec<&str> = lines.iter().map(|l| l.as_str()).collect();
+        joined.join("\r\n").chars().map(|c| c as u8).collect()
+    };
+    let data = write(
+        dir.path(),
+        "Sentences_50Agree.txt",
+        &to_file(picked.iter().collect()),
+    );
+    let sibling = write(dir.path(), "Sentences_66Agree.txt", &to_file(kept));
+    new_experiment(&db, "t", &model, &data);
+    let out = exp(&db, &["train", "t"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("training samples are likely label noise"),
+        "{}",
+        stderr(&out)
+    );
+
+    let split = payload(&db, "SplitMade");
+    let train: std::collections::HashSet<&str> = split["ids"]["train"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let mut expected: Vec<String> = picked
+        .iter()
+        .filter(|l| !confirmed.contains(*l))
+        .map(|l| exp::data::sample_id(l.rsplit_once('@').unwrap().0))
+        .filter(|id| train.contains(id.as_str()))
+        .collect();
+    expected.sort();
+    expected.dedup();
+    assert!(
+        expected.len() > 10,
+        "{} split sentences in training",
+        expected.len()
+    );
+
+    let analysis = payload(&db, "AnalysisRecorded");
+    let priorities = &analysis["train_priorities"];
+    let noise = &priorities["likely_label_noise"];
+    let ids: Vec<String> = serde_json::from_value(noise["ids"].clone()).unwrap();
+    assert_eq!(ids, expected);
+    assert_eq!(noise["file"], sibling.display().to_string());
+    assert_eq!(
+        noise["sha256"],
+        exp::assets::sha256_file(&sibling).unwrap().as_str()
+    );
+    assert_eq!(noise["weight"], 0.5);
+
+    // The plan counts the baseline's priorities without them.
+    let listed = |key: &str| -> std::collections::BTreeSet<String> {
+        serde_json::from_value(priorities[key].clone()).unwrap()
+    };
+    let all: std::collections::BTreeSet<String> = listed("misclassified_ids")
+        .union(&listed("low_confidence_ids"))
+        .cloned()
+        .collect();
+    let prioritised = all.iter().filter(|id| !ids.contains(id)).count();
+    assert!(
+        prioritised < all.len(),
+        "some priorities were split sentences"
+    );
+    let plan = payload(&db, "PlanDerived");
+    assert_eq!(
+        plan["plan"]["inputs"]["priority_count"].as_u64().unwrap() as usize,
+        prioritised
+    );
+}

@@ -4,6 +4,7 @@
 //! The flow is `load` (bytes -> text -> rows -> labelled samples) then `stratified_split` (samples -> ids
 //! per split). Nothing here knows about models; samples are identified by their stable id everywhere.
 
+mod agreement;
 mod columns;
 mod csv;
 mod dataset;
@@ -22,6 +23,7 @@ mod split;
 #[cfg(test)]
 mod tests;
 
+pub use agreement::{low_agreement, stricter_sibling, LowAgreement};
 pub use columns::CsvLayout;
 pub use dataset::{load, Conflict, ConflictRow, Dataset, Sample};
 pub use decode::{decode, split_lines, DecodeError, Decoded, Encoding};

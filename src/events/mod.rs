@@ -462,11 +462,47 @@ pub struct AnalysisSummary {
     pub problematic_keywords: Vec<String>,
 }
 
-/// Training-split samples the baseline gets wrong or is unsure of: the plan weights them.
+/// Training-split samples the baseline gets wrong or is unsure of: the plan weights them, except
+/// those set aside as likely label noise.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct TrainPriorities {
     pub misclassified_ids: Vec<String>,
     pub low_confidence_ids: Vec<String>,
+    /// Absent when the data has no agreement levels (and in logs written before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub likely_label_noise: Option<LikelyLabelNoise>,
+}
+
+impl TrainPriorities {
+    /// The misclassified and the low-confidence ids that are not likely label noise.
+    pub fn prioritised(&self) -> (Vec<&String>, Vec<&String>) {
+        (
+            self.not_noise(&self.misclassified_ids),
+            self.not_noise(&self.low_confidence_ids),
+        )
+    }
+
+    fn not_noise<'a>(&self, ids: &'a [String]) -> Vec<&'a String> {
+        let noise = self.likely_label_noise.as_ref().map_or(&[][..], |n| &n.ids);
+        ids.iter()
+            .filter(|id| noise.binary_search(id).is_err())
+            .collect()
+    }
+}
+
+/// Training samples whose label the annotators split on (FinancialPhraseBank's 50% file against
+/// its 66% file): not prioritised however the baseline does on them, and weighted down in the
+/// WEIGHTED phase instead of up.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LikelyLabelNoise {
+    /// The file that confirms the other labels, as read.
+    pub file: String,
+    pub sha256: String,
+    pub rule: String,
+    /// Their weight factor in the WEIGHTED phase.
+    pub weight: f64,
+    /// The training split's samples the file does not confirm, sorted.
+    pub ids: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

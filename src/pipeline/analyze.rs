@@ -10,7 +10,8 @@ use crate::analysis::{
 };
 use crate::assets;
 use crate::events::{
-    AnalysisRecorded, AnalysisSource, AnalysisSummary, BaselineCaptured, TrainPriorities,
+    AnalysisRecorded, AnalysisSource, AnalysisSummary, BaselineCaptured, LikelyLabelNoise,
+    TrainPriorities,
 };
 use crate::runtime::{OnnxClassifier, SessionOptions};
 
@@ -49,7 +50,35 @@ pub fn train_priorities(
     Ok(TrainPriorities {
         misclassified_ids: ids(&metrics.misclassified),
         low_confidence_ids: ids(&metrics.low_confidence),
+        likely_label_noise: likely_label_noise(data)?,
     })
+}
+
+/// Weight factor of likely label noise in the WEIGHTED phase.
+pub const LABEL_NOISE_WEIGHT: f64 = 0.5;
+
+/// The training samples the annotators split on, where the data has agreement levels.
+fn likely_label_noise(data: &ExperimentData) -> Result<Option<LikelyLabelNoise>, PipelineError> {
+    let Some(low) = crate::data::low_agreement(&data.dataset, &data.options)? else {
+        return Ok(None);
+    };
+    let mut ids: Vec<String> = data
+        .ids(&data.train)
+        .into_iter()
+        .filter(|id| low.ids.contains(id))
+        .collect();
+    ids.sort_unstable();
+    Ok(Some(LikelyLabelNoise {
+        file: low.file.display().to_string(),
+        sha256: low.sha256,
+        rule: format!(
+            "not in {} with this label, the file of sentences on which {}",
+            low.file.display(),
+            low.rule
+        ),
+        weight: LABEL_NOISE_WEIGHT,
+        ids,
+    }))
 }
 
 fn summary(analysis: &ComprehensiveAnalysis) -> AnalysisSummary {

@@ -13,6 +13,8 @@ use super::PipelineError;
 pub struct ExperimentData {
     pub dataset: Dataset,
     pub labels: Vec<String>,
+    /// How the file was read (again, for its sibling files).
+    pub options: ReadOptions,
     /// Each sample's class id (its label's index in `labels`).
     class_of: Vec<usize>,
     pub train: Vec<usize>,
@@ -100,6 +102,7 @@ impl ExperimentData {
             .collect::<Result<Vec<usize>, _>>()?;
         Ok(ExperimentData {
             labels: loaded.labels.clone(),
+            options,
             dataset,
             class_of,
             train,

@@ -531,6 +531,18 @@ impl Writing {
             &self.data,
             &self.artifacts,
         )?;
+        if let Some(noise) = recorded
+            .train_priorities
+            .as_ref()
+            .and_then(|p| p.likely_label_noise.as_ref())
+        {
+            self.progress.message(&format!(
+                "analysis: {} training samples are likely label noise ({}): not prioritised, weight x{} in WEIGHTED",
+                noise.ids.len(),
+                noise.rule,
+                noise.weight
+            ));
+        }
         self.record(Event::AnalysisRecorded(recorded))
     }
 

@@ -31,14 +31,15 @@ pub fn derive(
     let train_size = data.train.len();
     let (plan, from_train) = match &recorded.train_priorities {
         Some(p) => {
-            let distinct: BTreeSet<&String> = p
-                .misclassified_ids
+            let (misclassified, low_confidence) = p.prioritised();
+            let distinct: BTreeSet<&String> = misclassified
                 .iter()
-                .chain(&p.low_confidence_ids)
+                .chain(&low_confidence)
+                .copied()
                 .collect();
             let counts = PriorityCounts {
-                misclassified: p.misclassified_ids.len(),
-                low_confidence: p.low_confidence_ids.len(),
+                misclassified: misclassified.len(),
+                low_confidence: low_confidence.len(),
                 distinct: distinct.len(),
             };
             (

@@ -515,6 +515,7 @@ impl Writing {
             labels: self.data.label_ids(indices),
             ids: self.data.ids(indices),
             weights: vec![1.0; indices.len()],
+            noisy: Vec::new(),
         };
         let validation = EvalSet {
             texts: self

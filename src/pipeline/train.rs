@@ -53,6 +53,14 @@ impl Default for BaselineFit {
     }
 }
 
+/// The training samples each phase treats apart, as training-set indices.
+struct Priorities {
+    misclassified: Vec<usize>,
+    low_confidence: Vec<usize>,
+    /// Likely label noise and its weight factor in the WEIGHTED phase.
+    noise: Option<(Vec<usize>, f64)>,
+}
+
 /// Factor on the base weight of samples of the plan's target classes in the WEIGHTED phase.
 pub const CLASS_FOCUS: f64 = 1.25;
 
@@ -117,6 +125,7 @@ pub(super) fn train_set(data: &ExperimentData, indices: &[usize], weights: Vec<f
         labels: data.label_ids(indices),
         ids: data.ids(indices),
         weights,
+        noisy: Vec::new(),
     }
 }
 
@@ -418,8 +427,9 @@ impl Writing {
         self.record(Event::BaselineCaptured(captured))
     }
 
-    /// Misclassified and low-confidence training samples of the baseline, as training-set indices.
-    fn priorities(&self) -> Result<(Vec<usize>, Vec<usize>), PipelineError> {
+    /// Misclassified and low-confidence training samples of the baseline that are not likely
+    /// label noise, and the likely label noise with its weight, as training-set indices.
+    fn priorities(&self) -> Result<Priorities, PipelineError> {
         let recorded = self
             .log
             .state()
@@ -446,15 +456,21 @@ impl Writing {
             .enumerate()
             .map(|(i, id)| (id, i))
             .collect();
-        let map = |ids: &[String]| -> Vec<usize> {
+        let map = |ids: &[&String]| -> Vec<usize> {
             ids.iter()
-                .filter_map(|id| position.get(id).copied())
+                .filter_map(|id| position.get(id.as_str()).copied())
                 .collect()
         };
-        Ok((
-            map(&priorities.misclassified_ids),
-            map(&priorities.low_confidence_ids),
-        ))
+        let (misclassified, low_confidence) = priorities.prioritised();
+        let noise = priorities.likely_label_noise.as_ref().map(|n| {
+            let ids: Vec<&String> = n.ids.iter().collect();
+            (map(&ids), n.weight)
+        });
+        Ok(Priorities {
+            misclassified: map(&misclassified),
+            low_confidence: map(&low_confidence),
+            noise,
+        })
     }
 
     /// The best model so far by validation macro-F1: `None` for the baseline, else the index
@@ -538,7 +554,11 @@ impl Writing {
     /// Runs the plan's phases that the log has not completed, resuming a phase in progress.
     pub fn run_phases(&mut self) -> Result<(), PipelineError> {
         let plan = Plan::from(&self.log.state().recorded_plan()?.plan);
-        let (misclassified, low_confidence) = self.priorities()?;
+        let Priorities {
+            misclassified,
+            low_confidence,
+            noise,
+        } = self.priorities()?;
         let priority: Vec<usize> = misclassified
             .iter()
             .chain(&low_confidence)
@@ -584,12 +604,19 @@ impl Writing {
                     set
                 }
                 PhaseKind::Weighted => {
-                    let weights = plan.sample_weights(
+                    let mut weights = plan.sample_weights(
                         &train_labels,
                         n_classes,
                         &misclassified,
                         &low_confidence,
                     );
+                    let mut noisy = vec![false; weights.len()];
+                    if let Some((indices, factor)) = &noise {
+                        for &i in indices {
+                            weights[i] *= factor;
+                            noisy[i] = true;
+                        }
+                    }
                     spec.class_focus = Some(
                         self.data
                             .labels
@@ -603,7 +630,10 @@ impl Writing {
                             })
                             .collect(),
                     );
-                    train_set(&self.data, &self.data.train, weights)
+                    TrainSet {
+                        noisy,
+                        ..train_set(&self.data, &self.data.train, weights)
+                    }
                 }
                 PhaseKind::Full | PhaseKind::Plain => {
                     let n = self.data.train.len();

@@ -169,6 +169,19 @@ fn baseline_analysis_plan(p: &Projection, out: &mut String) {
                 if sm.problematic_keywords.is_empty() { "none".to_string() } else { sm.problematic_keywords.join(", ") },
                 a.sample_sets_note
             );
+            if let Some(noise) = a
+                .train_priorities
+                .as_ref()
+                .and_then(|t| t.likely_label_noise.as_ref())
+            {
+                let _ = writeln!(
+                    out,
+                    "Likely label noise: {} training samples are {}; they are not prioritised and weigh x{} in WEIGHTED.\n",
+                    noise.ids.len(),
+                    noise.rule,
+                    noise.weight
+                );
+            }
         }
         None => out.push_str("No analysis recorded yet.\n\n"),
     }

@@ -19,6 +19,9 @@ pub struct TrainSet {
     pub ids: Vec<String>,
     /// Base sample weights (e.g. `Plan::sample_weights`); used when the phase is weighted.
     pub weights: Vec<f64>,
+    /// Samples whose label is likely noise: the per-epoch re-weighting never raises them. Empty:
+    /// none.
+    pub noisy: Vec<bool>,
 }
 
 /// Knowledge distillation for a phase (`trainer::run_phase_distilled`): the teacher's logits of

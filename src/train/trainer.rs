@@ -435,6 +435,11 @@ fn run_phase_with(
         }
         let reweighted = match spec.reweight_misclassified {
             Some(f) if spec.weighted => {
+                let wrong: Vec<bool> = wrong
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &w)| w && !train.noisy.get(i).copied().unwrap_or(false))
+                    .collect();
                 reweight_misclassified(&mut state.sample_weights, &wrong, f)
             }
             _ => 0,

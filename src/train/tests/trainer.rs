@@ -85,6 +85,7 @@ fn train_set(n: usize, seed: u64) -> TrainSet {
     TrainSet {
         ids: (0..n).map(|i| format!("s{i}")).collect(),
         weights: (0..n).map(|i| 1.0 + (i % 4) as f64 * 0.25).collect(),
+        noisy: Vec::new(),
         texts,
         labels,
     }
@@ -266,6 +267,32 @@ fn reweighting_raises_weights_of_misclassified_samples() {
     assert_eq!(
         r.reweighted, r.misclassified,
         "no weight here is near the cap"
+    );
+}
+
+#[test]
+fn reweighting_leaves_likely_label_noise_where_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let tok = word_tokenizer(dir.path());
+    let mut train = train_set(30, 8);
+    train.noisy = (0..30).map(|i| i % 2 == 0).collect();
+    let val = eval_set(12, 9);
+    let mut m = model(10);
+    let mut s = spec(1, 1e-12);
+    s.weighted = true;
+    s.reweight_misclassified = Some(2.0);
+    let mut rec = Recorder::default();
+    let out = run_phase(&mut m, &tok, &train, &val, &s, None, &mut rec).unwrap();
+    let r = &rec.reports[0];
+    let raised: Vec<usize> = (0..30)
+        .filter(|&i| out.sample_weights[i] != train.weights[i])
+        .collect();
+    assert!(!raised.is_empty(), "some clean sample was misclassified");
+    assert!(raised.iter().all(|i| i % 2 == 1), "raised: {raised:?}");
+    assert_eq!(raised.len(), r.reweighted);
+    assert!(
+        r.misclassified > r.reweighted,
+        "noisy ones were misclassified too"
     );
 }
 
