@@ -233,10 +233,11 @@ pub fn allocate(
     for i in (0..n).filter(|&i| kept[i]) {
         if epochs[i] < plan.phases[i].epochs {
             left_out.push(format!(
-                "phase {}: {} of the plan's {} epochs (~{:.0} s each)",
+                "phase {}: {} of the plan's {} epochs, {} kept (~{:.0} s each)",
                 plan.phases[i].kind.name(),
-                epochs[i],
+                plan.phases[i].epochs - epochs[i],
                 plan.phases[i].epochs,
+                epochs[i],
                 phase_epoch[i]
             ));
         }
@@ -410,7 +411,7 @@ mod tests {
         assert!(
             a.left_out
                 .iter()
-                .any(|l| l.contains("of the plan's 5 epochs")),
+                .any(|l| l.contains("of the plan's 5 epochs, ") && l.contains(" kept ")),
             "{:?}",
             a.left_out
         );
