@@ -25,7 +25,7 @@ pub struct LowAgreement {
 
 /// The stricter sibling of a FinancialPhraseBank 50% file, when the dataset is one and the
 /// sibling lies beside it; `None` for any other file.
-pub fn stricter_sibling(dataset: &Dataset) -> Option<PathBuf> {
+fn stricter_sibling(dataset: &Dataset) -> Option<PathBuf> {
     let name = dataset.path.file_name()?.to_str()?;
     if dataset.format != DataFormat::Fpb || name != SPLIT_ON.0 {
         return None;

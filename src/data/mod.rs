@@ -23,7 +23,7 @@ mod split;
 #[cfg(test)]
 mod tests;
 
-pub use agreement::{low_agreement, stricter_sibling, LowAgreement};
+pub use agreement::{low_agreement, LowAgreement};
 pub use columns::CsvLayout;
 pub use dataset::{load, Conflict, ConflictRow, Dataset, Sample};
 pub use decode::{decode, split_lines, DecodeError, Decoded, Encoding};
